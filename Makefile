@@ -1,0 +1,36 @@
+# authchaos: `make run` runs the resilience suite, `make test` runs the tests.
+# Both set themselves up first (scripts/bootstrap is idempotent and quick when done).
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: setup run test test-unit test-integration lint format bench clean
+
+setup:
+	@scripts/bootstrap
+
+run: setup
+	$(BIN)/authchaos run $(ARGS)
+
+test: setup
+	$(BIN)/pytest -q $(ARGS)
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit $(ARGS)
+
+test-integration: setup
+	$(BIN)/pytest -q tests/integration $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis reports/2* reports/latest

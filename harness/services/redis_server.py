@@ -1,0 +1,155 @@
+"""A real redis-server on a free loopback port, with the process faults scenarios need.
+
+Faults here are the process kind (kill -9, SIGSTOP freeze, restart, restart
+into empty data, flush); network faults go through Toxiproxy instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from harness.services.binaries import find_redis_server
+from harness.services.processes import ManagedProcess, StartError, free_port, wait_until
+
+HOST = "127.0.0.1"
+
+
+def redis_ping(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """A raw RESP PING: no client library state to go stale across restarts."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_command(host: str, port: int, *args: str, timeout_s: float = 2.0) -> bytes:
+    """Send one inline command and return the raw reply (FLUSHALL, CONFIG SET, ...)."""
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall((" ".join(args) + "\r\n").encode())
+        return sock.recv(65536)
+
+
+class RedisServer:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        aof: bool = False,
+        appendfsync: str = "everysec",
+        data_dir: Path | None = None,
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        self.binary = find_redis_server()
+        self.port = port or free_port()
+        self.aof = aof
+        self.appendfsync = appendfsync
+        self._own_dir = data_dir is None
+        self.dir = data_dir or Path(tempfile.mkdtemp(prefix="authchaos-redis-"))
+        self.start_timeout_s = start_timeout_s
+        self.process: ManagedProcess | None = None
+        self.paused = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def _argv(self) -> list[str]:
+        return [
+            str(self.binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            HOST,
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+        ]
+
+    def start(self) -> RedisServer:
+        if self.process is not None and self.process.alive():
+            return self
+        self.process = ManagedProcess(f"redis-server:{self.port}", self._argv(), self.dir / "redis.log")
+        self.process.spawn()
+        ready = wait_until(lambda: redis_ping(HOST, self.port) or not self.process.alive(), self.start_timeout_s)
+        if not ready or not self.process.alive():
+            tail = self.process.log_tail()
+            self.process.stop()
+            raise StartError(f"redis-server did not become ready on port {self.port}: {tail or 'no log output'}")
+        self.paused = False
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        self.paused = False
+
+    def close(self) -> None:
+        """Stop and remove the data directory (if the harness made it)."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- process faults --------------------------------------------------------
+
+    def kill(self) -> None:
+        """kill -9: no shutdown save, only what AOF already fsynced survives."""
+        if self.process is not None:
+            self.process.kill()
+        self.paused = False
+
+    def pause(self) -> None:
+        """SIGSTOP: the socket stays open but nothing answers (a frozen Redis)."""
+        if self.process is not None:
+            self.process.signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.signal(signal.SIGCONT)
+            self.paused = False
+
+    def restart(self, *, lose_data: bool = False) -> None:
+        """Stop (or reap a killed one) and start again on the same port."""
+        self.stop()
+        if lose_data:
+            self.wipe_data()
+        self.start()
+
+    def wipe_data(self) -> None:
+        for path in list(self.dir.glob("appendonly*")) + list(self.dir.glob("*.rdb")):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def flush(self) -> None:
+        redis_command(HOST, self.port, "FLUSHALL")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()

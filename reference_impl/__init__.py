@@ -1,0 +1,1 @@
+"""Reference JWT + Redis auth service: the system authchaos drives."""

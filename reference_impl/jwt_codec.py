@@ -1,0 +1,211 @@
+"""Signing and validating tokens: HS256, one keyring per token kind, strict checks.
+
+Kinds are kept apart by separate keys, the ``type`` claim and the ``typ``
+header (RFC 8725 section 3.12): a token that verifies with the access key is
+never a refresh token, whatever its claims say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from reference_impl.config import Settings
+from reference_impl.errors import INVALID_TYPE_FOR_REFRESH, InvalidToken, TokenExpired
+
+ALGORITHM = "HS256"
+_JWS = jwt.PyJWS()
+REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
+
+
+class Kind(StrEnum):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+
+TYP_HEADER = {Kind.ACCESS: "at+jwt", Kind.REFRESH: "rt+jwt"}
+
+
+def new_id() -> str:
+    """An unguessable identifier for tokenId and family (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def kid_for(kind: Kind, secret: str) -> str:
+    """A key id derived from the key, so rotation needs no extra setting."""
+    return f"{kind.value[0]}-{hashlib.sha256(secret.encode()).hexdigest()[:12]}"
+
+
+def token_fingerprint(token: str) -> str:
+    """A stable id for tokens that carry no tokenId (legacy shapes)."""
+    return "h-" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    kind: Kind
+    current_kid: str
+    keys: dict[str, bytes] = field(repr=False)
+
+    @classmethod
+    def build(cls, kind: Kind, current: str, retired: list[str]) -> KeyRing:
+        keys = {kid_for(kind, s): s.encode() for s in [current, *retired]}
+        return cls(kind, kid_for(kind, current), keys)
+
+    @property
+    def current_key(self) -> bytes:
+        return self.keys[self.current_kid]
+
+
+@dataclass(frozen=True)
+class Verified:
+    claims: dict[str, Any]
+    kid: str | None
+
+    @property
+    def is_legacy(self) -> bool:
+        """Pre-fix shape: no type, or no tokenId/family to rotate with."""
+        c = self.claims
+        return not c.get("type") or not c.get("tokenId") or not c.get("family")
+
+
+class TokenCodec:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rings = {
+            Kind.ACCESS: KeyRing.build(
+                Kind.ACCESS,
+                settings.jwt_access_secret.get_secret_value(),
+                [s.get_secret_value() for s in settings.jwt_access_retired_secrets],
+            ),
+            Kind.REFRESH: KeyRing.build(
+                Kind.REFRESH,
+                settings.jwt_refresh_secret.get_secret_value(),
+                [s.get_secret_value() for s in settings.jwt_refresh_retired_secrets],
+            ),
+        }
+
+    def encode(self, kind: Kind, claims: dict[str, Any], *, ttl_s: int, now: float | None = None) -> str:
+        """Sign ``claims`` plus iat/exp/iss/aud/type with the current key of ``kind``."""
+        issued = int(now if now is not None else time.time())
+        body = {
+            **claims,
+            "type": kind.value,
+            "iat": issued,
+            "exp": issued + ttl_s,
+            "iss": self.settings.issuer,
+            "aud": self.settings.audience,
+        }
+        ring = self.rings[kind]
+        return jwt.encode(
+            body, ring.current_key, algorithm=ALGORITHM, headers={"kid": ring.current_kid, "typ": TYP_HEADER[kind]}
+        )
+
+    def sign_raw(self, kind: Kind, payload: dict[str, Any], *, kid: str | None = None) -> str:
+        """Sign exactly ``payload`` (legacy shapes, test corpora); no claims are added."""
+        ring = self.rings[kind]
+        key = ring.keys[kid] if kid else ring.current_key
+        headers = {"kid": kid} if kid else None
+        return jwt.encode(payload, key, algorithm=ALGORITHM, headers=headers)
+
+    def verify(self, token: object, kind: Kind) -> Verified:
+        """Validate ``token`` as ``kind`` or raise InvalidToken / TokenExpired."""
+        header = self._header(token)
+        assert isinstance(token, str)
+        kid = header.get("kid")
+        typ = str(header.get("typ", "JWT")).lower()
+        other = Kind.REFRESH if kind is Kind.ACCESS else Kind.ACCESS
+        if typ == TYP_HEADER[other] or (kid is not None and kid in self.rings[other].keys):
+            raise self._wrong_kind(kind)
+        ring = self.rings[kind]
+        if kid is None:
+            candidates = list(ring.keys.values())  # legacy tokens were signed without a kid
+        elif kid in ring.keys:
+            candidates = [ring.keys[kid]]
+        else:
+            raise InvalidToken("Unknown signing key")
+        for key in candidates:
+            try:
+                claims = self._decode(token, key)
+            except jwt.InvalidSignatureError:
+                continue
+            return self._check_type(Verified(claims, kid), kind)
+        if kind is Kind.REFRESH and self._verifies_as(token, Kind.ACCESS):
+            raise InvalidToken(INVALID_TYPE_FOR_REFRESH)
+        raise InvalidToken("Invalid token signature")
+
+    def verify_any(self, token: object) -> tuple[Kind, Verified]:
+        """Validate a token of either kind (for revocation), telling which kind it is."""
+        header = self._header(token)
+        kid, typ = header.get("kid"), str(header.get("typ", "")).lower()
+        for kind in Kind:
+            if kid in self.rings[kind].keys or typ == TYP_HEADER[kind]:
+                return kind, self.verify(token, kind)
+        try:
+            return Kind.ACCESS, self.verify(token, Kind.ACCESS)
+        except InvalidToken:
+            return Kind.REFRESH, self.verify(token, Kind.REFRESH)
+
+    def _header(self, token: object) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise InvalidToken("Missing token")
+        if len(token) > self.settings.max_token_bytes:
+            raise InvalidToken(f"Token larger than {self.settings.max_token_bytes} bytes")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise InvalidToken("Malformed token") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("Unsupported token algorithm")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("Malformed token header")
+        return header
+
+    def _decode(self, token: str, key: bytes) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self.settings.issuer,
+                audience=self.settings.audience,
+                leeway=self.settings.leeway_s,
+                options={"require": REQUIRED, "strict_aud": True},
+            )
+        except jwt.InvalidSignatureError:
+            raise
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("Token expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(f"Invalid token: {exc}") from None
+
+    def _verifies_as(self, token: str, kind: Kind) -> bool:
+        """Signature check only: which key made this token, whatever its claims."""
+        for key in self.rings[kind].keys.values():
+            try:
+                _JWS.decode(token, key, algorithms=[ALGORITHM])
+            except jwt.InvalidTokenError:
+                continue
+            return True
+        return False
+
+    def _check_type(self, verified: Verified, kind: Kind) -> Verified:
+        claimed = verified.claims.get("type")
+        if claimed is not None and claimed != kind.value:
+            raise self._wrong_kind(kind)
+        if not isinstance(verified.claims.get("sub"), str):
+            raise InvalidToken("Invalid token: sub must be a string")
+        return verified
+
+    @staticmethod
+    def _wrong_kind(kind: Kind) -> InvalidToken:
+        if kind is Kind.REFRESH:
+            return InvalidToken(INVALID_TYPE_FOR_REFRESH)
+        return InvalidToken("Invalid token type: an access token is required")

@@ -1,0 +1,112 @@
+"""All Redis access goes through here (fix 4 of the original service).
+
+``safe_redis_operation`` is the port of ``safeRedisOperation``: it runs one
+round trip behind the circuit breaker, records the outcome in the state
+tracker and metrics, and turns any Redis failure into either the declared
+fallback (best-effort paths) or ``StoreUnavailable`` (fail-closed paths).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from reference_impl.breaker import BreakerState, CircuitBreaker
+from reference_impl.bugs import Bug
+from reference_impl.config import Settings
+from reference_impl.metrics import Metrics
+from reference_impl.redis_state import RedisState, StateTracker
+
+log = logging.getLogger("authchaos.redis")
+T = TypeVar("T")
+
+# Failures that mean "Redis is not answering" (OSError covers refused/reset sockets
+# that slip past redis-py's own wrapping; TimeoutError covers asyncio timeouts).
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class StoreUnavailable(Exception):
+    """Redis could not serve this operation; the caller decides how to degrade."""
+
+    def __init__(self, op: str, reason: str, retry_after_s: float) -> None:
+        super().__init__(f"redis unavailable during {op}: {reason}")
+        self.op = op
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class _Raise:
+    def __repr__(self) -> str:
+        return "RAISE"
+
+
+RAISE: Any = _Raise()
+
+
+class RedisOperations:
+    def __init__(self, client: Redis, settings: Settings, metrics: Metrics) -> None:
+        self.client = client
+        self.settings = settings
+        self.metrics = metrics
+        self.state = StateTracker()
+        self.state.listeners.append(lambda _old, new: metrics.set_redis_state(new))
+        self.breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_s)
+        self._use_breaker = Bug.NO_BREAKER not in settings.bugs
+        self._unsafe = Bug.UNSAFE_REDIS in settings.bugs
+        self._never_reconnect = Bug.NO_RECONNECT in settings.bugs
+        self._gave_up = False  # only ever set under the no_reconnect bug
+
+    async def safe_redis_operation(self, name: str, fn: Callable[[Redis], Awaitable[T]], fallback: T = RAISE) -> T:
+        """Run ``fn(client)`` (one round trip); on failure return ``fallback`` or raise StoreUnavailable."""
+        if self._unsafe:
+            return await fn(self.client)
+        if self._gave_up:
+            return self._fail(name, "connection closed for good after the first error", fallback)
+        if self._use_breaker and not self.breaker.allow():
+            self.metrics.redis_ops.labels(name, "short_circuit").inc()
+            return self._unavailable(name, "circuit open", fallback)
+        try:
+            result = await fn(self.client)
+        except REDIS_FAILURES as exc:
+            if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
+                self._gave_up = True
+            return self._fail(name, f"{type(exc).__name__}: {exc}", fallback)
+        except BaseException:
+            # Cancelled mid-call: the outcome is unknown, so a half-open probe must not stay in flight.
+            if self.breaker.state is BreakerState.HALF_OPEN:
+                self.breaker.record_failure()
+            raise
+        self.metrics.redis_ops.labels(name, "ok").inc()
+        self.breaker.record_success()
+        if self.state.state is not RedisState.READY:
+            self.state.mark(RedisState.READY)
+        return result
+
+    def _fail(self, name: str, reason: str, fallback: T) -> T:
+        self.metrics.redis_ops.labels(name, "error").inc()
+        self.breaker.record_failure()
+        down = self.breaker.failures >= self.settings.breaker_failure_threshold or self._gave_up
+        self.state.mark(RedisState.DOWN if down else RedisState.DEGRADED, error=f"{name}: {reason}")
+        return self._unavailable(name, reason, fallback)
+
+    def _unavailable(self, name: str, reason: str, fallback: T) -> T:
+        if fallback is RAISE:
+            retry_after = self.breaker.retry_after_s() if self._use_breaker else 1.0
+            raise StoreUnavailable(name, reason, max(retry_after, 1.0))
+        return fallback
+
+    async def probe(self) -> bool:
+        """One PING through the wrapper; drives recovery when no traffic does."""
+        return bool(await self.safe_redis_operation("ping", lambda r: r.ping(), fallback=False))
+
+    async def aclose(self) -> None:
+        try:
+            await self.client.aclose()
+        except REDIS_FAILURES as exc:  # closing a dead connection is not worth a traceback
+            log.debug("closing redis client: %s", exc)

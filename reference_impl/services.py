@@ -1,0 +1,89 @@
+"""Wiring: build every service object from one Settings, once.
+
+Kept apart from the HTTP layer so the CLI (cleanup) and tests can use the
+same objects without starting a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from reference_impl.auth_cache import CachedAuth
+from reference_impl.auth_service import AuthService
+from reference_impl.cleanup import RedisCleanupService
+from reference_impl.config import Settings
+from reference_impl.jwt_codec import TokenCodec
+from reference_impl.jwt_service import TokenService
+from reference_impl.local_revocations import LocalRevocations
+from reference_impl.metrics import Metrics
+from reference_impl.oauth import OAuthController
+from reference_impl.redis_client import create_redis
+from reference_impl.redis_ops import RedisOperations
+from reference_impl.redis_state import RedisState
+from reference_impl.token_store import TokenStore
+from reference_impl.users import UserStore
+
+log = logging.getLogger("authchaos.service")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics
+    ops: RedisOperations
+    tokens: TokenService
+    auth: AuthService
+    oauth: OAuthController
+    cached_auth: CachedAuth
+    cleanup: RedisCleanupService
+
+    async def probe_forever(self) -> None:
+        """Recovery probes while Redis is not ready; registers outage families once it is."""
+        while True:
+            await asyncio.sleep(self.settings.probe_interval_s)
+            try:
+                if self.ops.state.state is not RedisState.READY:
+                    await self.ops.probe()
+                if self.ops.state.state is RedisState.READY and len(self.auth.pending):
+                    await self.auth.register_pending()
+            except Exception:  # the probe must outlive any surprise
+                log.exception("redis probe failed unexpectedly")
+
+    async def aclose(self) -> None:
+        await self.ops.aclose()
+
+
+def build_services(settings: Settings, connection_class: type | None = None) -> Services:
+    metrics = Metrics()
+    ops = RedisOperations(create_redis(settings, connection_class), settings, metrics)
+    users = UserStore.load(settings.users)
+    tokens = TokenService(
+        settings, TokenCodec(settings), TokenStore(ops, settings.refresh_ttl_s), LocalRevocations(), metrics
+    )
+    auth = AuthService(users, tokens)
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        ops=ops,
+        tokens=tokens,
+        auth=auth,
+        oauth=OAuthController(auth),
+        cached_auth=CachedAuth(tokens, users, ops, settings, metrics),
+        cleanup=RedisCleanupService(ops, settings.refresh_ttl_s),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(services: Services):  # type: ignore[no-untyped-def]
+    """Start the probe task for the lifetime of the block; always close Redis."""
+    task = asyncio.create_task(services.probe_forever(), name="redis-probe")
+    try:
+        yield services
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await services.aclose()

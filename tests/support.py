@@ -1,0 +1,64 @@
+"""Test helpers: an in-process service on its own fakeredis server."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import httpx
+
+from reference_impl.app import create_app
+from reference_impl.config import Settings, load_settings
+from reference_impl.redis_client import memory_server
+from reference_impl.services import Services, build_services
+
+_names = itertools.count()
+
+
+@dataclass
+class Running:
+    client: httpx.AsyncClient
+    services: Services
+    fake: fakeredis.FakeServer | None
+
+    async def login(self, username: str = "alice", password: str = "wonderland") -> dict[str, Any]:
+        r = await self.client.post("/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def refresh(self, token: str) -> httpx.Response:
+        return await self.client.post("/auth/refresh", json={"refresh_token": token})
+
+    async def me(self, access: str) -> httpx.Response:
+        return await self.client.get("/auth/me", headers={"Authorization": f"Bearer {access}"})
+
+    def redis_down(self) -> None:
+        assert self.fake is not None
+        self.fake.connected = False
+
+    def redis_up(self) -> None:
+        assert self.fake is not None
+        self.fake.connected = True
+
+
+def make_settings(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {"redis_url": f"memory://test-{next(_names)}", "probe_interval_s": 0.05}
+    return load_settings(**(base | overrides))
+
+
+@asynccontextmanager
+async def running_service(**overrides: Any) -> AsyncIterator[Running]:
+    settings = make_settings(**overrides)
+    services = build_services(settings)
+    app = create_app(settings, services)
+    fake = None
+    if settings.redis_url.startswith("memory://"):
+        fake = memory_server(settings.redis_url.removeprefix("memory://"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # 500s are answers here
+        async with httpx.AsyncClient(transport=transport, base_url="http://authchaos.test") as client:
+            yield Running(client, services, fake)
