@@ -33,8 +33,11 @@ def _settings_or_exit(**overrides: object):  # type: ignore[no-untyped-def]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="authchaos")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
     """Chaos-resilience harness for a JWT + Redis auth service."""
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @cli.command()
@@ -57,7 +60,7 @@ def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: 
     settings = _settings_or_exit()
     if workers > 1 and settings.redis_url.startswith("memory://"):
         _fail("--workers > 1 needs a shared Redis: memory:// lives inside one process; pass --redis-url redis://...")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(log_level.upper())
     uvicorn.run(
         "reference_impl.app:create_app",
         factory=True,
@@ -104,6 +107,26 @@ def cleanup(redis_url: str | None, dry_run: bool, batch: int, max_keys: int, max
             1,
         )
     click.echo(json.dumps(report, indent=2))
+
+
+@cli.command()
+def doctor() -> None:
+    """Show what is installed, which backend 'auto' picks, and how to fix what is missing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.doctor import diagnose
+
+    d = diagnose()
+    table = Table(title="authchaos doctor", show_lines=False)
+    for col in ("", "component", "found", "fix"):
+        table.add_column(col)
+    for c in d.checks:
+        table.add_row("[green]ok[/]" if c.ok else "[red]missing[/]", c.name, c.detail, "" if c.ok else (c.fix or ""))
+    console = Console()
+    console.print(table)
+    console.print(f"backend 'auto' picks: [bold]{d.backend}[/] ({d.backend_reason})")
+    sys.exit(0 if d.ok else 1)
 
 
 def main() -> None:

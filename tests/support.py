@@ -51,9 +51,9 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_service(**overrides: Any) -> AsyncIterator[Running]:
+async def running_service(connection_class: type | None = None, **overrides: Any) -> AsyncIterator[Running]:
     settings = make_settings(**overrides)
-    services = build_services(settings)
+    services = build_services(settings, connection_class)
     app = create_app(settings, services)
     fake = None
     if settings.redis_url.startswith("memory://"):

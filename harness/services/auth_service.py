@@ -54,7 +54,10 @@ class AuthServiceProcess:
         self.process = ManagedProcess(f"service:{self.port}", argv, self.log_dir / "service.log", env=env)
         self.process.spawn()
         proc = self.process
-        if not wait_until(lambda: _healthy(self.url) or not proc.alive(), self.start_timeout_s, 0.05) or not proc.alive():
+        if (
+            not wait_until(lambda: _healthy(self.url) or not proc.alive(), self.start_timeout_s, 0.05)
+            or not proc.alive()
+        ):
             tail = proc.log_tail()
             proc.stop()
             raise StartError(f"the reference service did not become healthy on {self.url}: {tail or 'no output'}")

@@ -8,6 +8,7 @@ so ``stop_all`` (atexit, SIGINT, SIGTERM) stops it in reverse order.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import ctypes
 import os
@@ -23,6 +24,9 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 _live: list[ManagedProcess] = []
 _lock = threading.Lock()
+# PDEATHSIG fires when the *thread* that forked exits; fork every child from this
+# one thread, which lives as long as the process, whatever thread asks.
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="authchaos-spawner")
 
 
 def _die_with_parent() -> None:
@@ -72,7 +76,8 @@ class ManagedProcess:
     def spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = _SPAWNER.submit(
+                subprocess.Popen,
                 self.argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -80,7 +85,7 @@ class ManagedProcess:
                 env=self.env,
                 preexec_fn=_die_with_parent,
                 start_new_session=True,  # Ctrl-C reaches us, not the child: we stop it in order
-            )
+            ).result()
         with _lock:
             _live.append(self)
 

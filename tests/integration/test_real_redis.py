@@ -111,6 +111,8 @@ async def test_blacklisting_10000_tokens_is_one_request_and_one_round_trip_per_c
         set_calls = int(stats.split("cmdstat_set:calls=")[1].split(",")[0])
         assert set_calls == 10_000
         tokens_again = await svc.client.post(
-            "/auth/blacklist", json={"tokens": tokens[:10]}, headers={"Authorization": f"Bearer {admin['access_token']}"}
+            "/auth/blacklist",
+            json={"tokens": tokens[:10]},
+            headers={"Authorization": f"Bearer {admin['access_token']}"},
         )
         assert tokens_again.json()["blacklisted"] == 10

@@ -1,0 +1,68 @@
+"""``authchaos doctor``: what is installed, what ``auto`` will pick, and the fix for what is missing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.infra import choose_backend
+from harness.services.binaries import BinaryMissing, find_redis_server, find_toxiproxy_server, version_of
+from harness.services.toxiproxy_server import EXPECTED_VERSION
+
+PACKAGES = (
+    "fastapi", "uvicorn", "httpx", "redis", "hiredis", "pyjwt", "fakeredis", "lupa",
+    "pydantic", "pydantic-settings", "prometheus-client", "toxiproxy-python", "rich", "click", "pyyaml",
+)  # fmt: skip
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass
+class Diagnosis:
+    checks: list[Check] = field(default_factory=list)
+    backend: str = ""
+    backend_reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def _binary(name: str, finder, version_args: tuple[str, ...], expect: str | None) -> Check:  # type: ignore[no-untyped-def]
+    try:
+        path: Path = finder()
+    except BinaryMissing as exc:
+        return Check(name, False, "not found", str(exc))
+    version = version_of(path, *version_args)
+    match = re.search(r"v=(\S+)", version)  # redis-server prints a long build line
+    if match:
+        version = f"redis-server {match.group(1)}"
+    if expect and expect not in version:
+        return Check(name, False, f"{version} at {path}", f"authchaos is tested with {name} {expect}: run 'make setup'")
+    return Check(name, True, f"{version} at {path}")
+
+
+def diagnose() -> Diagnosis:
+    d = Diagnosis()
+    d.checks.append(
+        Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "authchaos needs Python 3.11+")
+    )
+    for pkg in PACKAGES:
+        try:
+            d.checks.append(Check(pkg, True, importlib.metadata.version(pkg)))
+        except importlib.metadata.PackageNotFoundError:
+            d.checks.append(Check(pkg, False, "not installed", "run 'make setup' (pip install -e '.[dev]' in .venv)"))
+    d.checks.append(_binary("redis-server", find_redis_server, ("--version",), None))
+    d.checks.append(_binary("toxiproxy-server", find_toxiproxy_server, ("-version",), EXPECTED_VERSION))
+    choice = choose_backend("auto")
+    d.backend, d.backend_reason = choice.backend, choice.reason
+    return d

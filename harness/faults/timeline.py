@@ -1,0 +1,104 @@
+"""Scheduled faults: start at t, last d; every started fault is stopped, then rollback runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.faults.model import Fault
+from harness.faults.nemesis import FaultNotSupported, Nemesis
+
+log = logging.getLogger("authchaos.nemesis")
+
+
+class FaultEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    at_s: float = Field(0.0, ge=0, alias="at")
+    for_s: float | None = Field(None, ge=0, alias="for")
+    fault: Fault
+
+
+@dataclass
+class FaultWindow:
+    """What really happened to one fault, in monotonic ns (comparable with the history)."""
+
+    name: str
+    kind: str
+    target: str
+    planned_at_s: float
+    planned_for_s: float | None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class TimelineResult:
+    windows: list[FaultWindow] = field(default_factory=list)
+    rollback: list[str] = field(default_factory=list)
+    rollback_error: str | None = None
+
+
+async def _call(nemesis: Nemesis, method: str, fault: Fault) -> None:
+    fn = getattr(nemesis, method)
+    if nemesis.backend == "real":
+        await asyncio.to_thread(fn, fault)  # blocking HTTP / process calls stay off the event loop
+    else:
+        fn(fault)
+
+
+async def run_timeline(nemesis: Nemesis, events: list[FaultEvent], t0_ns: int, result: TimelineResult) -> None:
+    """Apply ``events`` relative to ``t0_ns``; always stops what it started and rolls back.
+
+    ``result`` is filled in as it goes, so a caller that cancels this task still
+    has the windows and the rollback record.
+    """
+    actions: list[tuple[float, int, str, int]] = []
+    for i, ev in enumerate(events):
+        result.windows.append(FaultWindow(ev.fault.describe(), ev.fault.kind, ev.fault.target, ev.at_s, ev.for_s))
+        actions.append((ev.at_s, 1, "start", i))
+        if ev.for_s is not None:
+            actions.append((ev.at_s + ev.for_s, 0, "stop", i))
+    actions.sort()
+    started: set[int] = set()
+    try:
+        for at_s, _, what, i in actions:
+            delay = t0_ns / 1e9 + at_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            window, fault = result.windows[i], events[i].fault
+            if what == "start":
+                if not nemesis.supports(fault):
+                    window.skipped = f"{fault.kind} is not supported on the {nemesis.backend} backend"
+                    continue
+                try:
+                    await _call(nemesis, "start", fault)
+                except FaultNotSupported as exc:
+                    window.skipped = str(exc)
+                    continue
+                window.start_ns = time.monotonic_ns()
+                started.add(i)
+                if events[i].for_s is None:
+                    window.end_ns = window.start_ns
+            elif i in started:
+                await _call(nemesis, "stop", fault)
+                started.discard(i)
+                window.end_ns = time.monotonic_ns()
+    finally:
+        for i in sorted(started, reverse=True):
+            try:
+                await asyncio.shield(_call(nemesis, "stop", events[i].fault))
+            except Exception as exc:  # rollback below still runs
+                result.windows[i].error = f"stop failed: {exc}"
+            result.windows[i].end_ns = time.monotonic_ns()
+        try:
+            result.rollback = await asyncio.shield(asyncio.to_thread(nemesis.rollback))
+        except Exception as exc:
+            result.rollback_error = str(exc)
+            log.error("rollback failed: %s", exc)

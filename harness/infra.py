@@ -1,0 +1,160 @@
+"""The infrastructure one run needs, started together and torn down together.
+
+real:     redis-server (or an external Redis) behind a Toxiproxy proxy; the
+          service's Redis URL points at the proxy listener.
+embedded: a named fakeredis server in this process, faults emulated below the
+          client. ``auto`` picks real when both binaries exist and says why not
+          otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal
+from urllib.parse import urlsplit
+
+from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
+from harness.faults.nemesis import Nemesis, RealNemesis
+from harness.faults.toxiproxy_client import ToxiproxyClient
+from harness.services.binaries import BinaryMissing, find_redis_server, find_toxiproxy_server
+from harness.services.processes import free_port
+from harness.services.redis_server import RedisServer
+from harness.services.toxiproxy_server import ToxiproxyServer
+from reference_impl.redis_client import memory_server
+
+log = logging.getLogger("authchaos.infra")
+Backend = Literal["auto", "real", "embedded"]
+_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: Literal["real", "embedded"]
+    reason: str
+
+
+def choose_backend(requested: Backend) -> BackendChoice:
+    """Resolve ``auto``; ``real`` with a missing binary raises BinaryMissing with the fix."""
+    if requested == "embedded":
+        return BackendChoice("embedded", "requested with --backend embedded")
+    missing: list[str] = []
+    for finder in (find_redis_server, find_toxiproxy_server):
+        try:
+            finder()
+        except BinaryMissing as exc:
+            if requested == "real":
+                raise
+            missing.append(str(exc))
+    if missing:
+        return BackendChoice("embedded", "real servers unavailable: " + " | ".join(missing))
+    return BackendChoice("real", "redis-server and toxiproxy-server found")
+
+
+@dataclass
+class InfraOptions:
+    backend: Backend = "auto"
+    aof: bool = False
+    external_redis_url: str | None = field(default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_REDIS_URL"))
+    external_toxiproxy_url: str | None = field(
+        default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_TOXIPROXY_URL")
+    )
+
+
+class Infrastructure:
+    """Context manager: everything it starts is stopped on exit, on errors and on Ctrl-C."""
+
+    def __init__(self, options: InfraOptions | None = None) -> None:
+        self.options = options or InfraOptions()
+        self.choice = choose_backend(self.options.backend)
+        self.redis: RedisServer | None = None
+        self.toxiproxy: ToxiproxyServer | None = None
+        self.client: ToxiproxyClient | None = None
+        self.proxy_name = f"authchaos-redis-{os.getpid()}-{next(_names)}"
+        self.proxy_port: int | None = None
+        self.memory_name: str | None = None
+        self.nemesis: Nemesis | None = None
+        self.connection_class: type | None = None
+
+    @property
+    def backend(self) -> str:
+        return self.choice.backend
+
+    @property
+    def service_redis_url(self) -> str:
+        """The Redis URL the service under test must use (through the fault injector)."""
+        if self.backend == "embedded":
+            return f"memory://{self.memory_name}"
+        return f"redis://127.0.0.1:{self.proxy_port}/0"
+
+    @property
+    def direct_redis_url(self) -> str | None:
+        """Redis without the proxy (for checks that must not be faulted)."""
+        if self.backend == "embedded":
+            return self.service_redis_url
+        return self.options.external_redis_url or (self.redis.url if self.redis else None)
+
+    def start(self) -> Infrastructure:
+        try:
+            if self.backend == "embedded":
+                self._start_embedded()
+            else:
+                self._start_real()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start_embedded(self) -> None:
+        self.memory_name = f"authchaos-{os.getpid()}-{next(_names)}"
+        self.nemesis = EmbeddedNemesis(memory_server(self.memory_name))
+        self.connection_class = FaultyConnection
+
+    def _start_real(self) -> None:
+        opts = self.options
+        if opts.external_redis_url:
+            parts = urlsplit(opts.external_redis_url)
+            upstream = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+        else:
+            self.redis = RedisServer(aof=opts.aof).start()
+            upstream = f"127.0.0.1:{self.redis.port}"
+        if opts.external_toxiproxy_url:
+            self.client = ToxiproxyClient(opts.external_toxiproxy_url)
+        else:
+            self.toxiproxy = ToxiproxyServer().start()
+            self.client = ToxiproxyClient(self.toxiproxy.api_url)
+        self.proxy_port = free_port()
+        self.client.create_proxy(self.proxy_name, f"127.0.0.1:{self.proxy_port}", upstream)
+        self.nemesis = RealNemesis(self.client, self.proxy_name, self.redis)
+
+    def rollback(self) -> list[str]:
+        return self.nemesis.rollback() if self.nemesis else []
+
+    def close(self) -> None:
+        """Roll back faults, remove our proxy, stop what we started. Safe to call twice."""
+        with contextlib.suppress(Exception):
+            self.rollback()
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.delete_proxy(self.proxy_name)
+        if self.toxiproxy is not None:
+            self.toxiproxy.stop()
+        if self.redis is not None:
+            self.redis.close()
+
+    def __enter__(self) -> Infrastructure:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+
+def terminate_like_interrupt() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so every ``finally`` and ``__exit__`` runs."""
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -1,0 +1,106 @@
+"""The embedded nemesis: faults emulated below a fakeredis client, as the embedded backend runs them."""
+
+from __future__ import annotations
+
+import time
+
+import fakeredis
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from harness.faults import FaultNotSupported, injected
+from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
+from harness.faults.model import Bandwidth, Blackhole, Down, Flush, Kill, Latency, ResetPeer, Restart, Timeout
+from harness.faults.timeline import FaultEvent, TimelineResult, run_timeline
+from tests.support import running_service
+
+
+def setup(timeout_s: float = 0.3) -> tuple[EmbeddedNemesis, fakeredis.FakeAsyncRedis]:
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeAsyncRedis(server=server, connection_class=FaultyConnection, socket_timeout=timeout_s)
+    return EmbeddedNemesis(server), client
+
+
+async def test_latency_delays_each_reply() -> None:
+    nemesis, r = setup()
+    with injected(nemesis, Latency(ms=100)):
+        started = time.perf_counter()
+        await r.ping()
+        assert time.perf_counter() - started >= 0.1
+    started = time.perf_counter()
+    await r.ping()
+    assert time.perf_counter() - started < 0.05
+
+
+async def test_blackhole_times_out_at_the_client_timeout_and_the_write_may_have_landed() -> None:
+    nemesis, r = setup(timeout_s=0.2)
+    await r.ping()  # connected before the fault: the SET itself is sent
+    with injected(nemesis, Blackhole()), pytest.raises(RedisTimeoutError):
+        await r.set("k", "v")
+    assert await r.get("k") == b"v", "the command ran; only its reply was lost (an unknown outcome)"
+
+
+async def test_timeout_toxic_closes_after_its_delay() -> None:
+    nemesis, r = setup(timeout_s=5)
+    with injected(nemesis, Timeout(ms=100)), pytest.raises(RedisConnectionError):
+        await r.ping()
+
+
+async def test_down_kill_and_reset_are_connection_errors() -> None:
+    for fault in (Down(), Kill(), ResetPeer()):
+        nemesis, r = setup()
+        with injected(nemesis, fault), pytest.raises(RedisConnectionError):
+            await r.ping()
+        assert await r.ping()
+
+
+async def test_restart_into_empty_data_and_flush_wipe() -> None:
+    nemesis, r = setup()
+    for fault in (Restart(lose_data=True), Flush()):
+        await r.set("k", "v")
+        with injected(nemesis, fault):
+            pass
+        assert await r.get("k") is None
+    await r.set("k", "v")
+    with injected(nemesis, Restart()):
+        pass
+    assert await r.get("k") == b"v"
+
+
+def test_faults_without_an_honest_emulation_are_refused_by_name() -> None:
+    nemesis, _ = setup()
+    assert not nemesis.supports(Bandwidth(rate_kbps=1))
+    with pytest.raises(FaultNotSupported, match="bandwidth cannot be emulated"):
+        nemesis.start(Bandwidth(rate_kbps=1))
+
+
+async def test_timeline_reports_skipped_faults_and_rolls_back() -> None:
+    nemesis, r = setup()
+    result = TimelineResult()
+    events = [
+        FaultEvent(at=0, **{"for": 0.1}, fault=Bandwidth(rate_kbps=1)),
+        FaultEvent(at=0, **{"for": 30}, fault=Down()),
+    ]
+    import asyncio
+
+    task = asyncio.create_task(run_timeline(nemesis, events, time.monotonic_ns(), result))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "bandwidth" in (result.windows[0].skipped or "")
+    assert result.windows[1].start_ns and result.windows[1].end_ns
+    assert await r.ping()
+
+
+async def test_reference_service_degrades_under_an_embedded_blackhole() -> None:
+    async with running_service(redis_command_timeout_s=0.2, connection_class=FaultyConnection) as svc:
+        pair = await svc.login()
+        assert svc.fake is not None
+        nemesis = EmbeddedNemesis(svc.fake)
+        with injected(nemesis, Blackhole()):
+            r = await svc.refresh(pair["refresh_token"])
+            assert r.status_code == 503
+            me = await svc.me(pair["access_token"])
+            assert me.status_code == 200 and me.headers["X-Auth-Degraded"] == "redis-unavailable"
