@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -129,9 +130,144 @@ def doctor() -> None:
     sys.exit(0 if d.ok else 1)
 
 
+BACKEND = click.option(
+    "--backend", type=click.Choice(["auto", "real", "embedded"]), default="auto", show_default=True,
+    help="real: redis-server + Toxiproxy; embedded: fakeredis + emulated faults; auto: real when installed.",
+)  # fmt: skip
+SCENARIOS_DIR = click.option(
+    "--scenarios-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Where scenario files live (default: ./scenarios, else the repository's).",
+)  # fmt: skip
+REPORT_DIR = click.option(
+    "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
+)
+
+
+def _catalog(scenarios_dir: Path | None):  # type: ignore[no-untyped-def]
+    from harness.scenario.catalog import Catalog
+    from harness.scenario.model import ScenarioError
+
+    try:
+        return Catalog.load(scenarios_dir)
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
+def _run_selected(scenarios: list, backend: str, seed: int | None, report_dir: Path) -> None:  # type: ignore[type-arg]
+    from rich.console import Console
+
+    from harness.infra import terminate_like_interrupt
+    from harness.services.binaries import BinaryMissing
+    from harness.suite import EXIT_INTERRUPTED, run_suite
+
+    console = Console()
+    terminate_like_interrupt()
+    outcome = None
+
+    async def go() -> None:
+        nonlocal outcome
+        outcome = await run_suite(scenarios, backend=backend, seed=seed, report_root=report_dir, console=console)
+
+    try:
+        asyncio.run(go())
+    except BinaryMissing as exc:
+        _fail(f"--backend real needs both servers: {exc}")
+    except KeyboardInterrupt:
+        where = f"; partial report in {outcome.report_dir}" if outcome and outcome.report_dir else ""
+        click.echo(f"authchaos: interrupted: faults rolled back, services stopped{where}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    assert outcome is not None
+    sys.exit(outcome.exit_code)
+
+
+@cli.command(name="list")
+@SCENARIOS_DIR
+def list_scenarios(scenarios_dir: Path | None) -> None:
+    """List scenarios and tags."""
+    from rich.console import Console
+    from rich.table import Table
+
+    catalog = _catalog(scenarios_dir)
+    table = Table(title=f"scenarios in {catalog.root}")
+    for col in ("name", "tags", "faults", "duration", "description"):
+        table.add_column(col)
+    for s in catalog.scenarios:
+        table.add_row(
+            s.name, ",".join(s.tags), ",".join(s.fault_kinds) or "-", f"{s.workload.duration_s:g}s", s.description
+        )
+    console = Console()
+    console.print(table)
+    console.print("tags: " + ", ".join(f"{t} ({n})" for t, n in catalog.tags().items()))
+
+
+@cli.command()
+@click.argument("selectors", nargs=-1)
+@BACKEND
+@click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
+@REPORT_DIR
+@SCENARIOS_DIR
+def run(
+    selectors: tuple[str, ...], backend: str, seed: int | None, report_dir: Path, scenarios_dir: Path | None
+) -> None:
+    """Run scenarios (names, tags or YAML paths; none = all) and write a report.
+
+    Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run.
+    """
+    from harness.scenario.model import ScenarioError
+
+    catalog = _catalog(scenarios_dir)
+    try:
+        scenarios = catalog.select(list(selectors))
+    except ScenarioError as exc:
+        _fail(str(exc))
+    _run_selected(scenarios, backend, seed, report_dir)
+
+
+@cli.command()
+@BACKEND
+@REPORT_DIR
+@SCENARIOS_DIR
+def gate(backend: str, report_dir: Path, scenarios_dir: Path | None) -> None:
+    """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed."""
+    scenarios = _catalog(scenarios_dir).select(["gate"])
+    _run_selected(scenarios, backend, None, report_dir)
+
+
+@cli.command()
+@click.argument("run_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--scenario", "only", default=None, help="Replay just this scenario of the run.")
+@BACKEND
+@REPORT_DIR
+def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> None:
+    """Run the scenarios of a previous run.json again: same definition, seed and fault timeline."""
+    import json
+
+    from harness.scenario.model import ScenarioError, parse_scenario
+
+    try:
+        data = json.loads(run_json.read_text())
+        entries = [s for s in data["scenarios"] if only in (None, s["name"])]
+        scenarios = []
+        for s in entries:
+            scenario = parse_scenario(s["scenario"], f"{run_json}:{s['name']}")
+            scenario.seed = s["seed"]
+            scenarios.append(scenario)
+    except (ValueError, KeyError, TypeError) as exc:
+        _fail(f"{run_json} is not an authchaos run.json ({type(exc).__name__}: {exc})")
+    except ScenarioError as exc:
+        _fail(str(exc))
+    if not scenarios:
+        _fail(f"no scenario named {only!r} in {run_json}")
+    _run_selected(scenarios, backend, None, report_dir)
+
+
 def main() -> None:
     try:
         cli.main(prog_name="authchaos", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("authchaos: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a harness bug: one line for the user, the traceback with -v
+        logging.getLogger("authchaos").debug("internal error", exc_info=True)
+        click.echo(f"authchaos: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", err=True)
+        sys.exit(EXIT_USAGE)

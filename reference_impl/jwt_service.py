@@ -9,6 +9,7 @@ that was not stored is never acknowledged.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from reference_impl.errors import (
 from reference_impl.jwt_codec import Kind, TokenCodec, Verified, new_id, token_fingerprint
 from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
+from reference_impl.redis_ops import StoreUnavailable
 from reference_impl.token_store import TokenStore
 
 
@@ -53,6 +55,24 @@ class BlacklistResult:
         return {"blacklisted": self.blacklisted, "expired": self.expired, "invalid": self.invalid}
 
 
+class UndeliveredRotations:
+    """Refresh token id -> the new id proposed when Redis failed mid-rotation (bounded, expiring)."""
+
+    def __init__(self, max_entries: int = 50_000, ttl_s: float = 300.0) -> None:
+        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._max = max_entries
+        self._ttl = ttl_s
+
+    def put(self, token_id: str, new_token_id: str) -> None:
+        self._items[token_id] = (new_token_id, time.monotonic() + self._ttl)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    def pop(self, token_id: str) -> str | None:
+        entry = self._items.pop(token_id, None)
+        return entry[0] if entry and entry[1] > time.monotonic() else None
+
+
 def token_id(verified: Verified, token: str) -> str:
     """The id revocations are keyed by: tokenId, or a fingerprint for legacy tokens."""
     tid = verified.claims.get("tokenId")
@@ -73,6 +93,7 @@ class TokenService:
         self.store = store
         self.local = local
         self.metrics = metrics
+        self.undelivered = UndeliveredRotations()
 
     # -- issuing -------------------------------------------------------------
 
@@ -102,18 +123,25 @@ class TokenService:
                 raise InvalidToken(INVALID_TYPE_FOR_REFRESH)
             return await self._upgrade_legacy(token, verified)
         c = verified.claims
-        family, sub = str(c["family"]), str(c["sub"])
-        if self.local.is_revoked(str(c["tokenId"]), family):
+        family, sub, tid = str(c["family"]), str(c["sub"]), str(c["tokenId"])
+        if self.local.is_revoked(tid, family):
             raise TokenRevoked("Refresh token revoked")
-        rotation = await self.store.rotate(
-            family,
-            sub,
-            str(c["tokenId"]),
-            new_id(),
-            now_ms=int(time.time() * 1000),
-            grace_ms=int(self.settings.reuse_grace_s * 1000),
-            adopt=bool(c.get("fb")),
-        )
+        # A rotation whose answer was lost (Redis timed out after running it) must not turn the
+        # client's retry into "reuse": the retry proposes the same new id, which the script accepts.
+        new_tid = self.undelivered.pop(tid) or new_id()
+        try:
+            rotation = await self.store.rotate(
+                family,
+                sub,
+                tid,
+                new_tid,
+                now_ms=int(time.time() * 1000),
+                grace_ms=int(self.settings.reuse_grace_s * 1000),
+                adopt=bool(c.get("fb")),
+            )
+        except StoreUnavailable:
+            self.undelivered.put(tid, new_tid)
+            raise
         if rotation.status in ("ok", "grace"):
             self.metrics.tokens_issued.labels("refresh").inc()
             return self.mint(sub, family, rotation.refresh_token_id)

@@ -64,11 +64,9 @@ class RedisOperations:
 
     async def safe_redis_operation(self, name: str, fn: Callable[[Redis], Awaitable[T]], fallback: T = RAISE) -> T:
         """Run ``fn(client)`` (one round trip); on failure return ``fallback`` or raise StoreUnavailable."""
-        if self._unsafe:
-            return await fn(self.client)
         if self._gave_up:
             return self._fail(name, "connection closed for good after the first error", fallback)
-        if self._use_breaker and not self.breaker.allow():
+        if self._use_breaker and not self._unsafe and not self.breaker.allow():
             self.metrics.redis_ops.labels(name, "short_circuit").inc()
             return self._unavailable(name, "circuit open", fallback)
         try:
@@ -76,6 +74,9 @@ class RedisOperations:
         except REDIS_FAILURES as exc:
             if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
                 self._gave_up = True
+            if self._unsafe:  # the bug: no wrapper, the raw error reaches the route (a 500)
+                self._fail(name, f"{type(exc).__name__}: {exc}", None)
+                raise
             return self._fail(name, f"{type(exc).__name__}: {exc}", fallback)
         except BaseException:
             # Cancelled mid-call: the outcome is unknown, so a half-open probe must not stay in flight.
@@ -103,7 +104,10 @@ class RedisOperations:
 
     async def probe(self) -> bool:
         """One PING through the wrapper; drives recovery when no traffic does."""
-        return bool(await self.safe_redis_operation("ping", lambda r: r.ping(), fallback=False))
+        try:
+            return bool(await self.safe_redis_operation("ping", lambda r: r.ping(), fallback=False))
+        except REDIS_FAILURES:  # only under the unsafe_redis bug does the wrapper let errors out
+            return False
 
     async def aclose(self) -> None:
         try:

@@ -1,0 +1,130 @@
+"""Availability checkers: no server errors, the degradation policy, recovery, clients coming back."""
+
+from __future__ import annotations
+
+from harness.checks.base import MAX_EVIDENCE, CheckContext, CheckResult
+from harness.history import Op
+
+RECOVERY_STREAK = 10
+AUTHENTICATED = ("me", "refresh", "login", "oauth_login")
+
+
+def _answered_well(op: Op) -> bool:
+    return op.status is not None and op.status < 500 and not op.degraded
+
+
+def no_server_errors(ctx: CheckContext) -> CheckResult:
+    """5xx other than the policy's 503 store_unavailable (with Retry-After) is a bug."""
+    bad = [
+        op for op in ctx.ops
+        if op.status is not None and op.status >= 500
+        and not (op.status == 503 and op.error == "store_unavailable" and op.retry_after)
+    ]  # fmt: skip
+    codes = sorted({f"{op.status} {op.error or ''}".strip() for op in bad})
+    return CheckResult.from_violations(
+        "no_server_errors", bad, "no 5xx besides 503 store_unavailable with Retry-After",
+        "{n} responses were server errors: " + ", ".join(codes),
+    )  # fmt: skip
+
+
+def degradation_policy(ctx: CheckContext) -> CheckResult:
+    """Logins always answer; degraded accepts only during an outage, within the window; none when healthy."""
+    bad: list[Op] = []
+    reasons: dict[str, int] = {}
+
+    def flag(op: Op, why: str) -> None:
+        bad.append(op)
+        reasons[why] = reasons.get(why, 0) + 1
+
+    grace_ns = int(ctx.expect.recovery_max_s * 1e9)
+    window_ns = int((ctx.degraded_max_s + 1.0) * 1e9)
+    for op in ctx.ops:
+        if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
+            flag(op, "login without fallback tokens")
+        elif ctx.healthy(op) and (op.status == 503 or op.degraded):
+            flag(op, "degraded while Redis was healthy")
+        elif op.degraded:
+            inside = any(
+                w.start_ns <= op.end_ns <= w.end_ns + grace_ns and op.start_ns - w.start_ns <= window_ns  # type: ignore[operator]
+                for w in ctx.active_windows
+            )
+            if not inside:
+                flag(op, f"degraded accept beyond the {ctx.degraded_max_s:g}s window")
+    summary = "; ".join(f"{n}x {why}" for why, n in reasons.items())
+    return CheckResult.from_violations(
+        "degradation_policy", bad, "every answer matched the degradation policy for its phase", summary or "",
+        reasons=reasons,
+    )  # fmt: skip
+
+
+def recovery(ctx: CheckContext) -> CheckResult:
+    """After each fault: time to the first success and to a steady run of good answers, both bounded."""
+    rows = []
+    failed = False
+    evidence: list[int] = []
+    ordered = sorted(ctx.ops, key=lambda o: o.start_ns)
+    for w in ctx.active_windows:
+        assert w.end_ns is not None
+        after = [o for o in ordered if o.start_ns >= w.end_ns]
+        first = next((o for o in after if o.outcome == "ok" and not o.degraded), None)
+        steady_at = candidate = None
+        streak = 0
+        for o in after:
+            streak = streak + 1 if _answered_well(o) else 0
+            if streak == 1:
+                candidate = o
+            if streak >= RECOVERY_STREAK:
+                steady_at = candidate
+                break
+        first_s = None if first is None else (first.end_ns - w.end_ns) / 1e9
+        steady_s = None if steady_at is None else max(0.0, (steady_at.end_ns - w.end_ns) / 1e9)
+        ok = first_s is not None and steady_s is not None and steady_s <= ctx.expect.recovery_max_s
+        if not ok:
+            failed = True
+            evidence.extend(o.id for o in after[:5])
+        rows.append({"fault": w.name, "first_success_s": first_s, "steady_s": steady_s, "ok": ok})
+    if not rows:
+        return CheckResult("recovery", True, "no faults ran: nothing to recover from", details={"faults": []})
+    worst = max((r["steady_s"] or float("inf")) for r in rows)
+    if failed:
+        missing = [r["fault"] for r in rows if r["steady_s"] is None]
+        why = (
+            f"no steady recovery after {', '.join(missing)} before the workload ended"
+            if missing
+            else f"steady recovery took {worst:.2f}s, over the {ctx.expect.recovery_max_s:g}s bound"
+        )
+        return CheckResult("recovery", False, why, evidence[:MAX_EVIDENCE], {"faults": rows})
+    return CheckResult(
+        "recovery",
+        True,
+        f"recovered within {worst:.2f}s (bound {ctx.expect.recovery_max_s:g}s)",
+        details={"faults": rows},
+    )
+
+
+def clients_recover(ctx: CheckContext) -> CheckResult:
+    """Every client authenticates again once the last fault is over."""
+    ends = [w.end_ns for w in ctx.active_windows if w.end_ns is not None]
+    since = max(ends) if ends else 0
+    clients = sorted({o.client for o in ctx.ops})
+    lost = [
+        c for c in clients
+        if not any(o.client == c and o.start_ns >= since and o.op in AUTHENTICATED and o.outcome == "ok"
+                   and not o.degraded for o in ctx.ops)
+    ]  # fmt: skip
+    if not lost:
+        return CheckResult("clients_recover", True, f"all {len(clients)} clients authenticated after the faults")
+    last = [max((o for o in ctx.ops if o.client == c), key=lambda o: o.start_ns).id for c in lost]
+    return CheckResult(
+        "clients_recover", False, f"{len(lost)} of {len(clients)} clients never authenticated again after the faults",
+        last[:MAX_EVIDENCE], {"clients": lost},
+    )  # fmt: skip
+
+
+def unknown_outcomes(ctx: CheckContext) -> CheckResult:
+    """Listed, never counted as passes: writes whose effect the client could not know."""
+    unknown = [o for o in ctx.ops if o.outcome == "unknown"]
+    summary = f"{len(unknown)} operations with unknown outcome (listed, not counted as successes)"
+    return CheckResult(
+        "unknown_outcomes", True, summary, [o.id for o in unknown[:MAX_EVIDENCE]], {"count": len(unknown)}
+    )

@@ -1,0 +1,50 @@
+"""What every checker gets and returns. Checkers are pure functions of the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.faults.timeline import FaultWindow
+from harness.history import Op
+from harness.scenario.model import Expectations
+
+MAX_EVIDENCE = 25
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    summary: str
+    evidence: list[int] = field(default_factory=list)  # op ids that show the failure (or the finding)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_violations(cls, name: str, violations: list[Op], ok: str, bad: str, **details: Any) -> CheckResult:
+        if not violations:
+            return cls(name, True, ok, details=details)
+        return cls(name, False, bad.format(n=len(violations)), [v.id for v in violations[:MAX_EVIDENCE]], details)
+
+
+@dataclass
+class CheckContext:
+    ops: list[Op]
+    windows: list[FaultWindow]
+    expect: Expectations
+    reuse_grace_s: float = 0.0
+    degraded_max_s: float = 30.0
+    steady: dict[str, Any] = field(default_factory=dict)  # "before"/"after" -> SteadyStateReport dicts
+
+    @property
+    def active_windows(self) -> list[FaultWindow]:
+        return [w for w in self.windows if w.start_ns is not None and w.end_ns is not None]
+
+    def healthy(self, op: Op) -> bool:
+        """True when no fault was active and the last one ended more than recovery_max_s before ``op``."""
+        grace_ns = int(self.expect.recovery_max_s * 1e9)
+        for w in self.active_windows:
+            assert w.start_ns is not None and w.end_ns is not None
+            if op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns:
+                return False
+        return True

@@ -1,0 +1,81 @@
+"""The recorded history: every client operation, as Jepsen records it.
+
+Times are monotonic nanoseconds (the same clock as fault windows). Tokens are
+never stored, only their ``tokenId``/``family``: a report must not leak
+credentials. An operation whose effect is unknown (a write that timed out)
+is ``unknown``, never ``ok``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from harness.faults.timeline import FaultWindow
+
+Outcome = Literal["ok", "fail", "unknown"]
+WRITES = frozenset({"login", "oauth_login", "refresh", "logout", "blacklist_batch", "replay"})
+
+
+@dataclass
+class Op:
+    id: int
+    client: int
+    op: str
+    start_ns: int
+    end_ns: int = 0
+    outcome: Outcome = "unknown"
+    status: int | None = None
+    error: str | None = None
+    message: str | None = None
+    degraded: bool = False
+    retry_after: str | None = None
+    token_id: str | None = None  # the token presented (refresh: the refresh token; me: the access token)
+    family: str | None = None
+    new_token_id: str | None = None  # refresh/login: the refresh token received
+    new_family: str | None = None
+    revoked_ids: list[str] = field(default_factory=list)  # acknowledged revocations (logout, blacklist)
+    revoked_families: list[str] = field(default_factory=list)
+    probe: str | None = None  # "revoked": this call presents a token the client knows is revoked
+    phase: str = "before"
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: v for k, v in d.items() if not (v is None or v is False or v == [])}
+
+
+@dataclass
+class History:
+    t0_ns: int
+    ops: list[Op] = field(default_factory=list)
+    windows: list[FaultWindow] = field(default_factory=list)
+
+    def start(self, client: int, op: str, start_ns: int) -> Op:
+        record = Op(len(self.ops), client, op, start_ns)
+        self.ops.append(record)
+        return record
+
+    def label_phases(self) -> None:
+        """before the first fault / during:<fault> while one is active / after."""
+        active = [w for w in self.windows if w.start_ns is not None]
+        first = min((w.start_ns for w in active), default=None)  # type: ignore[type-var]
+        for op in self.ops:
+            during = [
+                w
+                for w in active
+                if w.start_ns <= op.end_ns and (w.end_ns is None or op.start_ns <= w.end_ns)  # type: ignore[operator]
+            ]
+            if during:
+                op.phase = "during:" + during[0].name
+            elif first is None or op.end_ns < first:
+                op.phase = "before"
+            else:
+                op.phase = "after"
+
+    def seconds(self, ns: int) -> float:
+        """A monotonic time as seconds since the run started."""
+        return (ns - self.t0_ns) / 1e9

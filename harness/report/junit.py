@@ -1,0 +1,34 @@
+"""junit.xml: one testcase per scenario check, so any CI shows which check of which scenario failed."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+
+def junit_xml(run: dict[str, Any]) -> bytes:
+    suites = ET.Element("testsuites", name="authchaos")
+    for sc in run["scenarios"]:
+        suite = ET.SubElement(
+            suites, "testsuite", name=sc["name"], tests=str(max(1, len(sc["checks"]))),
+            failures=str(sum(not c["passed"] for c in sc["checks"])), errors="1" if sc["error"] else "0",
+            time=str(sc["duration_s"]),
+        )  # fmt: skip
+        props = ET.SubElement(suite, "properties")
+        for key in ("backend", "seed", "verdict"):
+            ET.SubElement(props, "property", name=key, value=str(sc[key]))
+        if sc["error"]:
+            case = ET.SubElement(suite, "testcase", classname=sc["name"], name="harness")
+            ET.SubElement(case, "error", message=sc["error"]).text = sc["error"]
+        if sc["aborted"]:
+            case = ET.SubElement(suite, "testcase", classname=sc["name"], name="aborted")
+            ET.SubElement(case, "failure", message=sc["aborted"]).text = sc["aborted"]
+        for check in sc["checks"]:
+            case = ET.SubElement(suite, "testcase", classname=sc["name"], name=check["name"])
+            if not check["passed"]:
+                failure = ET.SubElement(case, "failure", message=check["summary"])
+                failure.text = f"{check['summary']}\nevidence (operation ids in run.json): {check['evidence']}"
+            else:
+                ET.SubElement(case, "system-out").text = check["summary"]
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,63 @@
+"""Finding scenarios: by name, by tag, or by path, under a scenarios directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.scenario.model import Scenario, ScenarioError, load_scenario
+
+REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def default_dir() -> Path:
+    env = os.environ.get("AUTHCHAOS_SCENARIOS_DIR")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "scenarios"
+    return local if local.is_dir() else REPO_SCENARIOS
+
+
+@dataclass
+class Catalog:
+    root: Path
+    scenarios: list[Scenario]
+
+    @classmethod
+    def load(cls, root: Path | None = None) -> Catalog:
+        root = root or default_dir()
+        if not root.is_dir():
+            raise ScenarioError(f"no scenarios directory at {root}: pass --scenarios-dir or run from the repo root")
+        found = [load_scenario(p) for p in sorted(root.rglob("*.yaml")) if not p.name.startswith("_")]
+        seen: dict[str, str] = {}
+        for s in found:
+            if s.name in seen:
+                raise ScenarioError(f"{s.source}: scenario name {s.name!r} is already used by {seen[s.name]}")
+            seen[s.name] = s.source or ""
+        return cls(root, found)
+
+    def tags(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.scenarios:
+            for t in s.tags:
+                counts[t] = counts.get(t, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def select(self, selectors: list[str]) -> list[Scenario]:
+        """Each selector is a scenario name, a tag, or a path to a YAML file; none selects every scenario."""
+        if not selectors:
+            return list(self.scenarios)
+        chosen: list[Scenario] = []
+        for sel in selectors:
+            path = Path(sel)
+            if sel.endswith((".yaml", ".yml")) or path.is_file():
+                matches = [load_scenario(path)]
+            else:
+                matches = [s for s in self.scenarios if s.name == sel or sel in s.tags]
+            if not matches:
+                raise ScenarioError(
+                    f"no scenario or tag named {sel!r}: see 'authchaos list' (tags: {', '.join(self.tags()) or 'none'})"
+                )
+            chosen.extend(m for m in matches if m.name not in {c.name for c in chosen})
+        return chosen

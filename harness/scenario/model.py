@@ -1,0 +1,210 @@
+"""Scenario files: a declarative experiment, validated before anything starts.
+
+A scenario says what the service looks like (settings, bug switches), what
+"healthy" means (the steady-state hypothesis, checked before and after), what
+clients do (the workload), what breaks and when (the fault timeline), and
+what must hold (checks and latency SLOs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.faults.timeline import FaultEvent
+from reference_impl.bugs import KNOWN_BUGS
+
+Op = Literal["login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay"]
+OPS: tuple[str, ...] = ("login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay")
+CHECKS: tuple[str, ...] = (
+    "steady_state",
+    "no_server_errors",
+    "degradation_policy",
+    "no_false_rejections",
+    "revocations_stick",
+    "exposure_window",
+    "rotation_once",
+    "reuse_revokes_family",
+    "latency_slo",
+    "recovery",
+    "clients_recover",
+    "unknown_outcomes",
+)
+
+
+class ScenarioError(Exception):
+    """A scenario file is wrong; the message names the file, the field and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceSpec(_Strict):
+    bugs: list[str] = []
+    env: dict[str, str] = Field(default_factory=dict, description="AUTHCHAOS_* settings for the service")
+    workers: int = Field(1, ge=1, le=8)
+    aof: bool = Field(False, description="run redis-server with appendonly (fsync everysec)")
+
+    @field_validator("bugs")
+    @classmethod
+    def _known_bugs(cls, bugs: list[str]) -> list[str]:
+        unknown = sorted(set(bugs) - KNOWN_BUGS)
+        if unknown:
+            raise ValueError(f"unknown bug switch {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_BUGS))}")
+        return bugs
+
+    @field_validator("env")
+    @classmethod
+    def _prefixed(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in env if not k.startswith("AUTHCHAOS_")]
+        if bad:
+            raise ValueError(f"service env keys must start with AUTHCHAOS_: {', '.join(bad)}")
+        return {k: str(v) for k, v in env.items()}
+
+
+class Probe(_Strict):
+    op: Literal["login", "oauth_login", "refresh", "me", "health"]
+    expect_status: int = 200
+    max_latency_ms: float | None = Field(None, gt=0)
+
+
+class SteadyState(_Strict):
+    probes: list[Probe] = Field(
+        default_factory=lambda: [Probe(op="health"), Probe(op="login"), Probe(op="me"), Probe(op="refresh")]
+    )
+
+
+class Workload(_Strict):
+    clients: int = Field(4, ge=1, le=500)
+    duration_s: float = Field(10.0, gt=0, le=3600)
+    operations: int | None = Field(None, ge=1, description="stop after this many operations (bounded by duration_s)")
+    rate_per_s: float | None = Field(None, gt=0, description="total request rate; none = closed loop with think time")
+    think_time_ms: float = Field(20.0, ge=0)
+    mix: dict[Op, float] = Field(default_factory=lambda: {"me": 5.0, "refresh": 3.0, "login": 1.0})
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 100])
+    request_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("mix")
+    @classmethod
+    def _positive(cls, mix: dict[str, float]) -> dict[str, float]:
+        if not mix or any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
+            raise ValueError("mix needs at least one operation with a positive weight")
+        return mix
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[int]) -> list[int]:
+        if not sizes or any(s < 1 or s > 10_000 for s in sizes):
+            raise ValueError("batch_sizes must be between 1 and 10000")
+        return sizes
+
+
+class Slo(_Strict):
+    op: Op
+    phase: Literal["before", "during", "after", "any"] = "any"
+    p50_ms: float | None = Field(None, gt=0)
+    p95_ms: float | None = Field(None, gt=0)
+    p99_ms: float | None = Field(None, gt=0)
+    max_error_ratio: float | None = Field(None, ge=0, le=1, description="share of ops not ok (503s count)")
+
+
+class Expectations(_Strict):
+    checks: list[str] = Field(default_factory=lambda: list(CHECKS))
+    slo: list[Slo] = []
+    recovery_max_s: float = Field(10.0, gt=0)
+    exposure_max_s: float = Field(0.0, ge=0)
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: list[str]) -> list[str]:
+        unknown = sorted(set(checks) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown check {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+        return checks
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
+    description: str = ""
+    tags: list[str] = []
+    seed: int = 1
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    steady_state: SteadyState = Field(default_factory=SteadyState)
+    workload: Workload = Field(default_factory=Workload)
+    faults: list[FaultEvent] = []
+    expect: Expectations = Field(default_factory=Expectations)
+    abort_after_s: float = Field(15.0, gt=0, description="stop and roll back when the service is unreachable this long")
+    source: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Scenario:
+        for i, ev in enumerate(self.faults):
+            end = ev.at_s + (ev.for_s or 0)
+            if end > self.workload.duration_s:
+                raise ValueError(
+                    f"faults[{i}] ends at {end:g}s, after the workload's duration_s={self.workload.duration_s:g}s"
+                )
+        return self
+
+    @property
+    def fault_kinds(self) -> list[str]:
+        return [ev.fault.kind for ev in self.faults]
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_scenario(data: object, source: str) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping (name:, workload:, faults:, ...)")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ScenarioError(f"{source}: {_where(loc)}: {err['msg']}{more}") from None
+    scenario.source = source
+    return scenario
+
+
+# pydantic puts the discriminator value into error locations (faults[0].fault.latency.ms); drop it
+_UNION_TAGS = frozenset(
+    [
+        "latency",
+        "timeout",
+        "blackhole",
+        "reset_peer",
+        "bandwidth",
+        "slow_close",
+        "slicer",
+        "limit_data",
+        "down",
+        "kill",
+        "freeze",
+        "restart",
+        "flush",
+    ]
+)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_scenario(data, str(path))

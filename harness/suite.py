@@ -1,0 +1,86 @@
+"""Runs a list of scenarios with a live view, writes the reports, and maps the outcome to an exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.infra import Backend, choose_backend
+from harness.report.run_json import overall, run_dict
+from harness.report.writer import write_reports
+from harness.runner import ScenarioResult, run_scenario
+from harness.scenario.model import Scenario
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+STYLE = {"pass": "green", "fail": "red", "error": "magenta"}
+
+
+@dataclass
+class SuiteOutcome:
+    results: list[ScenarioResult]
+    report_dir: Path | None
+    interrupted: bool
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(overall(self.results), EXIT_ERROR)
+
+
+def verdict_line(r: ScenarioResult) -> str:
+    failed = ", ".join(c.name for c in r.failed_checks)
+    why = r.error or r.aborted or (f"failed: {failed}" if failed else f"{len(r.checks)} checks passed")
+    return f"[{STYLE[r.verdict]}]{r.verdict.upper():5}[/] {r.scenario.name} ({r.backend}, {r.duration_s:.1f}s): {why}"
+
+
+def summary_table(results: list[ScenarioResult]) -> Table:
+    table = Table(title="authchaos summary")
+    for col in ("scenario", "verdict", "backend", "ops", "failed checks", "time"):
+        table.add_column(col)
+    for r in results:
+        ops = len(r.history.ops) if r.history else 0
+        failed = ", ".join(c.name for c in r.failed_checks) or ("-" if not r.error else r.error[:60])
+        table.add_row(
+            r.scenario.name, f"[{STYLE[r.verdict]}]{r.verdict}[/]", r.backend, str(ops), failed, f"{r.duration_s:.1f}s"
+        )
+    return table
+
+
+async def run_suite(
+    scenarios: list[Scenario], *, backend: Backend, seed: int | None, report_root: Path, console: Console
+) -> SuiteOutcome:
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    choice = choose_backend(backend)
+    if choice.backend == "embedded":
+        console.print(f"[yellow]backend: embedded[/] (fakeredis in-process, emulated faults) — {choice.reason}")
+    else:
+        console.print(f"backend: real — {choice.reason}")
+    results: list[ScenarioResult] = []
+    interrupted = False
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
+        for scenario in scenarios:
+            task = progress.add_task(scenario.name, total=1.0)
+
+            def update(phase: str, frac: float, task: int = task, name: str = scenario.name) -> None:
+                progress.update(task, completed=frac, description=f"{name}: {phase}")
+
+            result = await run_scenario(scenario, backend=choice.backend, seed=seed, on_progress=update)
+            progress.remove_task(task)
+            results.append(result)
+            console.print(verdict_line(result))
+            if result.aborted and result.aborted.startswith("interrupted"):
+                interrupted = True
+                break
+    report_dir = write_reports(run_dict(results, started_at), report_root) if results else None
+    console.print(summary_table(results))
+    if report_dir:
+        console.print(f"report: {report_dir}/index.html (run.json, junit.xml beside it)")
+    return SuiteOutcome(results, report_dir, interrupted)

@@ -1,0 +1,174 @@
+"""Every checker on hand-made histories: one that passes, one that fails for the right reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checks import CHECKERS, CheckContext
+from harness.faults.timeline import FaultWindow
+from harness.history import Op
+from harness.scenario.model import Expectations, Slo
+
+S = 1_000_000_000  # one second in ns
+
+
+class H:
+    """A tiny history builder: times in seconds."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.windows: list[FaultWindow] = []
+
+    def op(self, op: str, t: float, status: int | None = 200, *, client: int = 0, dur: float = 0.01, **kw: Any) -> Op:
+        o = Op(len(self.ops), client, op, int(t * S), int((t + dur) * S), "ok" if status and status < 300 else "fail",
+               status, **kw)  # fmt: skip
+        self.ops.append(o)
+        return o
+
+    def fault(self, name: str, start: float, end: float) -> None:
+        self.windows.append(FaultWindow(name, name, "network", start, end - start, int(start * S), int(end * S)))
+
+    def ctx(self, **expect: Any) -> CheckContext:
+        for o in self.ops:
+            active = [w for w in self.windows if w.start_ns <= o.end_ns and o.start_ns <= w.end_ns]
+            o.phase = (
+                f"during:{active[0].name}"
+                if active
+                else ("before" if not self.windows or o.end_ns < self.windows[0].start_ns else "after")
+            )
+        return CheckContext(self.ops, self.windows, Expectations(**expect), degraded_max_s=2.0)
+
+
+def run(name: str, ctx: CheckContext):  # type: ignore[no-untyped-def]
+    return CHECKERS[name](ctx)
+
+
+def test_no_server_errors() -> None:
+    h = H()
+    h.op("refresh", 1, 503, error="store_unavailable", retry_after="1")
+    assert run("no_server_errors", h.ctx()).passed
+    h.op("refresh", 2, 503, error="store_unavailable")  # no Retry-After
+    bad = h.op("me", 3, 500, error="internal_error")
+    result = run("no_server_errors", h.ctx())
+    assert not result.passed and bad.id in result.evidence and "500 internal_error" in result.summary
+
+
+def test_degradation_policy() -> None:
+    h = H()
+    h.fault("blackhole", 5, 8)
+    h.op("me", 6, 200, degraded=True)
+    h.op("refresh", 6.5, 503, error="store_unavailable", retry_after="1")
+    h.op("login", 7, 200)
+    assert run("degradation_policy", h.ctx(recovery_max_s=1)).passed
+    healthy_503 = h.op("refresh", 1, 503, error="store_unavailable", retry_after="1")
+    late = h.op("me", 8.5, 200, degraded=True)  # 3.5 s into the outage: past the 2 s (+1 s) window
+    h.windows[0] = FaultWindow("blackhole", "blackhole", "network", 5, 10, 5 * S, 15 * S)
+    too_long = h.op("me", 14, 200, degraded=True)  # 9 s into the outage, window is 2 s
+    login_500 = h.op("login", 6, 500)
+    result = run("degradation_policy", h.ctx(recovery_max_s=1))
+    assert not result.passed
+    assert set(result.evidence) == {healthy_503.id, late.id, too_long.id, login_500.id}
+    assert "login without fallback tokens" in result.summary
+
+
+def test_no_false_rejections() -> None:
+    h = H()
+    h.op("refresh", 1, 401, error="token_reused", token_id="t1", probe=None)
+    h.op("refresh", 0.5, 200, token_id="t1")  # t1 had been exchanged: the 401 is genuine reuse
+    h.op("me", 2, 401, error="token_revoked", probe="revoked")
+    assert run("no_false_rejections", h.ctx()).passed
+    wrong_type = h.op("refresh", 3, 401, error="invalid_token", message="Invalid token type for refresh", token_id="t2")
+    spurious = h.op("refresh", 4, 401, error="token_reused", token_id="never-exchanged")
+    result = run("no_false_rejections", h.ctx())
+    assert not result.passed and {wrong_type.id, spurious.id} <= set(result.evidence)
+    assert "Invalid token type for refresh" in result.summary
+
+
+def test_revocations_stick_and_exposure_window() -> None:
+    h = H()
+    h.op("logout", 1, 200, revoked_ids=["a1"], revoked_families=["f1"])
+    h.op("me", 2, 401, token_id="a1", family="f1", probe="revoked")
+    h.op("me", 0.5, 200, token_id="a1", family="f1")  # before the revocation: fine
+    assert run("revocations_stick", h.ctx()).passed
+    assert run("exposure_window", h.ctx()).passed
+    leak = h.op("refresh", 3, 200, token_id="r9", family="f1")
+    assert run("revocations_stick", h.ctx()).evidence == [leak.id]
+    h.ops.pop()
+    degraded = h.op("me", 2.5, 200, token_id="a1", family="f1", degraded=True)
+    assert run("revocations_stick", h.ctx()).passed, "degraded accepts are the exposure check's business"
+    result = run("exposure_window", h.ctx(exposure_max_s=0))
+    assert not result.passed and result.evidence == [degraded.id] and result.details["max_s"] > 1
+    assert run("exposure_window", h.ctx(exposure_max_s=5)).passed
+
+
+def test_rotation_once_with_and_without_grace() -> None:
+    h = H()
+    h.op("refresh", 1, 200, token_id="r1")
+    h.op("refresh", 2, 200, token_id="r2")
+    assert run("rotation_once", h.ctx()).passed
+    twice = h.op("refresh", 1.2, 200, token_id="r1")
+    assert run("rotation_once", h.ctx()).evidence == [twice.id]
+    ctx = h.ctx()
+    ctx.reuse_grace_s = 1.0
+    assert run("rotation_once", ctx).passed
+
+
+def test_reuse_revokes_family() -> None:
+    h = H()
+    h.op("replay", 1, 401, error="token_reused", family="f1", probe="replayed")
+    h.op("refresh", 2, 401, error="token_revoked", family="f1")
+    assert run("reuse_revokes_family", h.ctx()).passed
+    alive = h.op("me", 3, 200, family="f1")
+    assert run("reuse_revokes_family", h.ctx()).evidence == [alive.id]
+
+
+def test_latency_slo() -> None:
+    h = H()
+    for i in range(100):
+        h.op("me", i * 0.01, 200, dur=0.010 if i < 90 else 0.5)
+    ok = h.ctx(slo=[Slo(op="me", p50_ms=20)])
+    assert run("latency_slo", ok).passed
+    bad = run("latency_slo", h.ctx(slo=[Slo(op="me", p95_ms=100)]))
+    assert not bad.passed and "p95" in bad.summary
+    none = run("latency_slo", h.ctx(slo=[Slo(op="refresh", p95_ms=100)]))
+    assert not none.passed and "cannot be judged" in none.summary
+    h.op("me", 2, 503)
+    assert not run("latency_slo", h.ctx(slo=[Slo(op="me", max_error_ratio=0)])).passed
+
+
+def test_recovery_and_clients_recover() -> None:
+    h = H()
+    h.fault("down", 1, 2)
+    for i in range(12):
+        h.op("me", 2.1 + i * 0.1, 200, client=i % 2)
+    ctx = h.ctx(recovery_max_s=1)
+    rec = run("recovery", ctx)
+    assert rec.passed and rec.details["faults"][0]["first_success_s"] < 0.2
+    assert run("clients_recover", ctx).passed
+    h2 = H()
+    h2.fault("down", 1, 2)
+    h2.op("me", 0.5, 200, client=1)
+    for i in range(12):
+        h2.op("me", 2.1 + i * 0.1, 503, client=0)
+    ctx2 = h2.ctx(recovery_max_s=1)
+    assert not run("recovery", ctx2).passed
+    lost = run("clients_recover", ctx2)
+    assert not lost.passed and lost.details["clients"] == [0, 1]
+
+
+def test_unknown_outcomes_are_listed_not_passed() -> None:
+    h = H()
+    unknown = h.op("refresh", 1, None, error="client_timeout")
+    unknown.outcome = "unknown"
+    result = run("unknown_outcomes", h.ctx())
+    assert result.evidence == [unknown.id] and result.details["count"] == 1
+    assert not run("clients_recover", h.ctx()).passed, "an unknown outcome is not a success"
+
+
+def test_steady_state() -> None:
+    h = H()
+    ctx = h.ctx()
+    ctx.steady = {"before": {"passed": True}, "after": {"passed": True}}
+    assert run("steady_state", ctx).passed
+    ctx.steady["after"] = {"passed": False}
+    assert "after" in run("steady_state", ctx).summary
