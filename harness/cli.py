@@ -168,11 +168,14 @@ def _run_selected(scenarios: list, backend: str, seed: int | None, report_dir: P
         nonlocal outcome
         outcome = await run_suite(scenarios, backend=backend, seed=seed, report_root=report_dir, console=console)
 
+    interrupted = False
     try:
         asyncio.run(go())
     except BinaryMissing as exc:
         _fail(f"--backend real needs both servers: {exc}")
     except KeyboardInterrupt:
+        interrupted = True
+    if interrupted or (outcome is not None and outcome.interrupted):
         where = f"; partial report in {outcome.report_dir}" if outcome and outcome.report_dir else ""
         click.echo(f"authchaos: interrupted: faults rolled back, services stopped{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)

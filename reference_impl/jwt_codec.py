@@ -7,7 +7,9 @@ never a refresh token, whatever its claims say.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -45,6 +47,23 @@ def kid_for(kind: Kind, secret: str) -> str:
 def token_fingerprint(token: str) -> str:
     """A stable id for tokens that carry no tokenId (legacy shapes)."""
     return "h-" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _parse_header(token: str) -> dict[str, Any]:
+    """The JOSE header, read once and cheaply (PyJWT's own reader parses all three segments).
+
+    Only used to pick the key; the signature check in ``jwt.decode`` still covers it.
+    """
+    head, dot, rest = token.partition(".")
+    if not dot or rest.count(".") != 1:
+        raise InvalidToken("Malformed token")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, TypeError):
+        raise InvalidToken("Malformed token") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("Malformed token")
+    return header
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,9 @@ class TokenCodec:
         """Validate ``token`` as ``kind`` or raise InvalidToken / TokenExpired."""
         header = self._header(token)
         assert isinstance(token, str)
+        return self._verify(token, header, kind)
+
+    def _verify(self, token: str, header: dict[str, Any], kind: Kind) -> Verified:
         kid = header.get("kid")
         typ = str(header.get("typ", "JWT")).lower()
         other = Kind.REFRESH if kind is Kind.ACCESS else Kind.ACCESS
@@ -143,24 +165,22 @@ class TokenCodec:
     def verify_any(self, token: object) -> tuple[Kind, Verified]:
         """Validate a token of either kind (for revocation), telling which kind it is."""
         header = self._header(token)
+        assert isinstance(token, str)
         kid, typ = header.get("kid"), str(header.get("typ", "")).lower()
         for kind in Kind:
             if kid in self.rings[kind].keys or typ == TYP_HEADER[kind]:
-                return kind, self.verify(token, kind)
+                return kind, self._verify(token, header, kind)
         try:
-            return Kind.ACCESS, self.verify(token, Kind.ACCESS)
+            return Kind.ACCESS, self._verify(token, header, Kind.ACCESS)
         except InvalidToken:
-            return Kind.REFRESH, self.verify(token, Kind.REFRESH)
+            return Kind.REFRESH, self._verify(token, header, Kind.REFRESH)
 
     def _header(self, token: object) -> dict[str, Any]:
         if not isinstance(token, str) or not token:
             raise InvalidToken("Missing token")
         if len(token) > self.settings.max_token_bytes:
             raise InvalidToken(f"Token larger than {self.settings.max_token_bytes} bytes")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise InvalidToken("Malformed token") from None
+        header = _parse_header(token)
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("Unsupported token algorithm")
         kid = header.get("kid")
