@@ -230,10 +230,28 @@ def run(
 @BACKEND
 @REPORT_DIR
 @SCENARIOS_DIR
-def gate(backend: str, report_dir: Path, scenarios_dir: Path | None) -> None:
+@click.option("--prove", is_flag=True, help="Also run the gate against every known-bug switch: each must be caught.")
+def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool) -> None:
     """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed."""
     scenarios = _catalog(scenarios_dir).select(["gate"])
-    _run_selected(scenarios, backend, None, report_dir)
+    if not prove:
+        _run_selected(scenarios, backend, None, report_dir)
+        return
+    from rich.console import Console
+
+    from harness.infra import terminate_like_interrupt
+    from harness.prove import prove as run_proof
+    from harness.services.binaries import BinaryMissing
+
+    terminate_like_interrupt()
+    try:
+        code, _ = asyncio.run(run_proof(scenarios, backend=backend, report_root=report_dir, console=Console()))
+    except BinaryMissing as exc:
+        _fail(f"--backend real needs both servers: {exc}")
+    except KeyboardInterrupt:
+        click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
+        sys.exit(130)
+    sys.exit(code)
 
 
 @cli.command()

@@ -64,13 +64,17 @@ class ScenarioResult:
     def verdict(self) -> str:
         if self.error:
             return "error"
-        if self.aborted or any(not c.passed for c in self.checks):
+        if self.aborted or self.failed_checks:
             return "fail"
         return "pass"
 
     @property
     def failed_checks(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.passed]
+        return [c for c in self.checks if not c.passed and not c.finding]
+
+    @property
+    def findings(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.finding]
 
 
 def service_env(scenario: Scenario) -> dict[str, str]:
@@ -208,3 +212,5 @@ def judge(result: ScenarioResult) -> None:
         steady=result.steady,
     )
     result.checks = run_checks(ctx, result.scenario.expect.checks)
+    for check in result.checks:
+        check.finding = not check.passed and check.name in result.scenario.expect.known_findings

@@ -36,6 +36,8 @@ class SuiteOutcome:
 def verdict_line(r: ScenarioResult) -> str:
     failed = ", ".join(c.name for c in r.failed_checks)
     why = r.error or r.aborted or (f"failed: {failed}" if failed else f"{len(r.checks)} checks passed")
+    if r.findings:
+        why += f" [yellow](findings: {', '.join(c.name for c in r.findings)})[/]"
     return f"[{STYLE[r.verdict]}]{r.verdict.upper():5}[/] {r.scenario.name} ({r.backend}, {r.duration_s:.1f}s): {why}"
 
 
@@ -52,33 +54,47 @@ def summary_table(results: list[ScenarioResult]) -> Table:
     return table
 
 
-async def run_suite(
-    scenarios: list[Scenario], *, backend: Backend, seed: int | None, report_root: Path, console: Console
-) -> SuiteOutcome:
-    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+def announce_backend(backend: Backend, console: Console) -> Backend:
     choice = choose_backend(backend)
     if choice.backend == "embedded":
         console.print(f"[yellow]backend: embedded[/] (fakeredis in-process, emulated faults) — {choice.reason}")
     else:
         console.print(f"backend: real — {choice.reason}")
+    return choice.backend
+
+
+async def run_suite(
+    scenarios: list[Scenario],
+    *,
+    backend: Backend,
+    seed: int | None,
+    report_root: Path | None,
+    console: Console,
+    label: str = "",
+) -> SuiteOutcome:
+    """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing."""
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    backend = announce_backend(backend, console) if not label else backend
     results: list[ScenarioResult] = []
     interrupted = False
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
     ) as progress:
         for scenario in scenarios:
-            task = progress.add_task(scenario.name, total=1.0)
+            task = progress.add_task(f"{label}{scenario.name}", total=1.0)
 
             def update(phase: str, frac: float, task: int = task, name: str = scenario.name) -> None:
                 progress.update(task, completed=frac, description=f"{name}: {phase}")
 
-            result = await run_scenario(scenario, backend=choice.backend, seed=seed, on_progress=update)
+            result = await run_scenario(scenario, backend=backend, seed=seed, on_progress=update)
             progress.remove_task(task)
             results.append(result)
-            console.print(verdict_line(result))
+            console.print(label + verdict_line(result))
             if result.aborted and result.aborted.startswith("interrupted"):
                 interrupted = True
                 break
+    if report_root is None:
+        return SuiteOutcome(results, None, interrupted)
     report_dir = write_reports(run_dict(results, started_at), report_root) if results else None
     console.print(summary_table(results))
     if report_dir:

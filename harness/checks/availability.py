@@ -50,6 +50,13 @@ def degradation_policy(ctx: CheckContext) -> CheckResult:
             )
             if not inside:
                 flag(op, f"degraded accept beyond the {ctx.degraded_max_s:g}s window")
+    for rule in ctx.expect.status:
+        for op in ctx.ops:
+            if op.op != rule.op or op.probe is not None or op.status is None:
+                continue
+            phase = op.phase.split(":")[0]
+            if rule.phase in ("any", phase) and op.status not in rule.allowed:
+                flag(op, f"{op.op} {phase}: {op.status} not in {rule.allowed}")
     summary = "; ".join(f"{n}x {why}" for why, n in reasons.items())
     return CheckResult.from_violations(
         "degradation_policy", bad, "every answer matched the degradation policy for its phase", summary or "",

@@ -19,6 +19,7 @@ class CheckResult:
     summary: str
     evidence: list[int] = field(default_factory=list)  # op ids that show the failure (or the finding)
     details: dict[str, Any] = field(default_factory=dict)
+    finding: bool = False  # failed, but the scenario declares it a known finding (reported, not failing)
 
     @classmethod
     def from_violations(cls, name: str, violations: list[Op], ok: str, bad: str, **details: Any) -> CheckResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from harness.checks.base import CheckContext, CheckResult
 from harness.history import Op
 
-PRESENTS_TOKEN = ("me", "refresh", "replay", "logout")
+PRESENTS_TOKEN = ("me", "refresh", "replay", "logout", "recheck_revoked")
 
 
 def _revocations(ops: list[Op]) -> tuple[dict[str, int], dict[str, int]]:
@@ -23,6 +23,18 @@ def _revocations(ops: list[Op]) -> tuple[dict[str, int], dict[str, int]]:
     return tokens, families
 
 
+LOSSY_FAULTS = ("kill", "restart", "flush")
+
+
+def _may_be_lost(ctx: CheckContext, revoked_at: int) -> bool:
+    """Acknowledged within the declared loss window (the AOF fsync interval) before a crash."""
+    loss_ns = int(ctx.expect.revocation_loss_window_s * 1e9)
+    return loss_ns > 0 and any(
+        w.kind in LOSSY_FAULTS and w.start_ns - loss_ns <= revoked_at <= w.start_ns  # type: ignore[operator]
+        for w in ctx.active_windows
+    )
+
+
 def _accepted_after_revocation(ctx: CheckContext) -> list[tuple[Op, int]]:
     tokens, families = _revocations(ctx.ops)
     hits = []
@@ -32,7 +44,7 @@ def _accepted_after_revocation(ctx: CheckContext) -> list[tuple[Op, int]]:
         revoked_at = min(
             [t for t in (tokens.get(op.token_id or ""), families.get(op.family or "")) if t is not None], default=None
         )
-        if revoked_at is not None and op.start_ns > revoked_at:
+        if revoked_at is not None and op.start_ns > revoked_at and not _may_be_lost(ctx, revoked_at):
             hits.append((op, revoked_at))
     return hits
 
@@ -107,7 +119,7 @@ def no_false_rejections(ctx: CheckContext) -> CheckResult:
             exchanged_before.setdefault(op.token_id, op.end_ns)
     bad = [
         op for op in ctx.ops
-        if op.status == 401 and op.probe is None and op.op in ("refresh", "me", "logout")
+        if op.status == 401 and op.probe is None and op.op in ("refresh", "me", "logout", "legacy_refresh")
         and (
             op.error in ("invalid_token", "token_expired")
             or (op.error == "token_reused" and op.op == "refresh"

@@ -23,7 +23,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 6px;border-top:
 .pass{background:#2e9d57}.fail{background:#d64545}.error{background:#8a4fd6}
 table{border-collapse:collapse;width:100%;margin:8px 0}td,th{border-bottom:1px solid #e6e8eb;padding:4px 6px;
 text-align:left;vertical-align:top}th{background:#f5f6f7}.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
-.ok{color:#2e9d57;font-weight:600}.bad{color:#d64545;font-weight:600}.note{background:#fff7e0;border:1px solid #f0d48a;
+.ok{color:#2e9d57;font-weight:600}.warn{color:#b7791f;font-weight:600}.bad{color:#d64545;font-weight:600}.note{background:#fff7e0;border:1px solid #f0d48a;
 padding:6px 10px;border-radius:6px}svg text{font:11px system-ui,sans-serif;fill:#444}details{margin:4px 0}
 .legend span{display:inline-block;margin-right:14px}.dot{display:inline-block;width:9px;height:9px;border-radius:50%;
 margin-right:4px;vertical-align:middle}
@@ -125,12 +125,16 @@ def _checks(sc: dict[str, Any]) -> str:
     by_id = {o["id"]: o for o in sc["history"]}
     rows = []
     for c in sc["checks"]:
-        mark = '<span class="ok">pass</span>' if c["passed"] else '<span class="bad">FAIL</span>'
+        if c.get("finding"):
+            mark = '<span class="warn">finding</span>'
+        else:
+            mark = '<span class="ok">pass</span>' if c["passed"] else '<span class="bad">FAIL</span>'
         evidence = [by_id[i] for i in c["evidence"] if i in by_id]
         detail = ""
         if evidence:
             label = "operations that broke it" if not c["passed"] else "operations listed"
-            detail = f"<details{' open' if not c['passed'] else ''}><summary>{len(evidence)} {label}</summary>{_ops_table(evidence)}</details>"
+            expand = not c["passed"] and not c.get("finding")
+            detail = f"<details{' open' if expand else ''}><summary>{len(evidence)} {label}</summary>{_ops_table(evidence)}</details>"
         rows.append(f"<tr><td>{mark}</td><td>{escape(c['name'])}</td><td>{escape(c['summary'])}{detail}</td></tr>")
     return "<table><tr><th></th><th>check</th><th>result</th></tr>" + "".join(rows) + "</table>"
 
@@ -174,8 +178,11 @@ def _scenario(sc: dict[str, Any]) -> str:
         for key, label in (("error", "Harness error"), ("aborted", "Aborted"))
         if sc[key]
     )
-    failed = [c["name"] for c in sc["checks"] if not c["passed"]]
+    failed = [c["name"] for c in sc["checks"] if not c["passed"] and not c.get("finding")]
+    findings = [c["name"] for c in sc["checks"] if c.get("finding")]
     headline = f"Failed checks: <b>{', '.join(failed)}</b>." if failed else "Every check passed."
+    if findings:
+        headline += f" Known findings (expected here, reported, not failing): <b>{', '.join(findings)}</b>."
     bugs = sc["service_env"].get("AUTHCHAOS_BUGS")
     return (
         f'<h2 id="{escape(sc["name"])}">{escape(sc["name"])} {verdict}</h2>'

@@ -53,7 +53,14 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
             "rollback_error": r.timeline.rollback_error,
         },
         "checks": [
-            {"name": c.name, "passed": c.passed, "summary": c.summary, "evidence": c.evidence, "details": c.details}
+            {
+                "name": c.name,
+                "passed": c.passed,
+                "finding": c.finding,
+                "summary": c.summary,
+                "evidence": c.evidence,
+                "details": c.details,
+            }
             for c in r.checks
         ],
         "history": ops,

@@ -17,8 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.faults.timeline import FaultEvent
 from reference_impl.bugs import KNOWN_BUGS
 
-Op = Literal["login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay"]
-OPS: tuple[str, ...] = ("login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay")
+Op = Literal[
+    "login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay", "legacy_refresh", "recheck_revoked"
+]
+OPS: tuple[str, ...] = (
+    "login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay", "legacy_refresh", "recheck_revoked"
+)  # fmt: skip
 CHECKS: tuple[str, ...] = (
     "steady_state",
     "no_server_errors",
@@ -112,13 +116,28 @@ class Slo(_Strict):
     max_error_ratio: float | None = Field(None, ge=0, le=1, description="share of ops not ok (503s count)")
 
 
+class StatusRule(_Strict):
+    """Which HTTP statuses an operation may get in a phase (the degradation policy, made explicit)."""
+
+    op: Op
+    phase: Literal["before", "during", "after", "any"] = "during"
+    allowed: list[int]
+
+
 class Expectations(_Strict):
     checks: list[str] = Field(default_factory=lambda: list(CHECKS))
     slo: list[Slo] = []
+    status: list[StatusRule] = []
     recovery_max_s: float = Field(10.0, gt=0)
     exposure_max_s: float = Field(0.0, ge=0)
+    revocation_loss_window_s: float = Field(
+        0.0, ge=0, description="revocations acknowledged this long before a kill may be lost (AOF fsync interval)"
+    )
+    known_findings: list[str] = Field(
+        default_factory=list, description="checks expected to fail here: reported as findings, not failures"
+    )
 
-    @field_validator("checks")
+    @field_validator("checks", "known_findings")
     @classmethod
     def _known_checks(cls, checks: list[str]) -> list[str]:
         unknown = sorted(set(checks) - set(CHECKS))

@@ -57,6 +57,7 @@ class AuthClient:
         self.refresh_token: str | None = None
         self.previous_refresh: str | None = None
         self.admin_access: str | None = None
+        self.revoked_access: list[str] = []  # access tokens whose revocation was acknowledged (recent ones)
         self.wait_until = 0.0
 
     # -- plumbing -------------------------------------------------------------
@@ -109,8 +110,12 @@ class AuthClient:
 
     # -- operations -----------------------------------------------------------
 
+    def _remember_revoked(self, token: str | None) -> None:
+        if token:
+            self.revoked_access = [*self.revoked_access[-19:], token]
+
     async def run(self, name: str) -> None:
-        if self.access is None and name not in ("login", "oauth_login"):
+        if self.access is None and name not in ("login", "oauth_login", "legacy_refresh", "recheck_revoked"):
             await self.login()
             return
         await getattr(self, name)()
@@ -163,16 +168,42 @@ class AuthClient:
             op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
             op.revoked_families = sorted({f for f in (claims.get("family"), peek(refresh).get("family")) if f})
             self._forget_session()
+            self._remember_revoked(access)
             probe, _ = await self._call("me", "GET", "/auth/me", token=access, headers=self._bearer(access))
             probe.probe = "revoked"
             probe.outcome = "ok" if probe.status == 401 else "fail"
         elif op.status == 401:
             self._forget_session()
 
+    async def recheck_revoked(self) -> None:
+        """Present an access token revoked earlier: revocations must survive restarts and outages."""
+        if not self.revoked_access:
+            await self.run("me")
+            return
+        token = self.rng.choice(self.revoked_access)
+        op, _ = await self._call("recheck_revoked", "GET", "/auth/me", token=token, headers=self._bearer(token))
+        op.probe = "revoked"
+        op.outcome = "ok" if op.status == 401 else ("unknown" if op.status is None else "fail")
+
+    async def legacy_refresh(self) -> None:
+        """Exchange a refresh token of the pre-fix fallback shape (no tokenId/family/type): accepted once."""
+        if self.codec is None:
+            await self.run("refresh")
+            return
+        s = self.codec.settings
+        now = int(time.time())
+        payload = {
+            "sub": self.user[0], "userId": self.user[0], "email": f"{self.user[0]}@example.com",
+            "iat": now, "exp": now + s.refresh_ttl_s - self.rng.randrange(3600), "iss": s.issuer, "aud": s.audience,
+        }  # fmt: skip
+        token = self.codec.sign_raw(Kind.REFRESH, payload)
+        op, body = await self._call("legacy_refresh", "POST", "/auth/refresh", json={"refresh_token": token})
+        self._take_pair(op, body)
+
     async def blacklist_batch(self) -> None:
         """As admin: revoke a batch of freshly minted access tokens, then check one is rejected."""
         if self.codec is None:
-            await self.me()
+            await self.run("me")
             return
         if self.admin_access is None:
             op, body = await self._call(
@@ -196,6 +227,7 @@ class AuthClient:
         if op.status == 200:
             op.revoked_ids = [peek(t)["tokenId"] for t in tokens]
             victim = self.rng.choice(tokens)
+            self._remember_revoked(victim)
             probe, _ = await self._call("me", "GET", "/auth/me", token=victim, headers=self._bearer(victim))
             probe.probe = "revoked"
             probe.outcome = "ok" if probe.status == 401 else "fail"
