@@ -254,6 +254,76 @@ def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool
     sys.exit(code)
 
 
+@cli.command(name="legacy-corpus")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSONL file to write.")
+def legacy_corpus_cmd(out: Path) -> None:
+    """Write the legacy token corpus for the configured keys (AUTHCHAOS_JWT_*), with expected outcomes."""
+    from harness.legacy_corpus import build_corpus, write_corpus
+
+    entries = build_corpus(_settings_or_exit())
+    write_corpus(entries, out)
+    click.echo(f"{len(entries)} tokens written to {out}")
+
+
+@cli.command(name="replay-tokens")
+@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", required=True, help="Base URL of a running service, e.g. http://127.0.0.1:8000")
+def replay_tokens(corpus: Path, target: str) -> None:
+    """Present each token of a corpus (yours, or from legacy-corpus) to a running service; compare outcomes."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.legacy_corpus import CorpusError, read_corpus, replay_corpus
+
+    try:
+        entries = read_corpus(corpus)
+        outcomes = replay_corpus(entries, target)
+    except CorpusError as exc:
+        _fail(str(exc))
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {target}: {exc}; is the service running (authchaos serve)?")
+    table = Table(title=f"{corpus} against {target}")
+    for col in ("id", "shape", "endpoint", "expected", "got", ""):
+        table.add_column(col)
+
+    def brief(xs: list) -> str:  # type: ignore[type-arg]
+        return " then ".join(f"{x['status']} {x.get('error') or ''}".strip() for x in xs)
+
+    for o in outcomes:
+        mark = "[green]ok[/]" if o.passed else "[red]UNEXPECTED[/]"
+        table.add_row(o.entry.id, o.entry.shape, o.entry.endpoint, brief(o.entry.expect), brief(o.got), mark)
+    Console().print(table)
+    wrong = sum(not o.passed for o in outcomes)
+    click.echo(f"{len(outcomes) - wrong} as expected, {wrong} unexpected")
+    sys.exit(1 if wrong else 0)
+
+
+@cli.command(name="repro")
+@click.argument("name", type=click.Choice(["invalid-token-type"]))
+@BACKEND
+@REPORT_DIR
+@SCENARIOS_DIR
+def repro_cmd(name: str, backend: str, report_dir: Path, scenarios_dir: Path | None) -> None:
+    """Reproduce a known regression: the buggy service must go red, the fixed one green."""
+    from rich.console import Console
+
+    from harness.infra import terminate_like_interrupt
+    from harness.repro import repro
+    from harness.services.binaries import BinaryMissing
+
+    catalog = _catalog(scenarios_dir)
+    terminate_like_interrupt()
+    try:
+        code = asyncio.run(repro(name, catalog, backend=backend, report_root=report_dir, console=Console()))
+    except BinaryMissing as exc:
+        _fail(f"--backend real needs both servers: {exc}")
+    except KeyboardInterrupt:
+        click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
+        sys.exit(130)
+    sys.exit(code)
+
+
 @cli.command()
 @click.argument("run_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--scenario", "only", default=None, help="Replay just this scenario of the run.")

@@ -66,7 +66,7 @@ async def prove(
             os.environ["AUTHCHAOS_BUGS"] = switch
             outcome = await run_suite(
                 scenarios, backend=backend, seed=None, report_root=None, console=console,
-                label=f"{switch or 'fixed'} | ",
+                label=f"{switch or 'fixed'} | ", announce=False,
             )  # fmt: skip
             rows.append(ProofRow(switch, outcome.results))
             if outcome.interrupted:

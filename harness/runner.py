@@ -23,6 +23,7 @@ from harness.checks import CheckContext, CheckResult, run_checks
 from harness.faults.timeline import TimelineResult, run_timeline
 from harness.history import History
 from harness.infra import Backend, InfraOptions, Infrastructure
+from harness.legacy_corpus import Outcome, build_corpus, replay_corpus
 from harness.scenario.model import Scenario
 from harness.scenario.steady_state import check_steady_state
 from harness.services.auth_service import AuthServiceProcess
@@ -41,7 +42,11 @@ HARNESS_DEFAULTS = {
     "AUTHCHAOS_BREAKER_RESET_S": "0.5",
     "AUTHCHAOS_PROBE_INTERVAL_S": "0.2",
 }
-SECRET_KEYS = ("AUTHCHAOS_JWT_ACCESS_SECRET", "AUTHCHAOS_JWT_REFRESH_SECRET")
+SECRET_KEYS = (
+    "AUTHCHAOS_JWT_ACCESS_SECRET",
+    "AUTHCHAOS_JWT_REFRESH_SECRET",
+    "AUTHCHAOS_JWT_REFRESH_RETIRED_SECRETS",  # so the legacy corpus can show a retired kid still verifying
+)
 
 
 @dataclass
@@ -57,6 +62,7 @@ class ScenarioResult:
     timeline: TimelineResult = field(default_factory=TimelineResult)
     steady: dict[str, Any] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
+    corpus: list[Outcome] = field(default_factory=list)
     aborted: str | None = None
     error: str | None = None
 
@@ -140,6 +146,9 @@ async def run_scenario(
         if not before.passed:
             result.error = "steady-state hypothesis failed before any fault: the service is not healthy to begin with"
             return result
+        if scenario.legacy_corpus:
+            progress("legacy token corpus", 0.0)
+            result.corpus = await asyncio.to_thread(replay_corpus, build_corpus(settings), service.url)
         await _experiment(scenario, seed, infra, service.url, TokenCodec(settings), result, progress)
         progress("steady state (after)", 1.0)
         after = await check_steady_state(
@@ -210,6 +219,7 @@ def judge(result: ScenarioResult) -> None:
         reuse_grace_s=float(result.service_env.get("AUTHCHAOS_REUSE_GRACE_S", 0)),
         degraded_max_s=float(result.service_env.get("AUTHCHAOS_DEGRADED_MAX_S", 30)),
         steady=result.steady,
+        corpus=result.corpus,
     )
     result.checks = run_checks(ctx, result.scenario.expect.checks)
     for check in result.checks:

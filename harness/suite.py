@@ -71,10 +71,11 @@ async def run_suite(
     report_root: Path | None,
     console: Console,
     label: str = "",
+    announce: bool = True,
 ) -> SuiteOutcome:
     """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    backend = announce_backend(backend, console) if not label else backend
+    backend = announce_backend(backend, console) if announce else backend
     results: list[ScenarioResult] = []
     interrupted = False
     with Progress(

@@ -33,6 +33,22 @@ def steady_state(ctx: CheckContext) -> CheckResult:
     )
 
 
+def legacy_corpus(ctx: CheckContext) -> CheckResult:
+    """Every legacy token shape got exactly the outcomes the corpus expects."""
+    if not ctx.corpus:
+        return CheckResult("legacy_corpus", True, "this scenario replays no legacy corpus")
+    wrong = [o for o in ctx.corpus if not o.passed]
+    rows = [{"id": o.entry.id, "shape": o.entry.shape, "expect": o.entry.expect, "got": o.got} for o in ctx.corpus]
+    if not wrong:
+        return CheckResult(
+            "legacy_corpus", True, f"all {len(rows)} token shapes behaved as expected", details={"corpus": rows}
+        )
+    shapes = ", ".join(f"{o.entry.shape} (got {[g['status'] for g in o.got]})" for o in wrong)
+    return CheckResult(
+        "legacy_corpus", False, f"{len(wrong)} token shapes misbehaved: {shapes}", details={"corpus": rows}
+    )
+
+
 CHECKERS: dict[str, Callable[[CheckContext], CheckResult]] = {
     "steady_state": steady_state,
     "no_server_errors": no_server_errors,
@@ -46,6 +62,7 @@ CHECKERS: dict[str, Callable[[CheckContext], CheckResult]] = {
     "recovery": recovery,
     "clients_recover": clients_recover,
     "unknown_outcomes": unknown_outcomes,
+    "legacy_corpus": legacy_corpus,
 }
 
 

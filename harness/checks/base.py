@@ -36,6 +36,7 @@ class CheckContext:
     reuse_grace_s: float = 0.0
     degraded_max_s: float = 30.0
     steady: dict[str, Any] = field(default_factory=dict)  # "before"/"after" -> SteadyStateReport dicts
+    corpus: list[Any] = field(default_factory=list)  # legacy_corpus.Outcome, when the scenario replays one
 
     @property
     def active_windows(self) -> list[FaultWindow]:

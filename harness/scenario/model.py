@@ -36,6 +36,7 @@ CHECKS: tuple[str, ...] = (
     "recovery",
     "clients_recover",
     "unknown_outcomes",
+    "legacy_corpus",
 )
 
 
@@ -157,6 +158,7 @@ class Scenario(_Strict):
     faults: list[FaultEvent] = []
     expect: Expectations = Field(default_factory=Expectations)
     abort_after_s: float = Field(15.0, gt=0, description="stop and roll back when the service is unreachable this long")
+    legacy_corpus: bool = Field(False, description="replay the legacy token corpus (made from the run's keys) first")
     source: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
