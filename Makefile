@@ -3,6 +3,9 @@
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+# The default resilience suite (~2 min on the real backend); SUITE= runs every scenario, SUITE=matrix the
+# 66-cell network matrix.
+SUITE ?= gate regression legacy process
 
 .PHONY: setup run test test-unit test-integration lint format bench clean
 
@@ -10,7 +13,7 @@ setup:
 	@scripts/bootstrap
 
 run: setup
-	$(BIN)/authchaos run $(ARGS)
+	$(BIN)/authchaos run $(SUITE) $(ARGS)
 
 test: setup
 	$(BIN)/pytest -q $(ARGS)

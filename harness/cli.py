@@ -299,6 +299,67 @@ def replay_tokens(corpus: Path, target: str) -> None:
     sys.exit(1 if wrong else 0)
 
 
+@cli.command()
+@click.option(
+    "--profile",
+    type=click.Choice(["smoke", "ramp", "soak", "spike"]),
+    default=None,
+    help="A load shape (default smoke, unless --users/--spawn-rate/--duration are given).",
+)
+@click.option("--users", type=click.IntRange(1, 10_000), default=None)
+@click.option("--spawn-rate", type=click.FloatRange(0.1), default=None)
+@click.option("--duration", type=click.FloatRange(1, 86_400), default=None, help="Seconds.")
+@click.option("--fault", "faults", multiple=True, help="KIND[:attr=v,...]@START+DURATION, e.g. blackhole@10+2.")
+@click.option(
+    "--slo", "slos", multiple=True, help="OP:p95=MS[,p99=MS,max_error_ratio=R][@PHASE], e.g. refresh:p95=300."
+)
+@click.option(
+    "--max-fail-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Allowed failure ratio per endpoint outside fault windows.",
+)
+@click.option("--workers", type=click.IntRange(0, 64), default=0, help="Locust workers (distributed mode).")
+@click.option("--service-workers", type=click.IntRange(1, 16), default=1, help="uvicorn workers for the service.")
+@click.option("--scale", type=click.FloatRange(0.05, 100), default=1.0, help="Stretch or shrink a profile's stages.")
+@click.option("--target", default=None, help="Load an already running service (external mode): no faults.")
+@BACKEND
+@REPORT_DIR
+def load(profile: str | None, users: int | None, spawn_rate: float | None, duration: float | None,
+         faults: tuple[str, ...], slos: tuple[str, ...], max_fail_ratio: float, workers: int, service_workers: int,
+         scale: float, target: str | None, backend: str, report_dir: Path) -> None:  # fmt: skip
+    """Locust load against the reference service, with faults on a timeline, SLO gates and correctness checks.
+
+    Exit status: 0 SLOs and checks passed, 1 one missed (named in the table), 2 the harness could not run.
+    """
+    from rich.console import Console
+
+    from harness.infra import terminate_like_interrupt
+    from harness.load import LoadError, LoadOptions, parse_fault, parse_slo, run_load
+    from harness.services.binaries import BinaryMissing
+
+    custom = any(v is not None for v in (users, spawn_rate, duration))
+    try:
+        opts = LoadOptions(
+            profile=profile or (None if custom else "smoke"), users=users or 10, spawn_rate=spawn_rate or 10.0,
+            duration_s=duration, faults=[parse_fault(f) for f in faults], slo=[parse_slo(s) for s in slos],
+            max_fail_ratio=max_fail_ratio, workers=workers, service_workers=service_workers, scale=scale,
+            target=target, backend=backend,
+        )  # fmt: skip
+    except LoadError as exc:
+        _fail(str(exc))
+    terminate_like_interrupt()
+    try:
+        code, _ = asyncio.run(run_load(opts, report_dir, Console()))
+    except (LoadError, BinaryMissing) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("authchaos: interrupted: faults rolled back, Locust and services stopped", err=True)
+        sys.exit(130)
+    sys.exit(code)
+
+
 @cli.command(name="repro")
 @click.argument("name", type=click.Choice(["invalid-token-type"]))
 @BACKEND

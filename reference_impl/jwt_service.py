@@ -199,31 +199,33 @@ class TokenService:
         return next(k for k, v in (await self.batch_blacklist_tokens([token])).body().items() if v)
 
     async def batch_blacklist_tokens(self, tokens: list[object]) -> BlacklistResult:
-        """Revoke many tokens: one pipelined round trip per chunk; repeating a call changes nothing."""
-        entries: dict[str, int] = {}
-        families: set[str] = set()
+        """Revoke many tokens: one pipelined round trip per chunk; repeating a call changes nothing.
+
+        Tokens are validated chunk by chunk, each chunk's pipeline sent before the next is
+        validated, so a 10,000-token batch does not hold the event loop for its whole CPU time.
+        """
         expired = invalid = 0
-        for token in tokens:
-            outcome, tid, ttl, family = self._revocation_target(token)
-            if outcome == "expired":
-                expired += 1
-            elif outcome == "invalid":
-                invalid += 1
-            else:
-                entries[tid] = max(ttl, entries.get(tid, 0))
-                if family:
-                    families.add(family)
-        items = list(entries.items())
         chunk = self.settings.blacklist_chunk
-        fams = list(families)
-        for start in range(0, max(len(items), len(fams)), chunk):
-            await self.store.blacklist(items[start : start + chunk], fams[start : start + chunk], op="blacklist_chunk")
-        for tid, ttl in items:
-            self.local.token(tid, ttl)
-        for family in fams:
-            self.local.family(family, self.settings.refresh_ttl_s)
-        self.metrics.revocations.labels("token").inc(len(items))
-        self.metrics.revocations.labels("family").inc(len(fams))
+        for start in range(0, len(tokens), chunk):
+            entries: dict[str, int] = {}
+            families: set[str] = set()
+            for token in tokens[start : start + chunk]:
+                outcome, tid, ttl, family = self._revocation_target(token)
+                if outcome == "expired":
+                    expired += 1
+                elif outcome == "invalid":
+                    invalid += 1
+                else:
+                    entries[tid] = max(ttl, entries.get(tid, 0))
+                    if family:
+                        families.add(family)
+            await self.store.blacklist(list(entries.items()), sorted(families), op="blacklist_chunk")
+            for tid, ttl in entries.items():
+                self.local.token(tid, ttl)
+            for family in families:
+                self.local.family(family, self.settings.refresh_ttl_s)
+            self.metrics.revocations.labels("token").inc(len(entries))
+            self.metrics.revocations.labels("family").inc(len(families))
         return BlacklistResult(len(tokens) - expired - invalid, expired, invalid)
 
     async def logout(self, access: Verified, access_token: str, refresh_token: object, all_sessions: bool) -> int:

@@ -166,6 +166,35 @@ def _what_happened(sc: dict[str, Any]) -> str:
     return f"<h3>Faults</h3>{faults}<p>Rollback: {rb}.</p><h3>Steady state</h3><ul>{''.join(steady)}</ul>"
 
 
+def _load_section(sc: dict[str, Any]) -> str:
+    """Locust's per-endpoint numbers, the load per worker, and one timeline per endpoint."""
+    load = sc.get("load")
+    if not load:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(s['name'])}</td><td>{s['requests']}</td><td>{s['failures']}</td><td>{s['rps']:.1f}</td>"
+        f"<td>{escape(str(s['p50_ms']))}</td><td>{escape(str(s['p95_ms']))}</td><td>{escape(str(s['p99_ms']))}</td></tr>"
+        for s in load.get("locust", [])
+    )
+    workers = ", ".join(f"pid {k}: {v} requests" for k, v in load.get("per_worker", {}).items())
+    sampled = (
+        f"<p class=note>Correctness checks ran on {load['checked']} of {load['requests']} requests (whole clients sampled).</p>"
+        if load.get("sampled")
+        else ""
+    )
+    per_endpoint = []
+    for op in sorted({o["op"] for o in sc["history"]}):
+        sub = {**sc, "history": [o for o in sc["history"] if o["op"] == op], "name": f"{sc['name']} {op}"}
+        per_endpoint.append(f"<h4>{escape(op)}</h4>{timeline_svg(sub)}")
+    return (
+        "<h3>Load (Locust)</h3><table><tr><th>endpoint</th><th>requests</th><th>failures</th><th>req/s</th>"
+        f"<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>{rows}</table>"
+        f"<p class=muted>Load by Locust process: {escape(workers) or 'n/a'} · profile {escape(str(load.get('profile')))} · "
+        f"{load.get('workers', 0)} workers · Locust's own report: <a href='locust.html'>locust.html</a></p>{sampled}"
+        f"<h3>Per endpoint</h3>{''.join(per_endpoint)}"
+    )
+
+
 def _scenario(sc: dict[str, Any]) -> str:
     verdict = f'<span class="verdict {sc["verdict"]}">{sc["verdict"].upper()}</span>'
     embedded = (
@@ -190,6 +219,7 @@ def _scenario(sc: dict[str, Any]) -> str:
         f'<p class="muted">backend {sc["backend"]} · seed {sc["seed"]} · {sc["duration_s"]}s · '
         f"{len(sc['history'])} operations{' · bug switches: ' + escape(bugs) if bugs else ''} · {escape(sc['source'] or '')}</p>"
         f"{embedded}{problems}<p>{headline}</p>{timeline_svg(sc)}{_what_happened(sc)}<h3>Checks</h3>{_checks(sc)}"
+        f"{_load_section(sc)}"
     )
 
 

@@ -6,7 +6,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.scenario.model import Scenario, ScenarioError, load_scenario
+from harness.scenario.matrix import expand_matrix
+from harness.scenario.model import Scenario, ScenarioError, load_scenario, read_yaml
+
+
+def load_scenarios(path: Path) -> list[Scenario]:
+    """One scenario, or the scenarios a matrix file expands into."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and "matrix" in data:
+        return expand_matrix(data, str(path))
+    return [load_scenario(path)]
+
 
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -29,7 +39,10 @@ class Catalog:
         root = root or default_dir()
         if not root.is_dir():
             raise ScenarioError(f"no scenarios directory at {root}: pass --scenarios-dir or run from the repo root")
-        found = [load_scenario(p) for p in sorted(root.rglob("*.yaml")) if not p.name.startswith("_")]
+        found: list[Scenario] = []
+        for path in sorted(root.rglob("*.yaml")):
+            if not path.name.startswith("_"):
+                found.extend(load_scenarios(path))
         seen: dict[str, str] = {}
         for s in found:
             if s.name in seen:
@@ -52,12 +65,13 @@ class Catalog:
         for sel in selectors:
             path = Path(sel)
             if sel.endswith((".yaml", ".yml")) or path.is_file():
-                matches = [load_scenario(path)]
+                matches = load_scenarios(path)
             else:
                 matches = [s for s in self.scenarios if s.name == sel or sel in s.tags]
             if not matches:
+                tags = [t for t in self.tags() if ":" not in t]  # fault:/path: tags are many; list shows them
                 raise ScenarioError(
-                    f"no scenario or tag named {sel!r}: see 'authchaos list' (tags: {', '.join(self.tags()) or 'none'})"
+                    f"no scenario or tag named {sel!r}: see 'authchaos list' (tags: {', '.join(tags) or 'none'})"
                 )
             chosen.extend(m for m in matches if m.name not in {c.name for c in chosen})
         return chosen

@@ -217,15 +217,18 @@ _UNION_TAGS = frozenset(
 )
 
 
-def load_scenario(path: Path) -> Scenario:
+def read_yaml(path: Path) -> object:
     try:
         text = path.read_text()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ScenarioError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_scenario(data, str(path))
+
+
+def load_scenario(path: Path) -> Scenario:
+    return parse_scenario(read_yaml(path), str(path))

@@ -18,9 +18,9 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
 
 def test_every_shipped_scenario_loads_and_has_a_gate_suite() -> None:
     catalog = Catalog.load(REPO_SCENARIOS)
-    assert len(catalog.scenarios) >= 4
+    assert len(catalog.scenarios) >= 70
     assert catalog.select(["gate"]), "the gate suite must not be empty"
-    assert {s.name for s in catalog.select(["baseline", "network"])} >= {"baseline", "redis-blackhole"}
+    assert {s.name for s in catalog.select(["gate-baseline", "network"])} >= {"gate-baseline", "net-blackhole-me"}
 
 
 @pytest.mark.parametrize(
