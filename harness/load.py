@@ -47,6 +47,7 @@ LOAD_CHECKS = [
     "rotation_once", "reuse_revokes_family", "latency_slo", "recovery", "unknown_outcomes",
 ]  # fmt: skip
 MAX_CHECKED_OPS = 300_000
+RECOVERY_MAX_S = 3.0  # after a fault, this long to recover before "healthy" SLOs apply again
 _FAULT = TypeAdapter(Fault)
 
 
@@ -73,8 +74,8 @@ def parse_fault(spec: str) -> FaultEvent:
 
 
 def parse_slo(spec: str) -> Slo:
-    """``OP:p95=300[,p99=800,max_error_ratio=0.01][@before|during|after]``."""
-    m = re.fullmatch(r"([a-z_]+):([^@]+)(?:@(before|during|after|any))?", spec.strip())
+    """``OP:p95=300[,p99=800,max_error_ratio=0.01][@before|during|after|healthy]``."""
+    m = re.fullmatch(r"([a-z_]+):([^@]+)(?:@(before|during|after|healthy|any))?", spec.strip())
     if not m:
         raise LoadError(f"--slo {spec!r}: expected OP:p95=MS[,p99=MS,max_error_ratio=R][@PHASE], e.g. refresh:p95=300")
     op, limits, phase = m.groups()
@@ -116,9 +117,7 @@ class LoadOptions:
 
 def default_slos(opts: LoadOptions) -> list[Slo]:
     """Outside fault windows requests must not fail; the user's own SLOs come on top."""
-    phases = ("before", "after") if opts.faults else ("any",)
-    healthy = [Slo(op=op, phase=phase, max_error_ratio=opts.max_fail_ratio)
-               for op in ("refresh", "me") for phase in phases]  # fmt: skip
+    healthy = [Slo(op=op, phase="healthy", max_error_ratio=opts.max_fail_ratio) for op in ("refresh", "me")]
     return healthy + opts.slo
 
 
@@ -165,8 +164,8 @@ def load_history(history_dir: Path, t0_ns: int) -> tuple[History, dict[str, Any]
     history = History(t0_ns)
     for i, r in enumerate(sorted(rows, key=lambda r: r["start_ns"])):
         op = Op(i, int(r["client"]), r["op"], int(r["start_ns"]), int(r.get("end_ns") or r["start_ns"]))
-        for key in ("outcome", "status", "error", "message", "degraded", "token_id", "family", "new_token_id",
-                    "revoked_ids", "probe"):  # fmt: skip
+        for key in ("outcome", "status", "error", "message", "degraded", "retry_after", "token_id", "family",
+                    "new_token_id", "revoked_ids", "probe"):  # fmt: skip
             if r.get(key) is not None:
                 setattr(op, key, r[key])
         history.ops.append(op)
@@ -205,7 +204,7 @@ async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tu
         + (f" with {', '.join(ev.fault.describe() for ev in opts.faults)}" if opts.faults else ""),
         workload=Workload(duration_s=max(opts.seconds, max((e.at_s + (e.for_s or 0) for e in opts.faults), default=0))),
         faults=opts.faults,
-        expect=Expectations(checks=LOAD_CHECKS, slo=default_slos(opts), recovery_max_s=10),
+        expect=Expectations(checks=LOAD_CHECKS, slo=default_slos(opts), recovery_max_s=RECOVERY_MAX_S),
     )  # fmt: skip
     secrets = run_secrets()
     env = service_env(scenario)

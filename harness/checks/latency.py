@@ -13,7 +13,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def _in_phase(op: Op, phase: str) -> bool:
+def _in_phase(ctx: CheckContext, op: Op, phase: str) -> bool:
+    if phase == "healthy":
+        return ctx.healthy(op)
     return phase == "any" or op.phase == phase or (phase == "during" and op.phase.startswith("during:"))
 
 
@@ -22,7 +24,7 @@ def latency_slo(ctx: CheckContext) -> CheckResult:
     misses: list[str] = []
     evidence: list[int] = []
     for slo in ctx.expect.slo:
-        ops = [o for o in ctx.ops if o.op == slo.op and _in_phase(o, slo.phase) and o.probe is None]
+        ops = [o for o in ctx.ops if o.op == slo.op and _in_phase(ctx, o, slo.phase) and o.probe is None]
         answered = [o for o in ops if o.status is not None or o.error == "client_timeout"]
         if not answered:
             misses.append(f"no {slo.op} operations {slo.phase}: the SLO cannot be judged")

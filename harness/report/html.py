@@ -40,10 +40,10 @@ def _x(t: float, t_max: float) -> float:
     return PAD_L + (W - PAD_L - PAD_R) * (t / t_max if t_max else 0)
 
 
-def timeline_svg(sc: dict[str, Any]) -> str:
+def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
     ops = sc["history"]
     windows = [w for w in sc["timeline"]["windows"] if w["start_s"] is not None]
-    t_max = max([o["t_end_s"] for o in ops] + [w["end_s"] or 0 for w in windows] + [1.0])
+    t_max = t_max or max([o["t_end_s"] for o in ops] + [w["end_s"] or 0 for w in windows] + [1.0])
     lat = [max(o["latency_ms"], 0.1) for o in ops] or [1.0]
     lo = 10 ** math.floor(math.log10(min(lat)))
     hi = 10 ** math.ceil(math.log10(max(lat) * 1.01))
@@ -163,7 +163,8 @@ def _what_happened(sc: dict[str, Any]) -> str:
             state = "<span class='ok'>held</span>" if rep["passed"] else "<span class='bad'>did not hold</span>"
             probes = ", ".join(f"{p['op']}={p['status']}" for p in rep["probes"])
             steady.append(f"<li>{when}: {state} ({escape(probes)})</li>")
-    return f"<h3>Faults</h3>{faults}<p>Rollback: {rb}.</p><h3>Steady state</h3><ul>{''.join(steady)}</ul>"
+    steady_html = f"<h3>Steady state</h3><ul>{''.join(steady)}</ul>" if steady else ""
+    return f"<h3>Faults</h3>{faults}<p>Rollback: {rb}.</p>{steady_html}"
 
 
 def _load_section(sc: dict[str, Any]) -> str:
@@ -183,13 +184,14 @@ def _load_section(sc: dict[str, Any]) -> str:
         else ""
     )
     per_endpoint = []
+    t_max = max([o["t_end_s"] for o in sc["history"]] + [1.0])
     for op in sorted({o["op"] for o in sc["history"]}):
         sub = {**sc, "history": [o for o in sc["history"] if o["op"] == op], "name": f"{sc['name']} {op}"}
-        per_endpoint.append(f"<h4>{escape(op)}</h4>{timeline_svg(sub)}")
+        per_endpoint.append(f"<h4>{escape(op)}</h4>{timeline_svg(sub, t_max)}")
     return (
         "<h3>Load (Locust)</h3><table><tr><th>endpoint</th><th>requests</th><th>failures</th><th>req/s</th>"
         f"<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>{rows}</table>"
-        f"<p class=muted>Load by Locust process: {escape(workers) or 'n/a'} · profile {escape(str(load.get('profile')))} · "
+        f"<p class=muted>Load by Locust process: {escape(workers) or 'n/a'} · profile {escape(str(load.get('profile') or 'custom'))} · "
         f"{load.get('workers', 0)} workers · Locust's own report: <a href='locust.html'>locust.html</a></p>{sampled}"
         f"<h3>Per endpoint</h3>{''.join(per_endpoint)}"
     )

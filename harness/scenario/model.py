@@ -110,7 +110,9 @@ class Workload(_Strict):
 
 class Slo(_Strict):
     op: Op
-    phase: Literal["before", "during", "after", "any"] = "any"
+    phase: Literal["before", "during", "after", "healthy", "any"] = Field(
+        "any", description="healthy: no fault active and none ended within recovery_max_s"
+    )
     p50_ms: float | None = Field(None, gt=0)
     p95_ms: float | None = Field(None, gt=0)
     p99_ms: float | None = Field(None, gt=0)

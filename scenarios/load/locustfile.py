@@ -116,7 +116,9 @@ class AuthUser(FastHttpUser):
             except ValueError:
                 body = {}
             body = body if isinstance(body, dict) else {}
-            record |= {"status": status or None, "degraded": "x-auth-degraded" in {k.lower() for k in r.headers or {}}}
+            headers = {k.lower(): v for k, v in (r.headers or {}).items()}
+            record |= {"status": status or None, "degraded": "x-auth-degraded" in headers,
+                       "retry_after": headers.get("retry-after")}  # fmt: skip
             if status >= 400:
                 record |= {"error": body.get("error"), "message": body.get("message")}
             if status in expect:
@@ -202,6 +204,7 @@ class BlacklistUser(AuthUser):
             _, _, probe = self.call("me", "GET", "/auth/me", name="/auth/me [revoked]", token=victim, expect=(401,),
                                     headers={"Authorization": f"Bearer {victim}"})  # fmt: skip
             probe["probe"] = "revoked"
+            probe["outcome"] = "ok" if probe.get("status") == 401 else "fail"  # a rejection is the success here
             HISTORY.record(**probe)
 
 
