@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -143,6 +145,23 @@ REPORT_DIR = click.option(
 )
 
 
+def _exit_with(run: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    """Run one async job; a missing binary, bad options and Ctrl-C end in one line, never a traceback."""
+    from harness.infra import terminate_like_interrupt
+    from harness.load import LoadError
+    from harness.services.binaries import BinaryMissing
+
+    terminate_like_interrupt()
+    try:
+        code = asyncio.run(run())
+    except (BinaryMissing, LoadError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
+        sys.exit(130)
+    sys.exit(code)
+
+
 def _catalog(scenarios_dir: Path | None):  # type: ignore[no-untyped-def]
     from harness.scenario.catalog import Catalog
     from harness.scenario.model import ScenarioError
@@ -239,19 +258,13 @@ def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool
         return
     from rich.console import Console
 
-    from harness.infra import terminate_like_interrupt
     from harness.prove import prove as run_proof
-    from harness.services.binaries import BinaryMissing
 
-    terminate_like_interrupt()
-    try:
-        code, _ = asyncio.run(run_proof(scenarios, backend=backend, report_root=report_dir, console=Console()))
-    except BinaryMissing as exc:
-        _fail(f"--backend real needs both servers: {exc}")
-    except KeyboardInterrupt:
-        click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
-        sys.exit(130)
-    sys.exit(code)
+    async def go() -> int:
+        code, _ = await run_proof(scenarios, backend=backend, report_root=report_dir, console=Console())  # type: ignore[arg-type]
+        return code
+
+    _exit_with(go)
 
 
 @cli.command(name="legacy-corpus")
@@ -335,9 +348,7 @@ def load(profile: str | None, users: int | None, spawn_rate: float | None, durat
     """
     from rich.console import Console
 
-    from harness.infra import terminate_like_interrupt
     from harness.load import LoadError, LoadOptions, parse_fault, parse_slo, run_load
-    from harness.services.binaries import BinaryMissing
 
     custom = any(v is not None for v in (users, spawn_rate, duration))
     try:
@@ -345,19 +356,16 @@ def load(profile: str | None, users: int | None, spawn_rate: float | None, durat
             profile=profile or (None if custom else "smoke"), users=users or 10, spawn_rate=spawn_rate or 10.0,
             duration_s=duration, faults=[parse_fault(f) for f in faults], slo=[parse_slo(s) for s in slos],
             max_fail_ratio=max_fail_ratio, workers=workers, service_workers=service_workers, scale=scale,
-            target=target, backend=backend,
+            target=target, backend=backend,  # type: ignore[arg-type]
         )  # fmt: skip
     except LoadError as exc:
         _fail(str(exc))
-    terminate_like_interrupt()
-    try:
-        code, _ = asyncio.run(run_load(opts, report_dir, Console()))
-    except (LoadError, BinaryMissing) as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        click.echo("authchaos: interrupted: faults rolled back, Locust and services stopped", err=True)
-        sys.exit(130)
-    sys.exit(code)
+
+    async def go() -> int:
+        code, _ = await run_load(opts, report_dir, Console())
+        return code
+
+    _exit_with(go)
 
 
 @cli.command(name="repro")
@@ -369,20 +377,10 @@ def repro_cmd(name: str, backend: str, report_dir: Path, scenarios_dir: Path | N
     """Reproduce a known regression: the buggy service must go red, the fixed one green."""
     from rich.console import Console
 
-    from harness.infra import terminate_like_interrupt
     from harness.repro import repro
-    from harness.services.binaries import BinaryMissing
 
     catalog = _catalog(scenarios_dir)
-    terminate_like_interrupt()
-    try:
-        code = asyncio.run(repro(name, catalog, backend=backend, report_root=report_dir, console=Console()))
-    except BinaryMissing as exc:
-        _fail(f"--backend real needs both servers: {exc}")
-    except KeyboardInterrupt:
-        click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
-        sys.exit(130)
-    sys.exit(code)
+    _exit_with(lambda: repro(name, catalog, backend=backend, report_root=report_dir, console=Console()))  # type: ignore[arg-type]
 
 
 @cli.command()
