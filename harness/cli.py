@@ -157,8 +157,9 @@ def _exit_with(run: Callable[[], Coroutine[Any, Any, int]]) -> None:
     except (BinaryMissing, LoadError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
+        code = 130
+    if code == 130:
         click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
-        sys.exit(130)
     sys.exit(code)
 
 

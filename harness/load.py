@@ -215,6 +215,7 @@ async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tu
     out.mkdir(parents=True, exist_ok=True)
     (out / "history").mkdir()
     service: Any = None
+    timeline: asyncio.Task[None] | None = None
     procs: list[ManagedProcess] = []
     info: dict[str, Any] = {}
     interrupted = False
@@ -259,15 +260,15 @@ async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tu
                                 description=f"{name}: {phase} {_live_rps(out)}")  # fmt: skip
         if master.alive():
             result.aborted = f"Locust did not finish within {opts.seconds + 90:.0f}s"
-        if timeline is not None:
-            if not timeline.done():
-                timeline.cancel()
-            await asyncio.gather(timeline, return_exceptions=True)
         info["locust_exit_code"] = master.proc.returncode if master.proc else None
     except asyncio.CancelledError:
         interrupted = True
         result.aborted = "interrupted (Ctrl-C): faults rolled back, services stopped"
     finally:
+        if timeline is not None:  # stop the nemesis first: its rollback needs Toxiproxy still running
+            if not timeline.done():
+                timeline.cancel()
+            await asyncio.gather(timeline, return_exceptions=True)
         for proc in reversed(procs):
             await asyncio.to_thread(proc.stop)
         if service is not None:

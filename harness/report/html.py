@@ -149,7 +149,10 @@ def _what_happened(sc: dict[str, Any]) -> str:
         elif w["start_s"] is None:
             items.append(f"<li><b>{escape(w['name'])}</b>: planned at {w['planned_at_s']}s, never started</li>")
         else:
-            dur = "instant" if w["end_s"] == w["start_s"] else f"until {w['end_s']:.2f}s"
+            if w["end_s"] is None:
+                dur = "until the run was stopped"
+            else:
+                dur = "instant" if w["end_s"] == w["start_s"] else f"until {w['end_s']:.2f}s"
             items.append(f"<li><b>{escape(w['name'])}</b> ({w['target']}): from {w['start_s']:.2f}s {dur}</li>")
     rollback = sc["timeline"]["rollback"]
     rb = ", ".join(escape(x) for x in rollback) if rollback else "nothing was left to undo"

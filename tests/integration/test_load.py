@@ -64,3 +64,24 @@ def test_bad_load_options_are_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "expected KIND[:attr=value,...]@START+DURATION" in out.stderr
     out, _ = load(tmp_path, "--target", "http://127.0.0.1:9", "--fault", "down@1+1")
     assert out.returncode == 2 and "--fault needs the harness's own Redis and Toxiproxy" in out.stderr
+
+
+def test_ctrl_c_stops_locust_and_the_services(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "load", "--backend", "real", "--report-dir", str(tmp_path),
+         "--duration", "60", "--users", "4", "--spawn-rate", "4", "--fault", "down@2+50"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(7)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert len(children) >= 3, "redis-server, toxiproxy-server, the service and Locust were running"
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    sc = json.loads((tmp_path / "latest" / "run.json").read_text())["scenarios"][0]
+    assert sc["aborted"].startswith("interrupted") and sc["timeline"]["windows"][0]["end_s"] is not None
