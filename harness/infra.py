@@ -60,6 +60,7 @@ def choose_backend(requested: Backend) -> BackendChoice:
 class InfraOptions:
     backend: Backend = "auto"
     aof: bool = False
+    tls: bool = False
     external_redis_url: str | None = field(default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_REDIS_URL"))
     external_toxiproxy_url: str | None = field(
         default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_TOXIPROXY_URL")
@@ -90,7 +91,15 @@ class Infrastructure:
         """The Redis URL the service under test must use (through the fault injector)."""
         if self.backend == "embedded":
             return f"memory://{self.memory_name}"
-        return f"redis://127.0.0.1:{self.proxy_port}/0"
+        scheme = "rediss" if self.redis is not None and self.redis.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.proxy_port}/0"
+
+    @property
+    def service_env(self) -> dict[str, str]:
+        """Settings the service needs to reach this Redis (the CA of a TLS test server)."""
+        if self.redis is not None and self.redis.tls is not None:
+            return {"AUTHCHAOS_REDIS_TLS_CA": str(self.redis.tls.ca)}
+        return {}
 
     @property
     def direct_redis_url(self) -> str | None:
@@ -121,7 +130,7 @@ class Infrastructure:
             parts = urlsplit(opts.external_redis_url)
             upstream = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
         else:
-            self.redis = RedisServer(aof=opts.aof).start()
+            self.redis = RedisServer(aof=opts.aof, tls=opts.tls).start()
             upstream = f"127.0.0.1:{self.redis.port}"
         if opts.external_toxiproxy_url:
             self.client = ToxiproxyClient(opts.external_toxiproxy_url)

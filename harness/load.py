@@ -223,7 +223,7 @@ async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tu
     try:
         if infra is not None:
             await asyncio.to_thread(infra.start)
-            full = {**env, **secrets}
+            full = {**env, **secrets, **infra.service_env}
             if infra.backend == "real":
                 service = AuthServiceProcess(infra.service_redis_url, env=full, workers=opts.service_workers)
             else:

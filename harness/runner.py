@@ -121,7 +121,7 @@ async def run_scenario(
     env = service_env(scenario)
     keys = run_secrets()
     progress = on_progress or (lambda phase, frac: None)
-    infra = Infrastructure(InfraOptions(backend=backend, aof=scenario.service.aof))
+    infra = Infrastructure(InfraOptions(backend=backend, aof=scenario.service.aof, tls=scenario.service.tls))
     result = ScenarioResult(
         scenario, seed, infra.backend, infra.choice.reason, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), env
     )
@@ -130,7 +130,7 @@ async def run_scenario(
     try:
         progress("starting services", 0.0)
         await asyncio.to_thread(infra.start)
-        full_env = {**env, **keys}
+        full_env = {**env, **keys, **infra.service_env}
         settings = load_settings(
             **{k.removeprefix("AUTHCHAOS_").lower(): v for k, v in full_env.items()},
             redis_url=infra.service_redis_url,

@@ -53,6 +53,7 @@ class ServiceSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict, description="AUTHCHAOS_* settings for the service")
     workers: int = Field(1, ge=1, le=8)
     aof: bool = Field(False, description="run redis-server with appendonly (fsync everysec)")
+    tls: bool = Field(False, description="redis-server speaks TLS only; the service connects with rediss://")
 
     @field_validator("bugs")
     @classmethod

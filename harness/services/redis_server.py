@@ -10,31 +10,34 @@ import contextlib
 import shutil
 import signal
 import socket
+import ssl
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from harness.services.binaries import find_redis_server
 from harness.services.processes import ManagedProcess, StartError, free_port, wait_until
+from harness.services.tls import TlsFiles, make_certs
 
 HOST = "127.0.0.1"
 
 
-def redis_ping(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    """A raw RESP PING: no client library state to go stale across restarts."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+def redis_command(host: str, port: int, *args: str, timeout_s: float = 2.0, tls: ssl.SSLContext | None = None) -> bytes:
+    """Send one inline command and return the raw reply (PING, FLUSHALL, CONFIG SET, ...).
 
-
-def redis_command(host: str, port: int, *args: str, timeout_s: float = 2.0) -> bytes:
-    """Send one inline command and return the raw reply (FLUSHALL, CONFIG SET, ...)."""
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+    Raw RESP on a fresh socket: no client library state to go stale across restarts.
+    """
+    with socket.create_connection((host, port), timeout=timeout_s) as raw:
+        sock = tls.wrap_socket(raw, server_hostname=host) if tls else raw
         sock.sendall((" ".join(args) + "\r\n").encode())
         return sock.recv(65536)
+
+
+def redis_ping(host: str, port: int, timeout_s: float = 0.5, tls: ssl.SSLContext | None = None) -> bool:
+    try:
+        return redis_command(host, port, "PING", timeout_s=timeout_s, tls=tls).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 class RedisServer:
@@ -45,6 +48,7 @@ class RedisServer:
         aof: bool = False,
         appendfsync: str = "everysec",
         data_dir: Path | None = None,
+        tls: bool = False,
         start_timeout_s: float = 10.0,
     ) -> None:
         self.binary = find_redis_server()
@@ -56,40 +60,35 @@ class RedisServer:
         self.start_timeout_s = start_timeout_s
         self.process: ManagedProcess | None = None
         self.paused = False
+        self.tls: TlsFiles | None = make_certs(self.dir / "tls") if tls else None
+        self._tls_ctx = self.tls.client_context() if self.tls else None
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        """redis:// or, with TLS, rediss:// (clients need ``tls.ca`` as their CA)."""
+        return f"{'rediss' if self.tls else 'redis'}://{HOST}:{self.port}/0"
 
     def _argv(self) -> list[str]:
+        ports = ["--port", str(self.port)]
+        if self.tls is not None:
+            ports = [
+                "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no",
+            ]  # fmt: skip
         return [
-            str(self.binary),
-            "--port",
-            str(self.port),
-            "--bind",
-            HOST,
-            "--dir",
-            str(self.dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if self.aof else "no",
-            "--appendfsync",
-            self.appendfsync,
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
-            "--loglevel",
-            "warning",
-        ]
+            str(self.binary), *ports, "--bind", HOST, "--dir", str(self.dir), "--save", "",
+            "--appendonly", "yes" if self.aof else "no", "--appendfsync", self.appendfsync,
+            "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+        ]  # fmt: skip
 
     def start(self) -> RedisServer:
         if self.process is not None and self.process.alive():
             return self
         self.process = ManagedProcess(f"redis-server:{self.port}", self._argv(), self.dir / "redis.log")
         self.process.spawn()
-        ready = wait_until(lambda: redis_ping(HOST, self.port) or not self.process.alive(), self.start_timeout_s)
+        ready = wait_until(
+            lambda: redis_ping(HOST, self.port, tls=self._tls_ctx) or not self.process.alive(), self.start_timeout_s
+        )
         if not ready or not self.process.alive():
             tail = self.process.log_tail()
             self.process.stop()
@@ -143,7 +142,7 @@ class RedisServer:
                     path.unlink()
 
     def flush(self) -> None:
-        redis_command(HOST, self.port, "FLUSHALL")
+        redis_command(HOST, self.port, "FLUSHALL", tls=self._tls_ctx)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()

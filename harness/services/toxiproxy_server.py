@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -12,6 +13,7 @@ from harness.services.binaries import find_toxiproxy_server
 from harness.services.processes import ManagedProcess, StartError, free_port, wait_until
 
 HOST = "127.0.0.1"
+log = logging.getLogger("authchaos.toxiproxy")
 EXPECTED_VERSION = "2.12.0"
 
 
@@ -45,6 +47,11 @@ class ToxiproxyServer:
             tail = proc.log_tail()
             proc.stop()
             raise StartError(f"toxiproxy-server did not answer on {self.api_url}: {tail or 'no output'}")
+        version = self.version()
+        if version != EXPECTED_VERSION:
+            log.warning(
+                "toxiproxy-server %s at %s; authchaos is tested with %s", version, self.binary, EXPECTED_VERSION
+            )
         return self
 
     def stop(self) -> None:

@@ -116,3 +116,16 @@ async def test_blacklisting_10000_tokens_is_one_request_and_one_round_trip_per_c
             headers={"Authorization": f"Bearer {admin['access_token']}"},
         )
         assert tokens_again.json()["blacklisted"] == 10
+
+
+async def test_reference_service_over_tls_to_a_real_redis() -> None:
+    with RedisServer(tls=True) as server:
+        assert server.url.startswith("rediss://") and server.tls is not None
+        async with running_service(redis_url=server.url, redis_tls_ca=str(server.tls.ca)) as svc:
+            pair = await svc.login()
+            assert (await svc.refresh(pair["refresh_token"])).status_code == 200
+            assert (await svc.client.get("/health")).json()["redis"]["state"] == "ready"
+        async with running_service(redis_url=server.url, **FAST_FAILURE) as untrusted:  # no CA: must not connect
+            assert (await untrusted.client.get("/health")).json()["redis"]["state"] != "ready"
+            r = await untrusted.client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+            assert r.status_code == 503
