@@ -140,6 +140,11 @@ SCENARIOS_DIR = click.option(
     "--scenarios-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Where scenario files live (default: ./scenarios, else the repository's).",
 )  # fmt: skip
+TARGET = click.option(
+    "--target", default=None,
+    help="An already running service (staging, a CI container): nothing is started. Faults reach its Redis only "
+    "through AUTHCHAOS_EXTERNAL_TOXIPROXY_URL + AUTHCHAOS_EXTERNAL_PROXY; otherwise they are reported skipped.",
+)  # fmt: skip
 REPORT_DIR = click.option(
     "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
 )
@@ -173,7 +178,13 @@ def _catalog(scenarios_dir: Path | None):  # type: ignore[no-untyped-def]
         _fail(str(exc))
 
 
-def _run_selected(scenarios: list, backend: str, seed: int | None, report_dir: Path) -> None:  # type: ignore[type-arg]
+def _run_selected(  # type: ignore[no-untyped-def]
+    scenarios: list,
+    backend: str,
+    seed: int | None,
+    report_dir: Path,
+    target: str | None = None,  # type: ignore[type-arg]
+) -> None:
     from rich.console import Console
 
     from harness.infra import terminate_like_interrupt
@@ -186,7 +197,9 @@ def _run_selected(scenarios: list, backend: str, seed: int | None, report_dir: P
 
     async def go() -> None:
         nonlocal outcome
-        outcome = await run_suite(scenarios, backend=backend, seed=seed, report_root=report_dir, console=console)
+        outcome = await run_suite(
+            scenarios, backend=backend, seed=seed, report_root=report_dir, console=console, target=target
+        )
 
     interrupted = False
     try:
@@ -229,8 +242,14 @@ def list_scenarios(scenarios_dir: Path | None) -> None:
 @click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
 @REPORT_DIR
 @SCENARIOS_DIR
+@TARGET
 def run(
-    selectors: tuple[str, ...], backend: str, seed: int | None, report_dir: Path, scenarios_dir: Path | None
+    selectors: tuple[str, ...],
+    backend: str,
+    seed: int | None,
+    report_dir: Path,
+    scenarios_dir: Path | None,
+    target: str | None,
 ) -> None:
     """Run scenarios (names, tags or YAML paths; none = all) and write a report.
 
@@ -243,7 +262,7 @@ def run(
         scenarios = catalog.select(list(selectors))
     except ScenarioError as exc:
         _fail(str(exc))
-    _run_selected(scenarios, backend, seed, report_dir)
+    _run_selected(scenarios, backend, seed, report_dir, target)
 
 
 @cli.command()
@@ -251,11 +270,14 @@ def run(
 @REPORT_DIR
 @SCENARIOS_DIR
 @click.option("--prove", is_flag=True, help="Also run the gate against every known-bug switch: each must be caught.")
-def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool) -> None:
+@TARGET
+def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool, target: str | None) -> None:
     """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed."""
     scenarios = _catalog(scenarios_dir).select(["gate"])
+    if prove and target:
+        _fail("--prove switches bugs on a service the harness starts: drop --target")
     if not prove:
-        _run_selected(scenarios, backend, None, report_dir)
+        _run_selected(scenarios, backend, None, report_dir, target)
         return
     from rich.console import Console
 

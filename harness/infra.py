@@ -20,8 +20,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
-from harness.faults.nemesis import Nemesis, RealNemesis
-from harness.faults.toxiproxy_client import ToxiproxyClient
+from harness.faults.model import Fault
+from harness.faults.nemesis import FaultNotSupported, Nemesis, RealNemesis
+from harness.faults.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 from harness.services.binaries import BinaryMissing, find_redis_server, find_toxiproxy_server
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
@@ -65,6 +66,29 @@ class InfraOptions:
     external_toxiproxy_url: str | None = field(
         default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_TOXIPROXY_URL")
     )
+    # An already running service (--target): nothing is started; faults go through the named proxy
+    # of the external Toxiproxy, the one in front of that service's Redis, if there is one.
+    external_service: bool = False
+    external_proxy: str | None = field(default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_PROXY"))
+
+
+class NullNemesis:
+    """No way to reach the Redis of an external service: every fault is reported as skipped."""
+
+    backend = "external"
+    hint = ": set AUTHCHAOS_EXTERNAL_TOXIPROXY_URL and AUTHCHAOS_EXTERNAL_PROXY to fault its Redis"
+
+    def supports(self, fault: Fault) -> bool:
+        return False
+
+    def start(self, fault: Fault) -> None:
+        raise FaultNotSupported(f"{fault.kind}: no fault injector for an external service")
+
+    def stop(self, fault: Fault) -> None:
+        return None
+
+    def rollback(self) -> list[str]:
+        return []
 
 
 class Infrastructure:
@@ -72,7 +96,18 @@ class Infrastructure:
 
     def __init__(self, options: InfraOptions | None = None) -> None:
         self.options = options or InfraOptions()
-        self.choice = choose_backend(self.options.backend)
+        if self.options.external_service:
+            where = self.options.external_proxy and self.options.external_toxiproxy_url
+            reason = (
+                f"external service; faults through proxy {self.options.external_proxy} at {where}"
+                if where
+                else "external service; no fault injector (set AUTHCHAOS_EXTERNAL_TOXIPROXY_URL and "
+                "AUTHCHAOS_EXTERNAL_PROXY to fault its Redis)"
+            )
+            self.choice = BackendChoice("external", reason)  # type: ignore[arg-type]
+        else:
+            self.choice = choose_backend(self.options.backend)
+        self._own_proxy = True
         self.redis: RedisServer | None = None
         self.toxiproxy: ToxiproxyServer | None = None
         self.client: ToxiproxyClient | None = None
@@ -112,6 +147,8 @@ class Infrastructure:
         try:
             if self.backend == "embedded":
                 self._start_embedded()
+            elif self.backend == "external":
+                self._start_external()
             else:
                 self._start_real()
         except BaseException:
@@ -123,6 +160,20 @@ class Infrastructure:
         self.memory_name = f"authchaos-{os.getpid()}-{next(_names)}"
         self.nemesis = EmbeddedNemesis(memory_server(self.memory_name))
         self.connection_class = FaultyConnection
+
+    def _start_external(self) -> None:
+        self._own_proxy = False
+        opts = self.options
+        if opts.external_proxy and opts.external_toxiproxy_url:
+            self.client = ToxiproxyClient(opts.external_toxiproxy_url)
+            self.proxy_name = opts.external_proxy
+            if opts.external_proxy not in self.client.proxies():
+                raise ToxiproxyError(
+                    f"AUTHCHAOS_EXTERNAL_PROXY={opts.external_proxy}: no such proxy at {opts.external_toxiproxy_url}"
+                )
+            self.nemesis = RealNemesis(self.client, self.proxy_name, None)
+        else:
+            self.nemesis = NullNemesis()
 
     def _start_real(self) -> None:
         opts = self.options
@@ -148,7 +199,7 @@ class Infrastructure:
         """Roll back faults, remove our proxy, stop what we started. Safe to call twice."""
         with contextlib.suppress(Exception):
             self.rollback()
-        if self.client is not None:
+        if self.client is not None and self._own_proxy:
             with contextlib.suppress(Exception):
                 self.client.delete_proxy(self.proxy_name)
         if self.toxiproxy is not None:

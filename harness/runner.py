@@ -114,14 +114,23 @@ async def run_scenario(
     *,
     backend: Backend = "auto",
     seed: int | None = None,
+    target: str | None = None,
     on_progress: Callable[[str, float], None] | None = None,
 ) -> ScenarioResult:
-    """Run one scenario; never raises for a failing service, only records. Ctrl-C: rolls back, marks aborted."""
+    """Run one scenario; never raises for a failing service, only records. Ctrl-C: rolls back, marks aborted.
+
+    With ``target``, the service is already running elsewhere: nothing is started, its keys come
+    from the environment, and faults need an external Toxiproxy proxy (else they are skipped).
+    """
     seed = scenario.seed if seed is None else seed
     env = service_env(scenario)
-    keys = run_secrets()
+    keys = {k: os.environ[k] for k in SECRET_KEYS if os.environ.get(k)} if target else run_secrets()
     progress = on_progress or (lambda phase, frac: None)
-    infra = Infrastructure(InfraOptions(backend=backend, aof=scenario.service.aof, tls=scenario.service.tls))
+    infra = Infrastructure(
+        InfraOptions(
+            backend=backend, aof=scenario.service.aof, tls=scenario.service.tls, external_service=target is not None
+        )
+    )
     result = ScenarioResult(
         scenario, seed, infra.backend, infra.choice.reason, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), env
     )
@@ -133,26 +142,32 @@ async def run_scenario(
         full_env = {**env, **keys, **infra.service_env}
         settings = load_settings(
             **{k.removeprefix("AUTHCHAOS_").lower(): v for k, v in full_env.items()},
-            redis_url=infra.service_redis_url,
+            redis_url="memory://" if target else infra.service_redis_url,  # only the keys matter here
         )
-        if infra.backend == "real":
-            service = AuthServiceProcess(infra.service_redis_url, env=full_env, workers=scenario.service.workers)
+        if target:
+            url = target
         else:
-            service = InProcessService(infra.service_redis_url, env=full_env, connection_class=infra.connection_class)
-        await asyncio.to_thread(service.start)
+            if infra.backend == "real":
+                service = AuthServiceProcess(infra.service_redis_url, env=full_env, workers=scenario.service.workers)
+            else:
+                service = InProcessService(
+                    infra.service_redis_url, env=full_env, connection_class=infra.connection_class
+                )
+            await asyncio.to_thread(service.start)
+            url = service.url
         progress("steady state (before)", 0.0)
-        before = await check_steady_state(service.url, scenario.steady_state.probes, "before", retry_for_s=5)
+        before = await check_steady_state(url, scenario.steady_state.probes, "before", retry_for_s=5)
         result.steady["before"] = before.as_dict()
         if not before.passed:
             result.error = "steady-state hypothesis failed before any fault: the service is not healthy to begin with"
             return result
         if scenario.legacy_corpus:
             progress("legacy token corpus", 0.0)
-            result.corpus = await asyncio.to_thread(replay_corpus, build_corpus(settings), service.url)
-        await _experiment(scenario, seed, infra, service.url, TokenCodec(settings), result, progress)
+            result.corpus = await asyncio.to_thread(replay_corpus, build_corpus(settings), url)
+        await _experiment(scenario, seed, infra, url, TokenCodec(settings), result, progress)
         progress("steady state (after)", 1.0)
         after = await check_steady_state(
-            service.url, scenario.steady_state.probes, "after", retry_for_s=scenario.expect.recovery_max_s
+            url, scenario.steady_state.probes, "after", retry_for_s=scenario.expect.recovery_max_s
         )
         result.steady["after"] = after.as_dict()
     except asyncio.CancelledError:

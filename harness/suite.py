@@ -54,7 +54,10 @@ def summary_table(results: list[ScenarioResult]) -> Table:
     return table
 
 
-def announce_backend(backend: Backend, console: Console) -> Backend:
+def announce_backend(backend: Backend, console: Console, target: str | None = None) -> Backend:
+    if target:
+        console.print(f"target: {target} (external service: nothing started here)")
+        return backend
     choice = choose_backend(backend)
     if choice.backend == "embedded":
         console.print(f"[yellow]backend: embedded[/] (fakeredis in-process, emulated faults) — {choice.reason}")
@@ -72,10 +75,11 @@ async def run_suite(
     console: Console,
     label: str = "",
     announce: bool = True,
+    target: str | None = None,
 ) -> SuiteOutcome:
     """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    backend = announce_backend(backend, console) if announce else backend
+    backend = announce_backend(backend, console, target) if announce else backend
     results: list[ScenarioResult] = []
     interrupted = False
     with Progress(
@@ -87,7 +91,7 @@ async def run_suite(
             def update(phase: str, frac: float, task: int = task, name: str = scenario.name) -> None:
                 progress.update(task, completed=frac, description=f"{name}: {phase}")
 
-            result = await run_scenario(scenario, backend=backend, seed=seed, on_progress=update)
+            result = await run_scenario(scenario, backend=backend, seed=seed, target=target, on_progress=update)
             progress.remove_task(task)
             results.append(result)
             console.print(label + verdict_line(result))

@@ -75,7 +75,8 @@ async def run_timeline(nemesis: Nemesis, events: list[FaultEvent], t0_ns: int, r
             window, fault = result.windows[i], events[i].fault
             if what == "start":
                 if not nemesis.supports(fault):
-                    window.skipped = f"{fault.kind} is not supported on the {nemesis.backend} backend"
+                    hint = getattr(nemesis, "hint", "")
+                    window.skipped = f"{fault.kind} is not supported on the {nemesis.backend} backend{hint}"
                     continue
                 try:
                     await _call(nemesis, "start", fault)
