@@ -173,7 +173,7 @@ async def run_scenario(
     except asyncio.CancelledError:
         result.aborted = "interrupted (Ctrl-C): faults rolled back, services stopped"
     except Exception as exc:  # the harness itself could not run: reported as an error, exit 2
-        log.exception("scenario %s could not run", scenario.name)
+        log.debug("scenario %s could not run", scenario.name, exc_info=True)  # -vv shows the traceback
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         if service is not None:
