@@ -6,7 +6,7 @@ connection); process faults act on the redis-server process itself.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -133,18 +133,4 @@ Fault = Annotated[
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS = [
-    "latency",
-    "timeout",
-    "blackhole",
-    "reset_peer",
-    "bandwidth",
-    "slow_close",
-    "slicer",
-    "limit_data",
-    "down",
-    "kill",
-    "freeze",
-    "restart",
-    "flush",
-]
+FAULT_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in get_args(get_args(Fault)[0]))

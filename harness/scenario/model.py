@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.faults.model import FAULT_KINDS
 from harness.faults.timeline import FaultEvent
 from reference_impl.bugs import KNOWN_BUGS
 
@@ -201,23 +202,7 @@ def parse_scenario(data: object, source: str) -> Scenario:
 
 
 # pydantic puts the discriminator value into error locations (faults[0].fault.latency.ms); drop it
-_UNION_TAGS = frozenset(
-    [
-        "latency",
-        "timeout",
-        "blackhole",
-        "reset_peer",
-        "bandwidth",
-        "slow_close",
-        "slicer",
-        "limit_data",
-        "down",
-        "kill",
-        "freeze",
-        "restart",
-        "flush",
-    ]
-)
+_UNION_TAGS = frozenset(FAULT_KINDS)
 
 
 def read_yaml(path: Path) -> object:
