@@ -8,13 +8,11 @@ is ``unknown``, never ``ok``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
-from harness.faults.timeline import FaultWindow
-
-Outcome = Literal["ok", "fail", "unknown"]
-WRITES = frozenset({"login", "oauth_login", "refresh", "logout", "blacklist_batch", "replay"})
+from harness.faults.model import FaultWindow
+from harness.protocol import Outcome
 
 
 @dataclass
@@ -44,8 +42,25 @@ class Op:
         return (self.end_ns - self.start_ns) / 1e6
 
     def as_dict(self) -> dict[str, Any]:
+        """The row as written to run.json and JSONL histories (empty fields left out)."""
         d = asdict(self)
         return {k: v for k, v in d.items() if not (v is None or v is False or v == [])}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], id: int | None = None) -> Op:
+        """An op from a history row (``protocol.row`` or ``as_dict``); unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in row.items() if k in known and v is not None}
+        if id is not None:
+            values["id"] = id
+        values.setdefault("end_ns", values.get("start_ns", 0))
+        return cls(**values)
+
+    def update(self, row: dict[str, Any]) -> None:
+        """Take the fields of a ``protocol.row`` (the exchange's outcome) onto this op."""
+        for f in fields(self):
+            if f.name in row and f.name not in ("id", "client", "op", "start_ns"):
+                setattr(self, f.name, row[f.name])
 
 
 @dataclass

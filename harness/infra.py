@@ -27,7 +27,7 @@ from harness.services.binaries import BinaryMissing, find_redis_server, find_tox
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
 from harness.services.toxiproxy_server import ToxiproxyServer
-from reference_impl.redis_client import memory_server
+from harness.services.reference import memory_server
 
 log = logging.getLogger("authchaos.infra")
 Backend = Literal["auto", "real", "embedded"]

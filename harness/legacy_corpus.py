@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 
-from reference_impl.config import Settings
-from reference_impl.errors import INVALID_TYPE_FOR_REFRESH
-from reference_impl.jwt_codec import Kind, TokenCodec, kid_for
+from harness.protocol import INVALID_TYPE_FOR_REFRESH, ME, REFRESH
+from harness.tokens import TokenKeys, mint, sign
 
 IAT = 1_767_225_600  # 2026-01-01T00:00:00Z: fixed, so the corpus is the same for the same keys
 EXP = 4_102_444_800  # 2100-01-01: far enough that the corpus does not rot
@@ -42,7 +41,9 @@ class Entry:
 
 
 @dataclass
-class Outcome:
+class CorpusResult:
+    """What the service answered to each presentation of one corpus token."""
+
     entry: Entry
     got: list[dict[str, Any]] = field(default_factory=list)
 
@@ -57,50 +58,51 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 
-def build_corpus(settings: Settings) -> list[Entry]:
-    codec = TokenCodec(settings)
-    base = {"sub": "alice", "iat": IAT, "exp": EXP, "iss": settings.issuer, "aud": settings.audience}
+def build_corpus(keys: TokenKeys) -> list[Entry]:
+    """Every shape, signed with ``keys`` (fixed times and ids: the same keys give the same corpus)."""
+    refresh_kid = keys.refresh_kid
+    base = {"sub": "alice", "iat": IAT, "exp": EXP, "iss": keys.issuer, "aud": keys.audience}
     original = {**base, "userId": "alice", "email": "alice@example.com"}
+
+    def refresh(payload: dict[str, Any], kid: str | None = None) -> str:
+        return sign(payload, keys.refresh_secret, kid=kid)
+
+    def current(extra: dict[str, Any]) -> str:
+        return refresh({**base, "type": "refresh", **extra}, refresh_kid)
+
     entries = [
-        Entry("legacy-1", "original-fallback", "refresh", codec.sign_raw(Kind.REFRESH, original), [OK, REUSED],
+        Entry("legacy-1", "original-fallback", "refresh", refresh(original), [OK, REUSED],
               "pre-fix fallback: no tokenId, family or type; accepted once, upgraded into a new family"),
-        Entry("legacy-2", "bug-fallback-access-key", "refresh", codec.sign_raw(Kind.ACCESS, original),
+        Entry("legacy-2", "bug-fallback-access-key", "refresh", sign(original, keys.access_secret),
               [{"status": 401, "error": "invalid_token", "message": INVALID_TYPE_FOR_REFRESH}],
               "the OAuth bug's refresh token, signed with the access key: never a refresh token"),
-        Entry("legacy-3", "type-without-family", "refresh",
-              codec.sign_raw(Kind.REFRESH, {**base, "type": "refresh"}, kid=codec.rings[Kind.REFRESH].current_kid),
+        Entry("legacy-3", "type-without-family", "refresh", current({}),
               [OK, REUSED], "type claim but no tokenId/family: treated as legacy, accepted once"),
-        Entry("current-1", "current-unknown-session", "refresh",
-              codec.sign_raw(Kind.REFRESH, {**base, "type": "refresh", "tokenId": "corpus-t1", "family": "corpus-f1"},
-                             kid=codec.rings[Kind.REFRESH].current_kid),
+        Entry("current-1", "current-unknown-session", "refresh", current({"tokenId": "corpus-t1", "family": "corpus-f1"}),
               [{"status": 401, "error": "token_revoked"}], "current shape, session never recorded: log in again"),
         Entry("current-2", "current-fallback", "refresh",
-              codec.sign_raw(Kind.REFRESH, {**base, "type": "refresh", "tokenId": "corpus-t2", "family": "corpus-f2",
-                                            "fb": True}, kid=codec.rings[Kind.REFRESH].current_kid),
+              current({"tokenId": "corpus-t2", "family": "corpus-f2", "fb": True}),
               [OK, REUSED], "issued during an outage: adopted on first refresh, then rotated"),
         Entry("access-1", "current-access", "me",
-              codec.sign_raw(Kind.ACCESS, {**base, "type": "access", "tokenId": "corpus-a1", "family": "corpus-fa"},
-                             kid=codec.rings[Kind.ACCESS].current_kid), [OK, OK], "current access token"),
-        Entry("access-2", "legacy-access", "me", codec.sign_raw(Kind.ACCESS, original), [OK],
+              sign({**base, "type": "access", "tokenId": "corpus-a1", "family": "corpus-fa"}, keys.access_secret,
+                   kid=keys.access_kid), [OK, OK], "current access token"),
+        Entry("access-2", "legacy-access", "me", sign(original, keys.access_secret), [OK],
               "access token without type or kid: still accepted"),
-        Entry("bad-1", "expired-legacy", "refresh",
-              codec.sign_raw(Kind.REFRESH, {**original, "iat": IAT - 86400, "exp": IAT}),
+        Entry("bad-1", "expired-legacy", "refresh", refresh({**original, "iat": IAT - 86400, "exp": IAT}),
               [{"status": 401, "error": "token_expired"}], "expired"),
         Entry("bad-2", "alg-none", "refresh", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(original)}.",
               [{"status": 401, "error": "invalid_token"}], "unsigned"),
     ]  # fmt: skip
-    retired = settings.jwt_refresh_retired_secrets
-    if retired:
-        kid = kid_for(Kind.REFRESH, retired[0].get_secret_value())
-        entries.append(Entry("retired-1", "retired-kid", "refresh", codec.sign_raw(Kind.REFRESH, original, kid=kid),
+    if keys.retired_refresh:
+        secret, kid = keys.retired_refresh[0]
+        entries.append(Entry("retired-1", "retired-kid", "refresh", sign(original, secret, kid=kid),
                              [OK, REUSED], "signed with a retired key that is still in the keyring"))  # fmt: skip
-    foreign = TokenCodec(
-        settings.model_copy(update={"jwt_refresh_secret": type(settings.jwt_refresh_secret)("x" * 48 + "dropped")})
-    )
+    dropped = TokenKeys(keys.access_secret, "x" * 48 + "dropped", keys.access_kid, "r-dropped-key",
+                        issuer=keys.issuer, audience=keys.audience)  # fmt: skip
     entries.append(
-        Entry("retired-2", "dropped-kid", "refresh", foreign.encode(Kind.REFRESH, {"sub": "alice", "tokenId": "d",
-              "family": "d"}, ttl_s=3600, now=IAT), [{"status": 401, "error": "invalid_token"}],
-              "signed with a key no longer in the keyring")
+        Entry("retired-2", "dropped-kid", "refresh",
+              mint(dropped, "refresh", {"sub": "alice", "tokenId": "d", "family": "d"}, ttl_s=3600, now=IAT),
+              [{"status": 401, "error": "invalid_token"}], "signed with a key no longer in the keyring")
     )  # fmt: skip
     return entries
 
@@ -150,9 +152,9 @@ def present(http: httpx.Client, entry: Entry) -> Iterator[dict[str, Any]]:
     """Present the token once per expected outcome; yield what came back (status, error, message)."""
     for _ in entry.expect:
         if entry.endpoint == "refresh":
-            r = http.post("/auth/refresh", json={"refresh_token": entry.token})
+            r = http.post(REFRESH, json={"refresh_token": entry.token})
         else:
-            r = http.get("/auth/me", headers={"Authorization": f"Bearer {entry.token}"})
+            r = http.get(ME, headers={"Authorization": f"Bearer {entry.token}"})
         try:
             body = r.json()
         except ValueError:
@@ -163,9 +165,9 @@ def present(http: httpx.Client, entry: Entry) -> Iterator[dict[str, Any]]:
         yield got
 
 
-def replay_corpus(entries: list[Entry], target: str, timeout_s: float = 10.0) -> list[Outcome]:
+def replay_corpus(entries: list[Entry], target: str, timeout_s: float = 10.0) -> list[CorpusResult]:
     outcomes = []
     with httpx.Client(base_url=target, timeout=timeout_s) as http:
         for entry in entries:
-            outcomes.append(Outcome(entry, list(present(http, entry))))
+            outcomes.append(CorpusResult(entry, list(present(http, entry))))
     return outcomes

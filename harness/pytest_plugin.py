@@ -25,13 +25,13 @@ from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
 from harness.faults.nemesis import Nemesis, RealNemesis
 from harness.faults.toxiproxy_client import ToxiproxyClient
 from harness.infra import choose_backend
-from harness.services.auth_service import AuthServiceProcess
 from harness.services.binaries import BinaryMissing
 from harness.services.inprocess_service import InProcessService
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
+from harness.services.service_process import AuthServiceProcess
 from harness.services.toxiproxy_server import ToxiproxyServer
-from reference_impl.redis_client import memory_server
+from harness.services.reference import memory_server
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

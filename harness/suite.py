@@ -13,7 +13,7 @@ from rich.table import Table
 from harness.infra import Backend, choose_backend
 from harness.report.run_json import overall, run_dict
 from harness.report.writer import write_reports
-from harness.runner import ScenarioResult, run_scenario
+from harness.experiment import ScenarioResult, run_scenario
 from harness.scenario.model import Scenario
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -95,7 +95,7 @@ async def run_suite(
             progress.remove_task(task)
             results.append(result)
             console.print(label + verdict_line(result))
-            if result.aborted and result.aborted.startswith("interrupted"):
+            if result.interrupted:
                 interrupted = True
                 break
     if report_root is None:

@@ -1,73 +1,51 @@
-"""Checkers over a recorded history; each is a pure function ``(CheckContext) -> CheckResult``."""
+"""Checkers over a recorded history; each is a pure function ``(CheckContext) -> CheckResult``.
+
+Importing this package registers every checker (see ``registry``); the import order below,
+then each module's order, is the order checks run and are reported in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from harness.checks.availability import (
-    clients_recover,
-    degradation_policy,
-    no_server_errors,
-    recovery,
-    unknown_outcomes,
-)
+from harness.checks import availability, experiment, latency, tokens  # noqa: F401  (registers, in this order)
 from harness.checks.base import CheckContext, CheckResult
-from harness.checks.latency import latency_slo
-from harness.checks.tokens import (
-    exposure_window,
-    no_false_rejections,
-    reuse_revokes_family,
-    revocations_stick,
-    rotation_once,
-)
+from harness.checks.registry import CHECKERS, Checker, checker
+from harness.faults.model import FaultWindow
+from harness.history import History
 
+if TYPE_CHECKING:
+    from harness.lifecycle import EffectiveSettings
+    from harness.scenario.model import Expectations
 
-def steady_state(ctx: CheckContext) -> CheckResult:
-    """The steady-state hypothesis held before the faults and again after them."""
-    before, after = ctx.steady.get("before"), ctx.steady.get("after")
-    failed = [when for when, rep in (("before", before), ("after", after)) if rep is None or not rep["passed"]]
-    if not failed:
-        return CheckResult("steady_state", True, "hypothesis held before and after the faults", details=ctx.steady)
-    return CheckResult(
-        "steady_state", False, f"hypothesis failed {' and '.join(failed)} the faults", details=ctx.steady
-    )
-
-
-def legacy_corpus(ctx: CheckContext) -> CheckResult:
-    """Every legacy token shape got exactly the outcomes the corpus expects."""
-    if not ctx.corpus:
-        return CheckResult("legacy_corpus", True, "this scenario replays no legacy corpus")
-    wrong = [o for o in ctx.corpus if not o.passed]
-    rows = [{"id": o.entry.id, "shape": o.entry.shape, "expect": o.entry.expect, "got": o.got} for o in ctx.corpus]
-    if not wrong:
-        return CheckResult(
-            "legacy_corpus", True, f"all {len(rows)} token shapes behaved as expected", details={"corpus": rows}
-        )
-    shapes = ", ".join(f"{o.entry.shape} (got {[g['status'] for g in o.got]})" for o in wrong)
-    return CheckResult(
-        "legacy_corpus", False, f"{len(wrong)} token shapes misbehaved: {shapes}", details={"corpus": rows}
-    )
-
-
-CHECKERS: dict[str, Callable[[CheckContext], CheckResult]] = {
-    "steady_state": steady_state,
-    "no_server_errors": no_server_errors,
-    "degradation_policy": degradation_policy,
-    "no_false_rejections": no_false_rejections,
-    "revocations_stick": revocations_stick,
-    "exposure_window": exposure_window,
-    "rotation_once": rotation_once,
-    "reuse_revokes_family": reuse_revokes_family,
-    "latency_slo": latency_slo,
-    "recovery": recovery,
-    "clients_recover": clients_recover,
-    "unknown_outcomes": unknown_outcomes,
-    "legacy_corpus": legacy_corpus,
-}
+def check_names(*, load_only: bool = False) -> tuple[str, ...]:
+    """Every registered checker, in registration order."""
+    return tuple(n for n, c in CHECKERS.items() if c.load or not load_only)
 
 
 def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
-    return [CHECKERS[name](ctx) for name in names]
+    return [CHECKERS[name].fn(ctx) for name in names]
 
 
-__all__ = ["CHECKERS", "CheckContext", "CheckResult", "run_checks"]
+def judge(
+    history: History,
+    windows: list[FaultWindow],
+    expect: Expectations,
+    settings: EffectiveSettings,
+    steady: dict[str, Any] | None = None,
+    corpus: list[Any] | None = None,
+    *,
+    names: list[str] | None = None,
+) -> list[CheckResult]:
+    """The one way every driver judges a history: its checks, then known findings marked as such."""
+    ctx = CheckContext(
+        history.ops, windows, expect, reuse_grace_s=settings.reuse_grace_s, degraded_max_s=settings.degraded_max_s,
+        steady=steady or {}, corpus=corpus or [],
+    )  # fmt: skip
+    results = run_checks(ctx, names if names is not None else expect.checks)
+    for result in results:
+        result.finding = not result.passed and result.name in expect.known_findings
+    return results
+
+
+__all__ = ["CHECKERS", "CheckContext", "CheckResult", "Checker", "check_names", "checker", "judge", "run_checks"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.checks.base import MAX_EVIDENCE, CheckContext, CheckResult
+from harness.checks.registry import checker
 from harness.history import Op
 
 RECOVERY_STREAK = 10
@@ -13,6 +14,7 @@ def _answered_well(op: Op) -> bool:
     return op.status is not None and op.status < 500 and not op.degraded
 
 
+@checker()
 def no_server_errors(ctx: CheckContext) -> CheckResult:
     """5xx other than the policy's 503 store_unavailable (with Retry-After) is a bug."""
     bad = [
@@ -27,6 +29,7 @@ def no_server_errors(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+@checker()
 def degradation_policy(ctx: CheckContext) -> CheckResult:
     """Logins always answer; degraded accepts only during an outage, within the window; none when healthy."""
     bad: list[Op] = []
@@ -46,7 +49,7 @@ def degradation_policy(ctx: CheckContext) -> CheckResult:
         elif op.degraded:
             inside = any(
                 w.start_ns <= op.end_ns <= w.end_ns + grace_ns and op.start_ns - w.start_ns <= window_ns  # type: ignore[operator]
-                for w in ctx.active_windows
+                for w in ctx.completed_windows
             )
             if not inside:
                 flag(op, f"degraded accept beyond the {ctx.degraded_max_s:g}s window")
@@ -64,13 +67,14 @@ def degradation_policy(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+@checker()
 def recovery(ctx: CheckContext) -> CheckResult:
     """After each fault: time to the first success and to a steady run of good answers, both bounded."""
     rows = []
     failed = False
     evidence: list[int] = []
     ordered = sorted(ctx.ops, key=lambda o: o.start_ns)
-    for w in ctx.active_windows:
+    for w in ctx.completed_windows:
         assert w.end_ns is not None
         after = [o for o in ordered if o.start_ns >= w.end_ns]
         first = next((o for o in after if o.outcome == "ok" and not o.degraded), None)
@@ -109,9 +113,10 @@ def recovery(ctx: CheckContext) -> CheckResult:
     )
 
 
+@checker(load=False)
 def clients_recover(ctx: CheckContext) -> CheckResult:
     """Every client authenticates again once the last fault is over."""
-    ends = [w.end_ns for w in ctx.active_windows if w.end_ns is not None]
+    ends = [w.end_ns for w in ctx.completed_windows if w.end_ns is not None]
     since = max(ends) if ends else 0
     clients = sorted({o.client for o in ctx.ops})
     lost = [
@@ -128,6 +133,7 @@ def clients_recover(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+@checker()
 def unknown_outcomes(ctx: CheckContext) -> CheckResult:
     """Listed, never counted as passes: writes whose effect the client could not know."""
     unknown = [o for o in ctx.ops if o.outcome == "unknown"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.faults.timeline import FaultWindow
+from harness.faults.model import FaultWindow
 from harness.history import Op
-from harness.scenario.model import Expectations
+
+if TYPE_CHECKING:
+    from harness.scenario.model import Expectations
 
 MAX_EVIDENCE = 25
 
@@ -39,13 +41,14 @@ class CheckContext:
     corpus: list[Any] = field(default_factory=list)  # legacy_corpus.Outcome, when the scenario replays one
 
     @property
-    def active_windows(self) -> list[FaultWindow]:
-        return [w for w in self.windows if w.start_ns is not None and w.end_ns is not None]
+    def completed_windows(self) -> list[FaultWindow]:
+        """Faults that ran and ended (skipped ones never touched the service)."""
+        return [w for w in self.windows if w.completed]
 
     def healthy(self, op: Op) -> bool:
         """True when no fault was active and the last one ended more than recovery_max_s before ``op``."""
         grace_ns = int(self.expect.recovery_max_s * 1e9)
-        for w in self.active_windows:
+        for w in self.completed_windows:
             assert w.start_ns is not None and w.end_ns is not None
             if op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns:
                 return False

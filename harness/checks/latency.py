@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.registry import checker
 from harness.history import Op
 
 
@@ -19,6 +20,7 @@ def _in_phase(ctx: CheckContext, op: Op, phase: str) -> bool:
     return phase == "any" or op.phase == phase or (phase == "during" and op.phase.startswith("during:"))
 
 
+@checker()
 def latency_slo(ctx: CheckContext) -> CheckResult:
     rows = []
     misses: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.registry import checker
 from harness.history import Op
 
 PRESENTS_TOKEN = ("me", "refresh", "replay", "logout", "recheck_revoked")
@@ -31,7 +32,7 @@ def _may_be_lost(ctx: CheckContext, revoked_at: int) -> bool:
     loss_ns = int(ctx.expect.revocation_loss_window_s * 1e9)
     return loss_ns > 0 and any(
         w.kind in LOSSY_FAULTS and w.start_ns - loss_ns <= revoked_at <= w.start_ns  # type: ignore[operator]
-        for w in ctx.active_windows
+        for w in ctx.completed_windows
     )
 
 
@@ -49,6 +50,7 @@ def _accepted_after_revocation(ctx: CheckContext) -> list[tuple[Op, int]]:
     return hits
 
 
+@checker()
 def revocations_stick(ctx: CheckContext) -> CheckResult:
     """A token whose revocation got a 200 is never accepted afterwards (outside declared degraded mode)."""
     bad = [op for op, _ in _accepted_after_revocation(ctx) if not op.degraded]
@@ -61,6 +63,7 @@ def revocations_stick(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+@checker()
 def exposure_window(ctx: CheckContext) -> CheckResult:
     """How long after its revocation a revoked token was still accepted in degraded mode, against the bound."""
     hits = [(op, at) for op, at in _accepted_after_revocation(ctx) if op.degraded]
@@ -74,6 +77,7 @@ def exposure_window(ctx: CheckContext) -> CheckResult:
     return CheckResult("exposure_window", False, summary, [op.id for op, _ in hits[:25]], {"max_s": worst})
 
 
+@checker()
 def rotation_once(ctx: CheckContext) -> CheckResult:
     """Each refresh token is exchanged at most once (twice only inside a configured grace window)."""
     by_token: dict[str, list[Op]] = {}
@@ -93,6 +97,7 @@ def rotation_once(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+@checker()
 def reuse_revokes_family(ctx: CheckContext) -> CheckResult:
     """After token_reused, nothing of that family is accepted again."""
     reused = {op.family: op.end_ns for op in ctx.ops if op.error == "token_reused" and op.family}
@@ -107,6 +112,7 @@ def reuse_revokes_family(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+@checker()
 def no_false_rejections(ctx: CheckContext) -> CheckResult:
     """The service never rejects a token it issued and the client legitimately holds.
 

@@ -22,22 +22,10 @@ from fakeredis._clients._async import FakeAsyncRedisConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from harness.faults.model import (
-    Blackhole,
-    Down,
-    Fault,
-    Flush,
-    Freeze,
-    Kill,
-    Latency,
-    ResetPeer,
-    Restart,
-    Timeout,
-)
+from harness.faults.model import EMULATED, Fault
 from harness.faults.nemesis import FaultNotSupported
 
 log = logging.getLogger("authchaos.nemesis")
-EMULATED = ("latency", "timeout", "blackhole", "reset_peer", "down", "kill", "freeze", "restart", "flush")
 _POLL_S = 0.01
 
 
@@ -52,20 +40,16 @@ class EmbeddedFaults:
         return self.rng.random() < getattr(fault, "toxicity", 1.0)
 
     def _stalls(self) -> list[Fault]:
-        return [f for f in self.active.values() if isinstance(f, Blackhole | Timeout | Freeze)]
+        return [f for f in self.active.values() if f.emulation == "stall"]
 
     async def before_reply(self, socket_timeout: float | None) -> None:
         """Delay or fail one reply as the active faults dictate."""
         faults = list(self.active.values())
         if not faults:
             return
-        if any(isinstance(f, ResetPeer) and self._hit(f) for f in faults):
+        if any(f.emulation == "reset" and self._hit(f) for f in faults):
             raise RedisConnectionError("Connection reset by peer (emulated reset_peer)")
-        delay = sum(
-            (f.ms + self.rng.uniform(-f.jitter_ms, f.jitter_ms)) / 1000
-            for f in faults
-            if isinstance(f, Latency) and self._hit(f)
-        )
+        delay = sum(f.delay_s(self.rng) for f in faults if f.emulation == "delay" and self._hit(f))
         if delay > 0:
             await asyncio.sleep(delay)
         stalls = [f for f in self._stalls() if self._hit(f)]
@@ -74,7 +58,7 @@ class EmbeddedFaults:
 
     async def _stall(self, stalls: list[Fault], socket_timeout: float | None) -> None:
         started = time.monotonic()
-        close_after = min((f.ms / 1000 for f in stalls if isinstance(f, Timeout) and f.ms > 0), default=None)
+        close_after = min((s for f in stalls if (s := f.close_after_s()) is not None), default=None)
         while True:
             waited = time.monotonic() - started
             if socket_timeout is not None and waited >= socket_timeout:
@@ -83,7 +67,7 @@ class EmbeddedFaults:
                 raise RedisConnectionError("Connection closed by server (emulated timeout toxic)")
             if not self._stalls():
                 # Toxiproxy closes connections when a timeout toxic is removed; a resumed process just answers
-                if any(isinstance(f, Timeout | Blackhole) for f in stalls):
+                if any(f.target == "network" for f in stalls):
                     raise RedisConnectionError("Connection closed by server (emulated toxic removal)")
                 return
             await asyncio.sleep(_POLL_S)
@@ -124,23 +108,20 @@ class EmbeddedNemesis:
         if not self.supports(fault):
             raise FaultNotSupported(f"{fault.kind} cannot be emulated on the embedded backend (needs Toxiproxy)")
         log.info("fault start (embedded): %s", fault.describe())
-        match fault:
-            case Down() | Kill():
-                self.server.connected = False
-            case Restart(lose_data=True) | Flush():
+        if fault.emulation == "disconnect":
+            self.server.connected = False
+        elif fault.emulation in ("wipe", "restart"):
+            if fault.loses_data():
                 self._wipe()
-            case Restart():
-                pass
-            case _:
-                self.faults.active[id(fault)] = fault
+        else:
+            self.faults.active[id(fault)] = fault
 
     def stop(self, fault: Fault) -> None:
         log.info("fault stop (embedded): %s", fault.describe())
-        match fault:
-            case Down() | Kill():
-                self.server.connected = True
-            case _:
-                self.faults.active.pop(id(fault), None)
+        if fault.emulation == "disconnect":
+            self.server.connected = True
+        else:
+            self.faults.active.pop(id(fault), None)
 
     def rollback(self) -> list[str]:
         undone = [f"embedded/{f.kind}" for f in self.faults.active.values()]

@@ -1,59 +1,168 @@
-"""Faults named in the domain's words, as data (scenario files load straight into these).
+"""Faults named in the domain's words, as data, each declaring how every backend produces it.
 
-Network faults act on the path to Redis (a Toxiproxy proxy, or the embedded
-connection); process faults act on the redis-server process itself.
+A fault class is the one place that knows its fault: the Toxiproxy toxics (or the proxy
+or process action) that produce it on the real backend, and how the embedded backend
+emulates it (or that it cannot, so it is reported as skipped). Adding a fault kind is one
+class here, added to ``Fault``, plus its test.
+
+Also here: the fault timeline's types (events as planned, windows as they happened),
+so the history, the checkers and the reports need nothing from the nemesis.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+import random
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Target = Literal["network", "process"]
+# What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
+Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart"]
+
+
+@dataclass(frozen=True)
+class ToxicSpec:
+    """One Toxiproxy toxic, in Toxiproxy 2.12's own terms."""
+
+    name: str
+    type: str
+    stream: str = "downstream"
+    toxicity: float = 1.0
+    attributes: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": self.toxicity,
+            "attributes": dict(self.attributes),
+        }
+
+
+class RedisProcess(Protocol):
+    """The process actions a real redis-server offers (``harness.services.redis_server.RedisServer``)."""
+
+    paused: bool
+
+    def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def restart(self, *, lose_data: bool = False) -> None: ...
+    def flush(self) -> None: ...
+    def alive(self) -> bool: ...
+
+
+class RealTargets(Protocol):
+    """What a fault can act on in the real backend (``RealNemesis`` provides it)."""
+
+    def add_toxics(self, fault: Fault) -> None: ...
+    def remove_toxics(self, fault: Fault) -> None: ...
+    def set_proxy_enabled(self, enabled: bool) -> None: ...
+    def server(self) -> RedisProcess: ...
 
 
 class _Fault(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @property
-    def target(self) -> Literal["network", "process"]:
-        return "network"
+    kind: str
+    target: ClassVar[Target] = "network"
+    emulation: ClassVar[Emulation | None] = None  # None: the embedded backend cannot produce it honestly
 
     def describe(self) -> str:
         attrs = ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"kind"}).items() if v not in (None, 1.0))
-        return f"{self.kind}({attrs})" if attrs else self.kind  # type: ignore[attr-defined]
+        return f"{self.kind}({attrs})" if attrs else self.kind
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        """The Toxiproxy toxics that produce this fault; empty for proxy and process faults."""
+        return []
+
+    def start_real(self, on: RealTargets) -> None:
+        on.add_toxics(self)  # type: ignore[arg-type]  # every concrete _Fault is a member of Fault
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.remove_toxics(self)  # type: ignore[arg-type]  # every concrete _Fault is a member of Fault
+
+    # embedded emulation parameters (only read for the matching ``emulation``)
+    def delay_s(self, rng: random.Random) -> float:
+        return 0.0
+
+    def close_after_s(self) -> float | None:
+        return None
+
+    def loses_data(self) -> bool:
+        return self.emulation == "wipe"
 
 
 class _NetworkFault(_Fault):
     toxicity: float = Field(1.0, gt=0, le=1, description="share of connections affected")
+
+    def _spec(self, prefix: str, type_: str, stream: str, **attrs: int) -> ToxicSpec:
+        return ToxicSpec(f"{prefix}-{type_}-{stream}", type_, stream, self.toxicity, attrs)
+
+
+def _split(total: int, direction: str) -> list[tuple[str, int]]:
+    if direction == "both":
+        return [("upstream", total // 2), ("downstream", total - total // 2)]
+    return [(direction, total)]
 
 
 class Latency(_NetworkFault):
     """Round-trip delay added to every Redis reply, split over both directions unless one is named."""
 
     kind: Literal["latency"] = "latency"
+    emulation: ClassVar[Emulation | None] = "delay"
     ms: int = Field(ge=0, le=600_000)
     jitter_ms: int = Field(0, ge=0)
     direction: Literal["both", "upstream", "downstream"] = "both"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        # one direction per toxic: a round trip pays both halves
+        jitters = dict(_split(self.jitter_ms, self.direction))
+        return [
+            self._spec(prefix, "latency", s, latency=part, jitter=jitters[s]) for s, part in _split(self.ms, self.direction)
+        ]
+
+    def delay_s(self, rng: random.Random) -> float:
+        return max(0.0, (self.ms + rng.uniform(-self.jitter_ms, self.jitter_ms)) / 1000)
 
 
 class Timeout(_NetworkFault):
     """Data is dropped; after ``ms`` the connection is closed (0: never, a blackhole)."""
 
     kind: Literal["timeout"] = "timeout"
+    emulation: ClassVar[Emulation | None] = "stall"
     ms: int = Field(0, ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        # replies are lost (the command may still have run: an unknown outcome), then the peer closes
+        return [self._spec(prefix, "timeout", "downstream", timeout=self.ms)]
+
+    def close_after_s(self) -> float | None:
+        return self.ms / 1000 if self.ms > 0 else None
 
 
 class Blackhole(_NetworkFault):
     """Connections open, nothing ever answers (Toxiproxy's timeout toxic at 0)."""
 
     kind: Literal["blackhole"] = "blackhole"
+    emulation: ClassVar[Emulation | None] = "stall"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "timeout", s, timeout=0) for s in ("upstream", "downstream")]
 
 
 class ResetPeer(_NetworkFault):
     """Connections are reset (TCP RST) after ``timeout_ms``."""
 
     kind: Literal["reset_peer"] = "reset_peer"
+    emulation: ClassVar[Emulation | None] = "reset"
     timeout_ms: int = Field(0, ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "reset_peer", "downstream", timeout=self.timeout_ms)]
 
 
 class Bandwidth(_NetworkFault):
@@ -61,10 +170,17 @@ class Bandwidth(_NetworkFault):
     rate_kbps: int = Field(ge=0, description="KB/s; 0 stalls the data")
     direction: Literal["both", "upstream", "downstream"] = "downstream"
 
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        streams = ["upstream", "downstream"] if self.direction == "both" else [self.direction]
+        return [self._spec(prefix, "bandwidth", s, rate=self.rate_kbps) for s in streams]
+
 
 class SlowClose(_NetworkFault):
     kind: Literal["slow_close"] = "slow_close"
     delay_ms: int = Field(ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "slow_close", "downstream", delay=self.delay_ms)]
 
 
 class Slicer(_NetworkFault):
@@ -73,6 +189,10 @@ class Slicer(_NetworkFault):
     size_variation: int = Field(0, ge=0)
     delay_us: int = Field(0, ge=0)
 
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        attrs = {"average_size": self.average_size, "size_variation": self.size_variation, "delay": self.delay_us}
+        return [self._spec(prefix, "slicer", "downstream", **attrs)]
+
 
 class LimitData(_NetworkFault):
     """Each connection is closed after ``bytes`` have passed."""
@@ -80,40 +200,80 @@ class LimitData(_NetworkFault):
     kind: Literal["limit_data"] = "limit_data"
     bytes: int = Field(ge=0)
 
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "limit_data", "downstream", bytes=self.bytes)]
+
 
 class Down(_Fault):
     """The path to Redis is gone: the proxy stops listening and drops open connections."""
 
     kind: Literal["down"] = "down"
+    emulation: ClassVar[Emulation | None] = "disconnect"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.set_proxy_enabled(False)
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.set_proxy_enabled(True)
 
 
 class _ProcessFault(_Fault):
-    @property
-    def target(self) -> Literal["network", "process"]:
-        return "process"
+    target: ClassVar[Target] = "process"
 
 
 class Kill(_ProcessFault):
     """kill -9 the redis-server; it is restarted (same data dir) when the fault ends."""
 
     kind: Literal["kill"] = "kill"
+    emulation: ClassVar[Emulation | None] = "disconnect"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().kill()
+
+    def stop_real(self, on: RealTargets) -> None:
+        if not on.server().alive():
+            on.server().restart()
 
 
 class Freeze(_ProcessFault):
     """SIGSTOP the redis-server for the fault's duration, then SIGCONT."""
 
     kind: Literal["freeze"] = "freeze"
+    emulation: ClassVar[Emulation | None] = "stall"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().pause()
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.server().resume()
 
 
 class Restart(_ProcessFault):
     """Restart the redis-server; ``lose_data`` wipes its files first (a restart into empty data)."""
 
     kind: Literal["restart"] = "restart"
+    emulation: ClassVar[Emulation | None] = "restart"
     lose_data: bool = False
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().restart(lose_data=self.lose_data)
+
+    def stop_real(self, on: RealTargets) -> None:
+        return None
+
+    def loses_data(self) -> bool:
+        return self.lose_data
 
 
 class Flush(_ProcessFault):
     kind: Literal["flush"] = "flush"
+    emulation: ClassVar[Emulation | None] = "wipe"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().flush()
+
+    def stop_real(self, on: RealTargets) -> None:
+        return None
 
 
 Fault = Annotated[
@@ -133,4 +293,48 @@ Fault = Annotated[
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in get_args(get_args(Fault)[0]))
+FAULT_CLASSES: tuple[type[_Fault], ...] = get_args(get_args(Fault)[0])
+FAULT_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES)
+EMULATED: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES if t.emulation is not None)
+LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
+
+
+class FaultEvent(BaseModel):
+    """One fault on the timeline, as planned: start ``at`` seconds in, last ``for`` seconds (none: instant)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    at_s: float = Field(0.0, ge=0, alias="at")
+    for_s: float | None = Field(None, ge=0, alias="for")
+    fault: Fault
+
+
+@dataclass
+class FaultWindow:
+    """What really happened to one fault, in monotonic ns (comparable with the history)."""
+
+    name: str
+    kind: str
+    target: str
+    planned_at_s: float
+    planned_for_s: float | None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        """It ran and ended (a skipped or never-started fault has no window to judge)."""
+        return self.start_ns is not None and self.end_ns is not None
+
+
+@dataclass
+class TimelineResult:
+    windows: list[FaultWindow] = field(default_factory=list)
+    rollback: list[str] = field(default_factory=list)
+    rollback_error: str | None = None
+
+    @property
+    def skipped(self) -> list[FaultWindow]:
+        return [w for w in self.windows if w.skipped]

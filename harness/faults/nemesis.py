@@ -12,26 +12,12 @@ import itertools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from harness.faults.model import (
-    Bandwidth,
-    Blackhole,
-    Down,
-    Fault,
-    Flush,
-    Freeze,
-    Kill,
-    Latency,
-    LimitData,
-    ResetPeer,
-    Restart,
-    Slicer,
-    SlowClose,
-    Timeout,
-)
-from harness.faults.toxiproxy_client import ToxicSpec, ToxiproxyClient
-from harness.services.redis_server import RedisServer
+from harness.faults.model import Fault, RedisProcess, ToxicSpec
+
+if TYPE_CHECKING:
+    from harness.faults.toxiproxy_client import ToxiproxyClient
 
 log = logging.getLogger("authchaos.nemesis")
 _tags = itertools.count(1)
@@ -63,48 +49,12 @@ def injected(nemesis: Nemesis, fault: Fault) -> Iterator[Fault]:
         nemesis.stop(fault)
 
 
-def _split(total: int, direction: str) -> list[tuple[str, int]]:
-    if direction == "both":
-        return [("upstream", total // 2), ("downstream", total - total // 2)]
-    return [(direction, total)]
-
-
-def toxics_for(fault: Fault, tag: int) -> list[ToxicSpec]:
-    """The Toxiproxy toxics that produce ``fault`` (Toxiproxy 2.12 semantics)."""
-
-    def spec(type_: str, stream: str, **attrs: int) -> ToxicSpec:
-        return ToxicSpec(f"ac{tag}-{type_}-{stream}", type_, stream, fault.toxicity, attrs)  # type: ignore[union-attr]
-
-    match fault:
-        case Latency(ms=ms, jitter_ms=jitter, direction=direction):
-            # one direction per toxic: a round trip pays both halves
-            jitters = dict(_split(jitter, direction))
-            return [spec("latency", s, latency=part, jitter=jitters[s]) for s, part in _split(ms, direction)]
-        case Blackhole():
-            return [spec("timeout", s, timeout=0) for s in ("upstream", "downstream")]
-        case Timeout(ms=ms):
-            # replies are lost (the command may still have run: an unknown outcome), then the peer closes
-            return [spec("timeout", "downstream", timeout=ms)]
-        case ResetPeer(timeout_ms=ms):
-            return [spec("reset_peer", "downstream", timeout=ms)]
-        case Bandwidth(rate_kbps=rate, direction=direction):
-            streams = ["upstream", "downstream"] if direction == "both" else [direction]
-            return [spec("bandwidth", s, rate=rate) for s in streams]
-        case SlowClose(delay_ms=ms):
-            return [spec("slow_close", "downstream", delay=ms)]
-        case Slicer(average_size=avg, size_variation=var, delay_us=delay):
-            return [spec("slicer", "downstream", average_size=avg, size_variation=var, delay=delay)]
-        case LimitData(bytes=n):
-            return [spec("limit_data", "downstream", bytes=n)]
-    raise FaultNotSupported(f"{fault.kind} is not a network toxic")
-
-
 class RealNemesis:
-    """Faults through a real Toxiproxy proxy and a real redis-server."""
+    """Faults through a real Toxiproxy proxy and a real redis-server; each fault says what it does."""
 
     backend = "real"
 
-    def __init__(self, toxiproxy: ToxiproxyClient, proxy: str, redis: RedisServer | None = None) -> None:
+    def __init__(self, toxiproxy: ToxiproxyClient, proxy: str, redis: RedisProcess | None = None) -> None:
         self.toxiproxy = toxiproxy
         self.proxy = proxy
         self.redis = redis
@@ -115,38 +65,33 @@ class RealNemesis:
 
     def start(self, fault: Fault) -> None:
         log.info("fault start: %s", fault.describe())
-        match fault:
-            case Down():
-                self.toxiproxy.set_enabled(self.proxy, False)
-            case Kill():
-                self._server().kill()
-            case Freeze():
-                self._server().pause()
-            case Restart(lose_data=lose):
-                self._server().restart(lose_data=lose)
-            case Flush():
-                self._server().flush()
-            case _:
-                specs = toxics_for(fault, next(_tags))
-                self._toxics[id(fault)] = [s.name for s in specs]
-                for s in specs:
-                    self.toxiproxy.add_toxic(self.proxy, s)
+        fault.start_real(self)
 
     def stop(self, fault: Fault) -> None:
         log.info("fault stop: %s", fault.describe())
-        match fault:
-            case Down():
-                self.toxiproxy.set_enabled(self.proxy, True)
-            case Kill():
-                if not self._server().alive():
-                    self._server().restart()
-            case Freeze():
-                self._server().resume()
-            case Restart() | Flush():
-                pass
-            case _:
-                for name in self._toxics.pop(id(fault), []):
-                    self.toxiproxy.remove_toxic(self.proxy, name)
+        fault.stop_real(self)
+
+    # -- RealTargets: what faults act on --------------------------------------
+
+    def add_toxics(self, fault: Fault) -> None:
+        specs: list[ToxicSpec] = fault.toxics(prefix=f"ac{next(_tags)}")
+        if not specs:
+            raise FaultNotSupported(f"{fault.kind} declares no toxics and no proxy or process action")
+        self._toxics[id(fault)] = [s.name for s in specs]
+        for spec in specs:
+            self.toxiproxy.add_toxic(self.proxy, spec)
+
+    def remove_toxics(self, fault: Fault) -> None:
+        for name in self._toxics.pop(id(fault), []):
+            self.toxiproxy.remove_toxic(self.proxy, name)
+
+    def set_proxy_enabled(self, enabled: bool) -> None:
+        self.toxiproxy.set_enabled(self.proxy, enabled)
+
+    def server(self) -> RedisProcess:
+        if self.redis is None:
+            raise FaultNotSupported("process faults need a redis-server started by the harness (not external mode)")
+        return self.redis
 
     def rollback(self) -> list[str]:
         undone = self.toxiproxy.rollback([self.proxy])
@@ -161,8 +106,3 @@ class RealNemesis:
         if undone:
             log.warning("rollback undid: %s", ", ".join(undone))
         return undone
-
-    def _server(self) -> RedisServer:
-        if self.redis is None:
-            raise FaultNotSupported("process faults need a redis-server started by the harness (not external mode)")
-        return self.redis

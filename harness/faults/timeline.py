@@ -5,44 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from harness.faults.model import Fault
+from harness.faults.model import Fault, FaultEvent, FaultWindow, TimelineResult
 from harness.faults.nemesis import FaultNotSupported, Nemesis
 
 log = logging.getLogger("authchaos.nemesis")
-
-
-class FaultEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    at_s: float = Field(0.0, ge=0, alias="at")
-    for_s: float | None = Field(None, ge=0, alias="for")
-    fault: Fault
-
-
-@dataclass
-class FaultWindow:
-    """What really happened to one fault, in monotonic ns (comparable with the history)."""
-
-    name: str
-    kind: str
-    target: str
-    planned_at_s: float
-    planned_for_s: float | None
-    start_ns: int | None = None
-    end_ns: int | None = None
-    skipped: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class TimelineResult:
-    windows: list[FaultWindow] = field(default_factory=list)
-    rollback: list[str] = field(default_factory=list)
-    rollback_error: str | None = None
 
 
 async def _call(nemesis: Nemesis, method: str, fault: Fault) -> None:

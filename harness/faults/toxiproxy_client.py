@@ -20,13 +20,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 from toxiproxy.exceptions import NotFound, ProxyExists
 from toxiproxy.proxy import Proxy
 from toxiproxy.server import Toxiproxy
+
+from harness.faults.model import ToxicSpec
 
 T = TypeVar("T")
 _LOCK = threading.Lock()
@@ -37,24 +38,6 @@ RETRIES = 8
 
 class ToxiproxyError(Exception):
     """Toxiproxy refused or did not apply a change; the message says which."""
-
-
-@dataclass(frozen=True)
-class ToxicSpec:
-    name: str
-    type: str
-    stream: str = "downstream"
-    toxicity: float = 1.0
-    attributes: dict[str, int] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "stream": self.stream,
-            "toxicity": self.toxicity,
-            "attributes": dict(self.attributes),
-        }
 
 
 class ToxiproxyClient:

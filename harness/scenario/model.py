@@ -9,36 +9,32 @@ what must hold (checks and latency SLOs).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.faults.model import FAULT_KINDS
-from harness.faults.timeline import FaultEvent
-from reference_impl.bugs import KNOWN_BUGS
+from harness.checks import check_names
+from harness.faults.model import FAULT_KINDS, FaultEvent
+from harness.services.reference import KNOWN_BUGS
+from harness.workload.operations import OPERATIONS
 
-Op = Literal[
-    "login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay", "legacy_refresh", "recheck_revoked"
-]
-OPS: tuple[str, ...] = (
-    "login", "oauth_login", "refresh", "me", "logout", "blacklist_batch", "replay", "legacy_refresh", "recheck_revoked"
-)  # fmt: skip
-CHECKS: tuple[str, ...] = (
-    "steady_state",
-    "no_server_errors",
-    "degradation_policy",
-    "no_false_rejections",
-    "revocations_stick",
-    "exposure_window",
-    "rotation_once",
-    "reuse_revokes_family",
-    "latency_slo",
-    "recovery",
-    "clients_recover",
-    "unknown_outcomes",
-    "legacy_corpus",
-)
+
+def _known_operation(name: str) -> str:
+    if name not in OPERATIONS:
+        raise ValueError(f"unknown operation {name!r}; known: {', '.join(OPERATIONS)}")
+    return name
+
+
+def _known_checks(checks: list[str]) -> list[str]:
+    unknown = sorted(set(checks) - set(check_names()))
+    if unknown:
+        raise ValueError(f"unknown check {', '.join(unknown)}; known: {', '.join(check_names())}")
+    return checks
+
+
+OpName = Annotated[str, AfterValidator(_known_operation)]
+CheckNames = Annotated[list[str], AfterValidator(_known_checks)]
 
 
 class ScenarioError(Exception):
@@ -91,7 +87,7 @@ class Workload(_Strict):
     operations: int | None = Field(None, ge=1, description="stop after this many operations (bounded by duration_s)")
     rate_per_s: float | None = Field(None, gt=0, description="total request rate; none = closed loop with think time")
     think_time_ms: float = Field(20.0, ge=0)
-    mix: dict[Op, float] = Field(default_factory=lambda: {"me": 5.0, "refresh": 3.0, "login": 1.0})
+    mix: dict[OpName, float] = Field(default_factory=lambda: {"me": 5.0, "refresh": 3.0, "login": 1.0})
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 100])
     request_timeout_s: float = Field(5.0, gt=0, le=120)
 
@@ -111,7 +107,7 @@ class Workload(_Strict):
 
 
 class Slo(_Strict):
-    op: Op
+    op: OpName
     phase: Literal["before", "during", "after", "healthy", "any"] = Field(
         "any", description="healthy: no fault active and none ended within recovery_max_s"
     )
@@ -124,13 +120,13 @@ class Slo(_Strict):
 class StatusRule(_Strict):
     """Which HTTP statuses an operation may get in a phase (the degradation policy, made explicit)."""
 
-    op: Op
+    op: OpName
     phase: Literal["before", "during", "after", "any"] = "during"
     allowed: list[int]
 
 
 class Expectations(_Strict):
-    checks: list[str] = Field(default_factory=lambda: list(CHECKS))
+    checks: CheckNames = Field(default_factory=lambda: list(check_names()))
     slo: list[Slo] = []
     status: list[StatusRule] = []
     recovery_max_s: float = Field(10.0, gt=0)
@@ -138,17 +134,9 @@ class Expectations(_Strict):
     revocation_loss_window_s: float = Field(
         0.0, ge=0, description="revocations acknowledged this long before a kill may be lost (AOF fsync interval)"
     )
-    known_findings: list[str] = Field(
+    known_findings: CheckNames = Field(
         default_factory=list, description="checks expected to fail here: reported as findings, not failures"
     )
-
-    @field_validator("checks", "known_findings")
-    @classmethod
-    def _known_checks(cls, checks: list[str]) -> list[str]:
-        unknown = sorted(set(checks) - set(CHECKS))
-        if unknown:
-            raise ValueError(f"unknown check {', '.join(unknown)}; known: {', '.join(CHECKS)}")
-        return checks
 
 
 class Scenario(_Strict):

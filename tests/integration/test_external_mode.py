@@ -12,7 +12,7 @@ import pytest
 
 from harness.faults.toxiproxy_client import ToxiproxyClient
 from harness.pytest_plugin import RedisProxy
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 from harness.services.toxiproxy_server import ToxiproxyServer
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,8 @@ from harness.faults.model import (
     SlowClose,
     Timeout,
 )
-from harness.faults.timeline import FaultEvent, TimelineResult, run_timeline
+from harness.faults.model import FaultEvent, TimelineResult
+from harness.faults.timeline import run_timeline
 from harness.pytest_plugin import RedisProxy
 from harness.services.redis_server import RedisServer
 

@@ -77,7 +77,7 @@ SCRIPT = """
 import json, sys, time
 from harness.faults.model import Latency
 from harness.infra import Infrastructure, InfraOptions, terminate_like_interrupt
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 
 terminate_like_interrupt()
 with Infrastructure(InfraOptions(backend="real")) as infra:

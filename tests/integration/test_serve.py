@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 from harness.services.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration

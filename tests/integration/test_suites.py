@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 from harness.services.redis_server import RedisServer
 from reference_impl.bugs import KNOWN_BUGS
 

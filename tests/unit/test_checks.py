@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks import CHECKERS, CheckContext
-from harness.faults.timeline import FaultWindow
+from harness.faults.model import FaultWindow
 from harness.history import Op
 from harness.scenario.model import Expectations, Slo
 

@@ -12,8 +12,9 @@ import httpx
 
 from harness.history import History
 from harness.scenario.model import Workload
+from harness.tokens import TokenKeys
 from harness.workload.client import AuthClient
-from reference_impl.jwt_codec import TokenCodec
+from harness.workload.operations import OPERATIONS
 
 
 @dataclass
@@ -31,13 +32,13 @@ async def run_workload(
     history: History,
     *,
     seed: int,
-    codec: TokenCodec | None,
+    keys: TokenKeys | None,
     abort_after_s: float,
     status: WorkloadStatus,
     on_op: Callable[[], None] | None = None,
 ) -> None:
     """Run until ``duration_s`` (or ``operations``) is reached, or the service stays unreachable."""
-    names = list(workload.mix)
+    names = [n for n in workload.mix if n in OPERATIONS]
     weights = [workload.mix[n] for n in names]
     deadline = time.monotonic() + workload.duration_s
     status.last_answer = time.monotonic()
@@ -47,7 +48,7 @@ async def run_workload(
 
         async def one_client(cid: int) -> None:
             rng = random.Random(seed * 1_000_003 + cid)  # each client's op sequence depends only on the seed
-            client = AuthClient(cid, http, history, rng, codec=codec, batch_sizes=workload.batch_sizes)
+            client = AuthClient(cid, http, history, rng, keys=keys, batch_sizes=workload.batch_sizes)
             next_at = time.monotonic() + rng.uniform(0, pace_s or workload.think_time_ms / 1000)
             while status.aborted is None:
                 now = time.monotonic()

@@ -1,0 +1,131 @@
+"""One run's lifecycle, the same for every driver (scenario runs, Locust load, the pytest fixtures).
+
+Start the infrastructure (Redis behind the fault injector, or the embedded store), start the
+service (a subprocess, in-process, or an already running ``--target``), own the fault
+timeline, and tear everything down shielded from Ctrl-C, in the one safe order: the nemesis
+first (its rollback needs Toxiproxy), then the service, then rollback and the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from harness.faults.model import FaultEvent, TimelineResult
+from harness.faults.timeline import run_timeline
+from harness.infra import Backend, InfraOptions, Infrastructure
+from harness.services.reference import RunningService, parse_bugs, start_service, token_keys
+from harness.tokens import TokenKeys, new_secrets
+
+# Fast failure detection for the harness; a scenario's service.env overrides any of these.
+HARNESS_DEFAULTS = {
+    "AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "0.5",
+    "AUTHCHAOS_REDIS_CONNECT_TIMEOUT_S": "0.5",
+    "AUTHCHAOS_BREAKER_RESET_S": "0.5",
+    "AUTHCHAOS_PROBE_INTERVAL_S": "0.2",
+}
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    """The service settings the checkers must know, read from the one environment the service got."""
+
+    reuse_grace_s: float = 0.0
+    degraded_max_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EffectiveSettings:
+        return cls(
+            reuse_grace_s=float(env.get("AUTHCHAOS_REUSE_GRACE_S", 0)),
+            degraded_max_s=float(env.get("AUTHCHAOS_DEGRADED_MAX_S", 30)),
+        )
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """How the service under test is started; ``env`` holds no secrets (it is reported)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    aof: bool = False
+    tls: bool = False
+
+    @classmethod
+    def build(cls, env: Mapping[str, str], bugs: list[str], **kw: int | bool) -> ServicePlan:
+        """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
+        merged = {**HARNESS_DEFAULTS, **env}
+        switches = set(bugs) | set(parse_bugs(os.environ.get("AUTHCHAOS_BUGS", "")))
+        merged["AUTHCHAOS_BUGS"] = ",".join(sorted(switches))
+        return cls(merged, **kw)  # type: ignore[arg-type]  # workers: int, aof/tls: bool
+
+    @property
+    def settings(self) -> EffectiveSettings:
+        return EffectiveSettings.from_env(self.env)
+
+
+class RunLifecycle:
+    """``async with RunLifecycle(plan) as run:`` gives ``run.url``, ``run.keys`` and the fault timeline."""
+
+    def __init__(self, plan: ServicePlan, *, backend: Backend = "auto", target: str | None = None) -> None:
+        self.plan = plan
+        self.target = target
+        self.infra = Infrastructure(
+            InfraOptions(backend=backend, aof=plan.aof, tls=plan.tls, external_service=target is not None)
+        )
+        self.timeline = TimelineResult()
+        self.url = target or ""
+        self.keys: TokenKeys | None = TokenKeys.from_env(os.environ) if target else None
+        self.secrets: dict[str, str] = {}
+        self._service: RunningService | None = None
+        self._faults: asyncio.Task[None] | None = None
+
+    @property
+    def backend(self) -> str:
+        return self.infra.backend
+
+    @property
+    def backend_reason(self) -> str:
+        return self.infra.choice.reason
+
+    async def __aenter__(self) -> RunLifecycle:
+        await asyncio.to_thread(self.infra.start)
+        if self.target is None:
+            self.secrets = new_secrets()
+            env = {**self.plan.env, **self.secrets, **self.infra.service_env}
+            self.keys = token_keys(env)
+            self._service = await asyncio.to_thread(
+                start_service, self.backend, self.infra.service_redis_url, env,
+                workers=self.plan.workers, connection_class=self.infra.connection_class,
+            )  # fmt: skip
+            self.url = self._service.url
+        return self
+
+    def start_faults(self, events: list[FaultEvent], t0_ns: int) -> None:
+        """Run ``events`` relative to ``t0_ns`` in the background; windows land in ``self.timeline``."""
+        if self.infra.nemesis is not None and events:
+            self._faults = asyncio.create_task(run_timeline(self.infra.nemesis, events, t0_ns, self.timeline))
+
+    async def stop_faults(self) -> None:
+        """Stop the timeline (it stops what it started and rolls back); safe to call twice."""
+        if self._faults is not None:
+            if not self._faults.done():
+                self._faults.cancel()
+            await asyncio.gather(self._faults, return_exceptions=True)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.shield(self._teardown())
+
+    async def _teardown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.stop_faults()
+        if self._service is not None:
+            await asyncio.to_thread(self._service.stop)
+        extra = await asyncio.to_thread(self.infra.rollback)
+        self.timeline.rollback.extend(x for x in extra if x not in self.timeline.rollback)
+        await asyncio.to_thread(self.infra.close)

@@ -1,0 +1,101 @@
+"""The history contract every driver writes, and the service's HTTP surface as the harness sees it.
+
+Imported by the scenario client and by the locustfile (inside Locust's gevent processes), so
+it depends on the standard library only. One exchange (request sent, answer or no answer)
+becomes one history row through ``row``: same exchange, same row, whichever driver made it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+Outcome = Literal["ok", "fail", "unknown"]
+
+LOGIN, REFRESH, LOGOUT, BLACKLIST, ME = "/auth/login", "/auth/refresh", "/auth/logout", "/auth/blacklist", "/auth/me"
+OAUTH_CALLBACK, HEALTH = "/oauth/callback", "/health"
+DEGRADED_HEADER = "x-auth-degraded"
+INVALID_TYPE_FOR_REFRESH = "Invalid token type for refresh"  # the headline regression's symptom
+DEFAULT_USER = ("alice", "wonderland")
+DEFAULT_ADMIN = ("admin", "admin-secret")
+
+# Operations that change server state: without an answer their effect is unknown, never a pass.
+WRITES = frozenset({"login", "oauth_login", "refresh", "logout", "logout_all", "blacklist_batch", "replay",
+                    "legacy_refresh", "concurrent_refresh"})  # fmt: skip
+
+# Load shapes: (until second, users, spawn rate) per stage.
+LOAD_PROFILES: dict[str, list[tuple[float, int, float]]] = {
+    "smoke": [(20, 10, 10)],
+    "ramp": [(20, 10, 5), (40, 30, 5), (60, 60, 5)],
+    "soak": [(600, 30, 5)],
+    "spike": [(10, 10, 10), (20, 80, 80), (35, 10, 80)],
+}
+
+
+def profile_seconds(profile: str) -> float:
+    return LOAD_PROFILES[profile][-1][0]
+
+
+def peek(token: str | None) -> dict[str, Any]:
+    """A token's claims without verifying it: the client only needs ids for the history."""
+    if not token or token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def outcome(op: str, status: int | None, *, timed_out: bool) -> Outcome:
+    """ok for 2xx, fail for any other answer; no answer: unknown for a write that timed out, else fail."""
+    if status is None:
+        return "unknown" if timed_out and op in WRITES else "fail"
+    return "ok" if 200 <= status < 300 else "fail"
+
+
+def row(
+    op: str,
+    client: int,
+    start_ns: int,
+    end_ns: int,
+    *,
+    token: str | None = None,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    timed_out: bool = False,
+    transport_error: str | None = None,
+) -> dict[str, Any]:
+    """One history row for one exchange; ``status`` None means no answer came back."""
+    claims = peek(token)
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    r: dict[str, Any] = {
+        "client": client, "op": op, "start_ns": start_ns, "end_ns": end_ns,
+        "outcome": outcome(op, status, timed_out=timed_out), "status": status,
+        "degraded": DEGRADED_HEADER in lower, "retry_after": lower.get("retry-after"),
+        "token_id": claims.get("tokenId"), "family": claims.get("family"),
+    }  # fmt: skip
+    if status is None:
+        r["error"] = "client_timeout" if timed_out else "service_unreachable"
+        r["message"] = transport_error
+    elif status >= 400 and isinstance(body, dict):
+        r["error"], r["message"] = body.get("error"), body.get("message")
+    return r
+
+
+def received(r: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """Note the refresh token an exchange handed out (its id and family) on the row."""
+    claims = peek(token)
+    r["new_token_id"], r["new_family"] = claims.get("tokenId"), claims.get("family")
+    return r
+
+
+def parse_body(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,63 @@
+"""Everything the harness knows about the reference service, in one place: how to start it, its
+bug switches, its key ids and its in-memory store.
+
+This module and the two that start the service (``service_process``, ``inprocess_service``)
+are the only harness code that imports ``reference_impl``; everything else drives the service
+over HTTP as a black box (``tests/unit/test_boundary.py`` enforces it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import fakeredis
+
+from harness.tokens import ENV, TokenKeys
+from reference_impl.bugs import KNOWN_BUGS, parse_bugs
+from reference_impl.jwt_codec import Kind, kid_for
+from reference_impl.redis_client import memory_server as _memory_server
+
+__all__ = ["KNOWN_BUGS", "RunningService", "memory_server", "parse_bugs", "start_service", "token_keys"]
+
+
+class RunningService(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def memory_server(name: str) -> fakeredis.FakeServer:
+    """The named in-process store behind ``memory://NAME`` (the embedded backend's Redis)."""
+    return _memory_server(name)
+
+
+def token_keys(env: Mapping[str, str]) -> TokenKeys:
+    """The keys the service was started with, with the key ids it derives from them."""
+    keys = TokenKeys.from_env(env)
+    if keys is None:
+        raise ValueError(f"{ENV['access']} and {ENV['refresh']} must be set to mint tokens")
+    retired = tuple((s, kid_for(Kind.REFRESH, s)) for s, _ in keys.retired_refresh)
+    return TokenKeys(
+        keys.access_secret, keys.refresh_secret, kid_for(Kind.ACCESS, keys.access_secret),
+        kid_for(Kind.REFRESH, keys.refresh_secret), retired, keys.issuer, keys.audience,
+    )  # fmt: skip
+
+
+def start_service(
+    backend: str,
+    redis_url: str,
+    env: dict[str, str],
+    *,
+    workers: int = 1,
+    connection_class: type | None = None,
+) -> RunningService:
+    """The reference service on ``redis_url``: a uvicorn subprocess on the real backend, in-process otherwise."""
+    if backend == "real":
+        from harness.services.service_process import AuthServiceProcess
+
+        return AuthServiceProcess(redis_url, env=env, workers=workers).start()
+    from harness.services.inprocess_service import InProcessService
+
+    return InProcessService(redis_url, env=env, connection_class=connection_class).start()
