@@ -8,11 +8,9 @@ concurrently and only record; the checkers judge afterwards.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import os
-import platform
 import secrets
 import time
 from collections.abc import Callable
@@ -97,16 +95,6 @@ def service_env(scenario: Scenario) -> dict[str, str]:
 
 def run_secrets() -> dict[str, str]:
     return {k: os.environ.get(k) or secrets.token_urlsafe(48) for k in SECRET_KEYS}
-
-
-def versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("authchaos", "redis", "fastapi", "pyjwt", "fakeredis"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[pkg] = md.version(pkg)
-    return out
 
 
 async def run_scenario(

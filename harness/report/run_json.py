@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
-from harness.runner import ScenarioResult, versions
+from harness.report.environment import versions
+
+if TYPE_CHECKING:  # the runner builds results; the report only reads them, and must not import the runner
+    from harness.runner import ScenarioResult
 
 
 def _window(w: Any, t0_ns: int) -> dict[str, Any]:
