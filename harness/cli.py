@@ -413,24 +413,12 @@ def repro_cmd(name: str, backend: str, report_dir: Path, scenarios_dir: Path | N
 @REPORT_DIR
 def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> None:
     """Run the scenarios of a previous run.json again: same definition, seed and fault timeline."""
-    import json
-
-    from harness.scenario.model import ScenarioError, parse_scenario
+    from harness.report.run_json import RunFileError, read_run
 
     try:
-        data = json.loads(run_json.read_text())
-        entries = [s for s in data["scenarios"] if only in (None, s["name"])]
-        scenarios = []
-        for s in entries:
-            scenario = parse_scenario(s["scenario"], f"{run_json}:{s['name']}")
-            scenario.seed = s["seed"]
-            scenarios.append(scenario)
-    except (ValueError, KeyError, TypeError) as exc:
-        _fail(f"{run_json} is not an authchaos run.json ({type(exc).__name__}: {exc})")
-    except ScenarioError as exc:
+        scenarios = read_run(run_json).scenarios(only)
+    except RunFileError as exc:
         _fail(str(exc))
-    if not scenarios:
-        _fail(f"no scenario named {only!r} in {run_json}")
     _run_selected(scenarios, backend, None, report_dir)
 
 

@@ -1,11 +1,15 @@
-"""Test helpers: an in-process service on its own fakeredis server."""
+"""Test helpers: an in-process service on its own fakeredis server, and the CLI as a subprocess."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -17,6 +21,30 @@ from reference_impl.redis_client import memory_server
 from reference_impl.services import Services, build_services
 
 _names = itertools.count()
+REPO = Path(__file__).resolve().parents[1]
+
+
+def authchaos(
+    *args: str,
+    cwd: Path | None = REPO,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 180,
+    report_dir: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a fresh process, as a user runs it: exit codes and stderr lines are what is under test.
+
+    COLUMNS is wide so rich tables do not wrap the cells tests read; ``env`` is laid over the caller's
+    environment; ``report_dir`` appends ``--report-dir`` so reports land in the test's tmp_path.
+    """
+    extra = ["--report-dir", str(report_dir)] if report_dir is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args, *extra],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @dataclass

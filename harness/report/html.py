@@ -9,6 +9,7 @@ broke them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -40,21 +41,31 @@ def _x(t: float, t_max: float) -> float:
     return PAD_L + (W - PAD_L - PAD_R) * (t / t_max if t_max else 0)
 
 
-def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
-    ops = sc["history"]
-    windows = [w for w in sc["timeline"]["windows"] if w["start_s"] is not None]
-    t_max = t_max or max([o["t_end_s"] for o in ops] + [w["end_s"] or 0 for w in windows] + [1.0])
-    lat = [max(o["latency_ms"], 0.1) for o in ops] or [1.0]
-    lo = 10 ** math.floor(math.log10(min(lat)))
-    hi = 10 ** math.ceil(math.log10(max(lat) * 1.01))
-    span = math.log10(hi) - math.log10(lo) or 1
+@dataclass(frozen=True)
+class _LatencyAxis:
+    """Log-scale latency axis spanning whole decades, so gridlines fall on 1, 10, 100 ms..."""
 
-    def y(ms: float) -> float:
-        return PAD_T + (H - PAD_T - 30) * (1 - (math.log10(max(ms, lo)) - math.log10(lo)) / span)
+    lo: float
+    hi: float
 
-    parts = [
-        f'<svg viewBox="0 0 {W} {H + H2 + 20}" width="100%" role="img" aria-label="timeline of {escape(sc["name"])}">'
-    ]
+    @classmethod
+    def fit(cls, ops: list[dict[str, Any]]) -> _LatencyAxis:
+        lat = [max(o["latency_ms"], 0.1) for o in ops] or [1.0]
+        return cls(10 ** math.floor(math.log10(min(lat))), 10 ** math.ceil(math.log10(max(lat) * 1.01)))
+
+    def y(self, ms: float) -> float:
+        span = math.log10(self.hi) - math.log10(self.lo) or 1
+        return PAD_T + (H - PAD_T - 30) * (1 - (math.log10(max(ms, self.lo)) - math.log10(self.lo)) / span)
+
+
+def _t_max(sc: dict[str, Any], windows: list[dict[str, Any]]) -> float:
+    """The plot's right edge: the last operation or fault end, at least one second."""
+    return max([o["t_end_s"] for o in sc["history"]] + [w["end_s"] or 0 for w in windows] + [1.0])
+
+
+def _fault_shades(windows: list[dict[str, Any]], t_max: float) -> list[str]:
+    """One shaded band per started fault window (open ones reach the right edge), across both plots."""
+    parts = []
     for w in windows:
         x0, x1 = _x(w["start_s"], t_max), _x(w["end_s"] if w["end_s"] is not None else t_max, t_max)
         width = max(x1 - x0, 2)
@@ -62,32 +73,53 @@ def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
             f'<rect x="{x0:.1f}" y="{PAD_T}" width="{width:.1f}" height="{H + H2 - PAD_T - 8}" fill="#7a8794" opacity=".16"/>'
         )
         parts.append(f'<text x="{x0 + 3:.1f}" y="{PAD_T - 6}">{escape(w["name"])}</text>')
-    exp = math.log10(lo)
-    while exp <= math.log10(hi) + 1e-9:
+    return parts
+
+
+def _latency_grid(axis: _LatencyAxis) -> list[str]:
+    parts = []
+    exp = math.log10(axis.lo)
+    while exp <= math.log10(axis.hi) + 1e-9:
         ms = 10**exp
-        yy = y(ms)
+        yy = axis.y(ms)
         label = f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
         parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e3e6e9"/>')
         parts.append(f'<text x="{PAD_L - 6}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
         exp += 1
-    step = max(1, int(len(ops) / MAX_POINTS) + 1)
+    return parts
+
+
+def _scatter(ops: list[dict[str, Any]], t_max: float, axis: _LatencyAxis, step: int) -> list[str]:
+    """Every ``step``th operation as a dot at its midpoint, so huge runs stay a page a browser can open."""
+    parts = []
     for o in ops[::step]:
-        cx, cy = _x((o["t_start_s"] + o["t_end_s"]) / 2, t_max), y(o["latency_ms"])
+        cx, cy = _x((o["t_start_s"] + o["t_end_s"]) / 2, t_max), axis.y(o["latency_ms"])
         tip = f"#{o['id']} {o['op']} {o.get('status', o.get('error', ''))} {o['latency_ms']:.1f}ms"
         parts.append(
             f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.2" fill="{_color(o)}" opacity=".75"><title>{escape(tip)}</title></circle>'
         )
-    # errors per second under the scatter
-    seconds = math.ceil(t_max)
+    return parts
+
+
+def _per_second(ops: list[dict[str, Any]], seconds: int) -> tuple[list[int], list[int]]:
+    """Operations started in each second, all and not ok."""
     total = [0] * (seconds + 1)
     bad = [0] * (seconds + 1)
     for o in ops:
         s = int(o["t_start_s"])
         total[s] += 1
         bad[s] += o["outcome"] != "ok"
+    return total, bad
+
+
+def _error_bars(ops: list[dict[str, Any]], t_max: float) -> list[str]:
+    """Operations per second under the scatter, the ones that did not succeed in red, with a time axis."""
+    seconds = math.ceil(t_max)
+    total, bad = _per_second(ops, seconds)
     base = H + H2 - 10
     top = max([*total, 1])
     bw = (W - PAD_L - PAD_R) / (seconds + 1)
+    parts = []
     for s in range(seconds + 1):
         x = PAD_L + s * bw
         th, bh = (H2 - 20) * total[s] / top, (H2 - 20) * bad[s] / top
@@ -102,11 +134,30 @@ def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
     parts.append(f'<text x="{PAD_L - 6}" y="{base}" text-anchor="end">0</text>')
     for t in range(0, seconds + 1, max(1, seconds // 12)):
         parts.append(f'<text x="{_x(t, t_max):.1f}" y="{base + 14}" text-anchor="middle">{t}s</text>')
-    parts.append("</svg>")
+    return parts
+
+
+def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
+    """Latency scatter over per-second error bars, fault windows shaded; ``t_max`` aligns several plots."""
+    ops = sc["history"]
+    windows = [w for w in sc["timeline"]["windows"] if w["start_s"] is not None]
+    t_max = t_max or _t_max(sc, windows)
+    axis = _LatencyAxis.fit(ops)
+    step = max(1, int(len(ops) / MAX_POINTS) + 1)
+    svg = "".join(
+        [
+            f'<svg viewBox="0 0 {W} {H + H2 + 20}" width="100%" role="img" aria-label="timeline of {escape(sc["name"])}">',
+            *_fault_shades(windows, t_max),
+            *_latency_grid(axis),
+            *_scatter(ops, t_max, axis, step),
+            *_error_bars(ops, t_max),
+            "</svg>",
+        ]
+    )
     note = f'<p class="muted">Every {step}th operation is drawn ({len(ops)} in all).</p>' if step > 1 else ""
     legend = "".join(f'<span><i class="dot" style="background:{c}"></i>{k}</span>' for k, c in COLORS.items())
     return (
-        f'<div class="legend muted">{legend}<span>shaded: fault active</span></div>{"".join(parts)}'
+        f'<div class="legend muted">{legend}<span>shaded: fault active</span></div>{svg}'
         f'<p class="muted">Top: latency of each operation (log scale). Bottom: operations per second, '
         f"red the ones that did not succeed.</p>{note}"
     )

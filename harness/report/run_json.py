@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
-from harness.runner import ScenarioResult, versions
+from harness.report.environment import versions
+from harness.scenario.model import Scenario, ScenarioError, parse_scenario
+
+if TYPE_CHECKING:  # the runner builds results; the report only reads them, and must not import the runner
+    from harness.runner import ScenarioResult
 
 
 def _window(w: Any, t0_ns: int) -> dict[str, Any]:
@@ -82,3 +89,71 @@ def run_dict(results: list[ScenarioResult], started_at: str) -> dict[str, Any]:
 def overall(results: list[ScenarioResult]) -> str:
     verdicts = {r.verdict for r in results}
     return "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass"
+
+
+# -- reading a run.json back (replay) ------------------------------------------------------------
+
+RUN_JSON_FIX = "pass the run.json an authchaos report wrote, e.g. reports/latest/run.json"
+
+
+class RunFileError(Exception):
+    """A run.json that cannot be replayed; the message is one line naming the file and the fix."""
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """A run.json, checked as far as replay relies on it: a list of scenarios, each with name, seed, definition."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def names(self) -> list[str]:
+        return [s["name"] for s in self.data["scenarios"]]
+
+    def scenarios(self, only: str | None = None) -> list[Scenario]:
+        """The stored definitions with their stored seeds; only the selected ones are parsed, so a
+        scenario that no longer validates does not stop the replay of another."""
+        entries = [s for s in self.data["scenarios"] if only in (None, s["name"])]
+        if not entries:
+            if only is None:
+                raise RunFileError(f"no scenarios in {self.path}: {RUN_JSON_FIX}")
+            raise RunFileError(f"no scenario named {only!r} in {self.path} (it has: {', '.join(self.names)})")
+        out = []
+        for s in entries:
+            try:
+                scenario = parse_scenario(s["scenario"], f"{self.path}:{s['name']}")
+            except ScenarioError as exc:
+                raise RunFileError(str(exc)) from None
+            scenario.seed = s["seed"]
+            out.append(scenario)
+        return out
+
+
+def read_run(path: Path) -> RunFile:
+    """Load a run.json for replay; every way it can be wrong is a RunFileError, never a KeyError later on."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise RunFileError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        data, problem = None, f"{type(exc).__name__}: {exc}"
+    else:
+        problem = _shape_problem(data)
+    if problem:
+        raise RunFileError(f"{path} is not an authchaos run.json ({problem}); {RUN_JSON_FIX}")
+    return RunFile(path, data)
+
+
+def _shape_problem(data: object) -> str | None:
+    """What replay would trip over, in words; None when the shape is right."""
+    if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
+        return "no 'scenarios' list at the top"
+    for i, s in enumerate(data["scenarios"]):
+        if not isinstance(s, dict) or not isinstance(s.get("name"), str):
+            return f"scenarios[{i}] has no 'name'"
+        if not isinstance(s.get("seed"), int) or isinstance(s["seed"], bool):
+            return f"scenarios[{i}] ({s['name']}) has no integer 'seed'"
+        if "scenario" not in s:
+            return f"scenarios[{i}] ({s['name']}) has no 'scenario' definition"
+    return None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.scenario.model import CHECKS
+from tests.support import authchaos
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -28,13 +29,6 @@ expect: {{recovery_max_s: 2.5}}
 
 
 FAULTS = {"bandwidth": "{kind: bandwidth, rate_kbps: 10}"}
-
-
-def authchaos(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )  # fmt: skip
 
 
 def scenarios_dir(tmp_path: Path, *kinds: str) -> Path:

@@ -3,9 +3,6 @@ the legacy corpus replays as expected against a real service."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,22 +10,15 @@ import pytest
 from harness.services.service_process import AuthServiceProcess
 from harness.services.redis_server import RedisServer
 from reference_impl.bugs import KNOWN_BUGS
+from tests.support import authchaos
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-def authchaos(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args, "--report-dir", str(tmp_path / "r")] if args[0] != "replay-tokens"
-        else [sys.executable, "-m", "harness", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "COLUMNS": "250", "AUTHCHAOS_BUGS": ""},
-    )  # fmt: skip
+NO_BUGS = {"AUTHCHAOS_BUGS": ""}  # the caller's AUTHCHAOS_BUGS must not switch bugs on here
 
 
 def test_gate_prove_catches_every_known_bug(tmp_path: Path) -> None:
-    out = authchaos(tmp_path, "gate", "--prove", "--backend", "real")
+    out = authchaos("gate", "--prove", "--backend", "real", report_dir=tmp_path / "r", env=NO_BUGS, timeout=600)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if line.count("│") >= 3}
     assert "passes" in rows["(none: fixed service)"]
@@ -37,7 +27,9 @@ def test_gate_prove_catches_every_known_bug(tmp_path: Path) -> None:
 
 
 def test_repro_invalid_token_type_is_red_with_the_bug_and_green_without(tmp_path: Path) -> None:
-    out = authchaos(tmp_path, "repro", "invalid-token-type", "--backend", "real")
+    out = authchaos(
+        "repro", "invalid-token-type", "--backend", "real", report_dir=tmp_path / "r", env=NO_BUGS, timeout=600
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     lines = out.stdout.splitlines()
     buggy = next(line for line in lines if "buggy (legacy_fallback_tokens)" in line)
@@ -50,10 +42,10 @@ def test_repro_invalid_token_type_is_red_with_the_bug_and_green_without(tmp_path
 def test_legacy_corpus_replays_as_expected_and_bad_files_are_named(tmp_path: Path, fresh_redis: RedisServer) -> None:
     corpus = REPO / "scenarios" / "legacy" / "corpus.jsonl"
     with AuthServiceProcess(fresh_redis.url) as service:  # development keys, as the shipped corpus
-        out = authchaos(tmp_path, "replay-tokens", str(corpus), "--target", service.url)
+        out = authchaos("replay-tokens", str(corpus), "--target", service.url, env=NO_BUGS)
         assert out.returncode == 0, out.stdout
         assert "10 as expected, 0 unexpected" in out.stdout
     bad = tmp_path / "captured.jsonl"
     bad.write_text(corpus.read_text().splitlines()[0] + "\n{oops\n")
-    out = authchaos(tmp_path, "replay-tokens", str(bad), "--target", "http://127.0.0.1:9")
+    out = authchaos("replay-tokens", str(bad), "--target", "http://127.0.0.1:9", env=NO_BUGS)
     assert out.returncode == 2 and f"{bad}:2: not valid JSON" in out.stderr and out.stderr.count("\n") == 1

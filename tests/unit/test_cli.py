@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-
-def authchaos(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        env={**os.environ, "COLUMNS": "250", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support import authchaos
 
 
 def test_bad_flag_is_a_usage_error() -> None:

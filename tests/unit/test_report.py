@@ -1,0 +1,175 @@
+"""index.html and junit.xml from a hand-made run: what a reader (and CI) must find in them, and what must not be there.
+
+The run goes through run_dict, as the suite writes it, so a change to the run.json shape that the
+renderers miss fails here too.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from harness.checks import CheckResult
+from harness.faults.timeline import FaultWindow, TimelineResult
+from harness.history import History, Op
+from harness.report import html
+from harness.report.html import render_html
+from harness.report.junit import junit_xml
+from harness.report.run_json import run_dict
+from harness.runner import ScenarioResult
+from harness.scenario.model import parse_scenario
+
+S = 1_000_000_000  # one second in ns
+T0 = 50 * S
+ACCESS_SECRET = "fake-access-secret-4f1d9c2e7b"  # made up; must never reach a report
+
+
+def op(i: int, name: str, t: float, status: int | None, outcome: str = "ok", **kw: Any) -> Op:
+    return Op(i, i % 2, name, T0 + int(t * S), T0 + int((t + 0.02) * S), outcome, status, **kw)  # type: ignore[arg-type]
+
+
+def blackhole_result() -> ScenarioResult:
+    """Fails one check (evidence ops 2 and 3), has a known finding, one fault applied, one skipped."""
+    scenario = parse_scenario({"name": "net-blackhole", "description": "Redis stops answering for a second."}, "t")
+    env = {"AUTHCHAOS_BUGS": "no_batch_blacklist", "AUTHCHAOS_JWT_ACCESS_SECRET": ACCESS_SECRET}
+    result = ScenarioResult(scenario, 7, "embedded", "requested", "2026-01-01T00:00:00+00:00", env, duration_s=3.1)
+    applied = FaultWindow("blackhole", "blackhole", "network", 1.0, 1.0, T0 + 1 * S, T0 + 2 * S)
+    skipped = FaultWindow("latency(200ms)", "latency", "network", 1.5, 1.0, skipped="no proxy for this target")
+    result.timeline = TimelineResult([applied, skipped], rollback=["removed toxic blackhole on redis"])
+    result.history = History(T0, windows=[applied, skipped])
+    result.history.ops = [
+        op(0, "login", 0.2, 200, new_token_id="tid-0", new_family="fam-0"),
+        op(1, "refresh", 0.6, 200, token_id="tid-0", new_token_id="tid-1"),
+        op(2, "me", 1.3, None, "unknown", error="timeout", message="redis timeout"),
+        op(3, "refresh", 1.5, 503, "fail", degraded=True, error="store_unavailable"),
+        op(4, "me", 2.6, 200),
+    ]
+    result.history.label_phases()
+    result.steady = {
+        "before": {"passed": True, "probes": [{"op": "health", "status": 200}]},
+        "after": {"passed": False, "probes": [{"op": "refresh", "status": 503}]},
+    }
+    result.checks = [
+        CheckResult("steady_state", True, "hypothesis held before the faults"),
+        CheckResult("revocations_stick", False, "2 revoked tokens accepted <again>", evidence=[2, 3]),
+        CheckResult("latency_slo", False, "p95 over budget", evidence=[4], finding=True),
+    ]
+    return result
+
+
+def broken_result() -> ScenarioResult:
+    """The harness could not run it: no history, an error, and a rollback that itself failed."""
+    scenario = parse_scenario({"name": "gate-baseline"}, "t")
+    result = ScenarioResult(scenario, 1, "real", "installed", "2026-01-01T00:00:05+00:00", {"AUTHCHAOS_BUGS": ""})
+    result.error = "RuntimeError: redis-server did not start"
+    result.timeline.rollback_error = "toxiproxy unreachable"
+    return result
+
+
+@pytest.fixture
+def run() -> dict[str, Any]:
+    return run_dict([blackhole_result(), broken_result()], "2026-01-01T00:00:00+00:00")
+
+
+@pytest.fixture
+def page(run: dict[str, Any]) -> str:
+    return render_html(run)
+
+
+def section(page: str, name: str) -> str:
+    """One scenario's part of the page: from its heading to the next one."""
+    start = page.index(f'<h2 id="{name}">')
+    end = page.find("<h2 ", start + 1)
+    return page[start : end if end != -1 else None]
+
+
+def test_the_page_is_self_contained(page: str) -> None:
+    assert page.startswith("<!doctype html>") and "<style>" in page and "<svg " in page
+    assert not re.search(r"\bsrc\s*=", page), "nothing may be loaded: the page must open offline"
+    assert "<link" not in page and "<script" not in page
+    assert re.findall(r"href=(\"[^\"]*\"|'[^']*')", page) == ['"#net-blackhole"', '"#gate-baseline"']
+    assert "http://" not in page and "https://" not in page
+
+
+def test_each_scenario_has_a_section_with_its_verdict(run: dict[str, Any], page: str) -> None:
+    assert run["verdict"] == "error"
+    assert "authchaos resilience report <span class='verdict error'>ERROR</span>" in page
+    assert '<h2 id="net-blackhole">net-blackhole <span class="verdict fail">FAIL</span></h2>' in page
+    assert '<h2 id="gate-baseline">gate-baseline <span class="verdict error">ERROR</span></h2>' in page
+    assert "Failed checks: <b>revocations_stick</b>." in section(page, "net-blackhole")
+    assert "Known findings (expected here, reported, not failing): <b>latency_slo</b>." in page
+    assert "<b>Harness error:</b> RuntimeError: redis-server did not start" in section(page, "gate-baseline")
+    assert "bug switches: no_batch_blacklist" in page
+
+
+def test_the_applied_fault_is_shaded_where_it_ran_and_the_skipped_one_is_not(page: str) -> None:
+    svg = section(page, "net-blackhole").split("<svg ", 1)[1].split("</svg>", 1)[0]
+    shades = re.findall(r'<rect x="([\d.]+)" y="\d+" width="([\d.]+)" height="\d+" fill="#7a8794" opacity=".16"/>', svg)
+    t_max = 2.62  # the last operation ends at 2.6 + 0.02 s
+    assert shades == [(f"{html._x(1.0, t_max):.1f}", f"{html._x(2.0, t_max) - html._x(1.0, t_max):.1f}")]
+    assert ">blackhole</text>" in svg and "latency(200ms)" not in svg
+    assert "<b>latency(200ms)</b>: <span class='bad'>skipped</span>: no proxy for this target" in page
+    assert "<b>blackhole</b> (network): from 1.00s until 2.00s" in page
+
+
+def test_a_failing_check_lists_the_operations_that_broke_it(page: str) -> None:
+    checks = section(page, "net-blackhole").split("<h3>Checks</h3>", 1)[1]
+    row = checks[checks.index("<td>revocations_stick</td>") :]
+    row = row[: row.index('<tr><td><span class="')]  # up to the next check's row
+    assert "<details open><summary>2 operations that broke it</summary>" in row
+    assert re.findall(r'<tr><td class="mono">(\d+)</td>', row) == ["2", "3"]
+    assert "2 revoked tokens accepted &lt;again&gt;" in row, "summaries are escaped"
+    finding = checks[checks.index("<td>latency_slo</td>") :]
+    assert "<details><summary>1 operations that broke it</summary>" in finding, "a finding is not expanded"
+    assert '<span class="bad">FAIL</span></td><td>revocations_stick' in checks
+    assert '<span class="warn">finding</span></td><td>latency_slo' in checks
+
+
+def test_rollback_and_steady_state_are_recorded(page: str) -> None:
+    assert "<p>Rollback: removed toxic blackhole on redis.</p>" in section(page, "net-blackhole")
+    broken = section(page, "gate-baseline")
+    assert "Rollback: nothing was left to undo <span class='bad'>rollback error: toxiproxy unreachable</span>" in broken
+    assert "<li>before: <span class='ok'>held</span> (health=200)</li>" in page
+    assert "<li>after: <span class='bad'>did not hold</span> (refresh=503)</li>" in page
+
+
+def test_service_secrets_do_not_reach_html_or_junit(run: dict[str, Any], page: str) -> None:
+    """The renderers show only AUTHCHAOS_BUGS of service_env: a secret put there by mistake stays out.
+
+    run.json is another matter: run_dict copies service_env verbatim, keeping secrets out of it is
+    runner.service_env()'s job (secrets go to the service separately).
+    """
+    assert run["scenarios"][0]["service_env"]["AUTHCHAOS_JWT_ACCESS_SECRET"] == ACCESS_SECRET  # the input has it
+    report = page + junit_xml(run).decode()
+    assert ACCESS_SECRET not in report
+
+
+def junit_cases(run: dict[str, Any]) -> dict[tuple[str, str], ET.Element]:
+    root = ET.fromstring(junit_xml(run))
+    return {(c.get("classname", ""), c.get("name", "")): c for c in root.iter("testcase")}
+
+
+def test_junit_has_one_testcase_per_check_and_marks_the_failure(run: dict[str, Any]) -> None:
+    cases = junit_cases(run)
+    assert [n for (cls, n) in cases if cls == "net-blackhole"] == ["steady_state", "revocations_stick", "latency_slo"]
+    failure = cases["net-blackhole", "revocations_stick"].find("failure")
+    assert failure is not None and failure.get("message") == "2 revoked tokens accepted <again>"
+    assert "evidence (operation ids in run.json): [2, 3]" in (failure.text or "")
+    for name in ("steady_state", "latency_slo"):
+        assert cases["net-blackhole", name].find("failure") is None, name
+    finding = cases["net-blackhole", "latency_slo"].findtext("system-out") or ""
+    assert finding.startswith("known finding (does not fail the gate)")
+
+
+def test_junit_counts_failures_and_reports_a_harness_error(run: dict[str, Any]) -> None:
+    suites = {s.get("name"): s for s in ET.fromstring(junit_xml(run)).iter("testsuite")}
+    assert suites["net-blackhole"].get("failures") == "1" and suites["net-blackhole"].get("errors") == "0"
+    assert suites["net-blackhole"].get("tests") == "3"
+    assert suites["gate-baseline"].get("errors") == "1"
+    error = junit_cases(run)["gate-baseline", "harness"].find("error")
+    assert error is not None and error.get("message") == "RuntimeError: redis-server did not start"
+    props = {p.get("name"): p.get("value") for p in suites["net-blackhole"].iter("property")}
+    assert props == {"backend": "embedded", "seed": "7", "verdict": "fail"}
