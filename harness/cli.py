@@ -153,7 +153,7 @@ REPORT_DIR = click.option(
 def _exit_with(run: Callable[[], Coroutine[Any, Any, int]]) -> None:
     """Run one async job; a missing binary, bad options and Ctrl-C end in one line, never a traceback."""
     from harness.infra import terminate_like_interrupt
-    from harness.load import LoadError
+    from harness.loadtest.spec import LoadError
     from harness.services.binaries import BinaryMissing
 
     terminate_like_interrupt()
@@ -295,8 +295,9 @@ def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool
 def legacy_corpus_cmd(out: Path) -> None:
     """Write the legacy token corpus for the configured keys (AUTHCHAOS_JWT_*), with expected outcomes."""
     from harness.legacy_corpus import build_corpus, write_corpus
+    from harness.services.reference import token_keys
 
-    entries = build_corpus(_settings_or_exit())
+    entries = build_corpus(token_keys(os.environ))
     write_corpus(entries, out)
     click.echo(f"{len(entries)} tokens written to {out}")
 
@@ -371,7 +372,8 @@ def load(profile: str | None, users: int | None, spawn_rate: float | None, durat
     """
     from rich.console import Console
 
-    from harness.load import LoadError, LoadOptions, parse_fault, parse_slo, run_load
+    from harness.loadtest.run import run_load
+    from harness.loadtest.spec import LoadError, LoadOptions, parse_fault, parse_slo
 
     custom = any(v is not None for v in (users, spawn_rate, duration))
     try:

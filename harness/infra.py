@@ -26,8 +26,8 @@ from harness.faults.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 from harness.services.binaries import BinaryMissing, find_redis_server, find_toxiproxy_server
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
-from harness.services.toxiproxy_server import ToxiproxyServer
 from harness.services.reference import memory_server
+from harness.services.toxiproxy_server import ToxiproxyServer
 
 log = logging.getLogger("authchaos.infra")
 Backend = Literal["auto", "real", "embedded"]

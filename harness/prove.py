@@ -15,10 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.experiment import ScenarioResult
 from harness.infra import Backend
 from harness.report.run_json import run_dict
 from harness.report.writer import write_reports
-from harness.experiment import ScenarioResult
 from harness.scenario.model import Scenario
 from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, announce_backend, run_suite
 from reference_impl.bugs import Bug

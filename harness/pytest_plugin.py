@@ -26,12 +26,10 @@ from harness.faults.nemesis import Nemesis, RealNemesis
 from harness.faults.toxiproxy_client import ToxiproxyClient
 from harness.infra import choose_backend
 from harness.services.binaries import BinaryMissing
-from harness.services.inprocess_service import InProcessService
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
+from harness.services.reference import RunningService, memory_server, start_service
 from harness.services.toxiproxy_server import ToxiproxyServer
-from harness.services.reference import memory_server
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -126,7 +124,7 @@ def redis_proxy(
 
 
 @dataclass
-class Backend:
+class ChaosBackend:
     """What a test needs from the selected backend: a Redis URL for the service and a nemesis."""
 
     name: str
@@ -136,38 +134,36 @@ class Backend:
 
 
 @pytest.fixture
-def chaos_backend(authchaos_backend: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
+def chaos_backend(authchaos_backend: str, request: pytest.FixtureRequest) -> Iterator[ChaosBackend]:
     if authchaos_backend == "real":
         proxy: RedisProxy = request.getfixturevalue("redis_proxy")
-        yield Backend("real", proxy.url, proxy.nemesis, None)
+        yield ChaosBackend("real", proxy.url, proxy.nemesis, None)
         return
     name = f"pytest-{request.node.nodeid}"
     nemesis = EmbeddedNemesis(memory_server(name))
     try:
-        yield Backend("embedded", f"memory://{name}", nemesis, FaultyConnection)
+        yield ChaosBackend("embedded", f"memory://{name}", nemesis, FaultyConnection)
     finally:
         nemesis.rollback()
 
 
 @pytest.fixture
-def fault(chaos_backend: Backend) -> Nemesis:
+def fault(chaos_backend: ChaosBackend) -> Nemesis:
     """The nemesis in front of the service's Redis; use ``harness.faults.injected(fault, ...)``."""
     return chaos_backend.nemesis
 
 
 @pytest.fixture
-def auth_service_factory(chaos_backend: Backend) -> Iterator[Callable[..., Any]]:
-    started: list[Any] = []
+def auth_service_factory(chaos_backend: ChaosBackend) -> Iterator[Callable[..., RunningService]]:
+    """``start(env)``: the reference service on the test's Redis, stopped after the test."""
+    started: list[RunningService] = []
 
-    def start(env: dict[str, str] | None = None) -> Any:
-        if chaos_backend.name == "real":
-            service: Any = AuthServiceProcess(chaos_backend.redis_url, env=env)
-        else:
-            service = InProcessService(
-                chaos_backend.redis_url, env=env, connection_class=chaos_backend.connection_class
-            )
+    def start(env: dict[str, str] | None = None) -> RunningService:
+        service = start_service(
+            chaos_backend.name, chaos_backend.redis_url, env or {}, connection_class=chaos_backend.connection_class
+        )
         started.append(service)
-        return service.start()
+        return service
 
     try:
         yield start
@@ -177,6 +173,6 @@ def auth_service_factory(chaos_backend: Backend) -> Iterator[Callable[..., Any]]
 
 
 @pytest.fixture
-def auth_service(auth_service_factory: Callable[..., Any]) -> Any:
+def auth_service(auth_service_factory: Callable[..., RunningService]) -> RunningService:
     """The reference service (default settings, fast Redis timeouts) behind the fault injector."""
     return auth_service_factory({"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "1", "AUTHCHAOS_BREAKER_RESET_S": "0.2"})

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from harness.experiment import ScenarioResult
 from harness.infra import Backend
 from harness.report.run_json import run_dict
 from harness.report.writer import write_reports
-from harness.experiment import ScenarioResult
 from harness.scenario.catalog import Catalog
 from harness.suite import EXIT_FAIL, EXIT_PASS, announce_backend, run_suite
 

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.experiment import ScenarioResult, run_scenario
 from harness.infra import Backend, choose_backend
 from harness.report.run_json import overall, run_dict
 from harness.report.writer import write_reports
-from harness.experiment import ScenarioResult, run_scenario
 from harness.scenario.model import Scenario
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130

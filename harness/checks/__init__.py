@@ -1,14 +1,13 @@
 """Checkers over a recorded history; each is a pure function ``(CheckContext) -> CheckResult``.
 
-Importing this package registers every checker (see ``registry``); the import order below,
-then each module's order, is the order checks run and are reported in.
+Importing this package registers every checker (see ``registry``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.checks import availability, experiment, latency, tokens  # noqa: F401  (registers, in this order)
+from harness.checks import availability, experiment, latency, tokens
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.registry import CHECKERS, Checker, checker
 from harness.faults.model import FaultWindow
@@ -18,13 +17,22 @@ if TYPE_CHECKING:
     from harness.lifecycle import EffectiveSettings
     from harness.scenario.model import Expectations
 
+
+# Report order: the experiment as a whole first, then availability, token safety, latency.
+MODULES = tuple(m.__name__ for m in (experiment, availability, tokens, latency))
+
+
 def check_names(*, load_only: bool = False) -> tuple[str, ...]:
-    """Every registered checker, in registration order."""
-    return tuple(n for n, c in CHECKERS.items() if c.load or not load_only)
+    """Every registered checker, by module (``MODULES``, others last), then in the order written."""
+    ranked = sorted(
+        enumerate(CHECKERS.values()),
+        key=lambda ic: (MODULES.index(ic[1].fn.__module__) if ic[1].fn.__module__ in MODULES else len(MODULES), ic[0]),
+    )
+    return tuple(c.name for _, c in ranked if c.load or not load_only)
 
 
 def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
-    return [CHECKERS[name].fn(ctx) for name in names]
+    return [CHECKERS[name](ctx) for name in names]
 
 
 def judge(

@@ -22,6 +22,9 @@ class Checker:
     fn: CheckFn
     load: bool  # also judges Locust load runs (their history has no steady-state probes or corpus)
 
+    def __call__(self, ctx: CheckContext) -> CheckResult:
+        return self.fn(ctx)
+
     @property
     def doc(self) -> str:
         return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""

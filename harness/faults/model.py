@@ -122,7 +122,8 @@ class Latency(_NetworkFault):
         # one direction per toxic: a round trip pays both halves
         jitters = dict(_split(self.jitter_ms, self.direction))
         return [
-            self._spec(prefix, "latency", s, latency=part, jitter=jitters[s]) for s, part in _split(self.ms, self.direction)
+            self._spec(prefix, "latency", s, latency=part, jitter=jitters[s])
+            for s, part in _split(self.ms, self.direction)
         ]
 
     def delay_s(self, rng: random.Random) -> float:

@@ -14,7 +14,7 @@ from harness.report.environment import versions
 from harness.scenario.model import Scenario, ScenarioError, parse_scenario
 
 if TYPE_CHECKING:  # the runner builds results; the report only reads them, and must not import the runner
-    from harness.runner import ScenarioResult
+    from harness.experiment import ScenarioResult
 
 
 def _window(w: Any, t0_ns: int) -> dict[str, Any]:

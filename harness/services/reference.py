@@ -15,6 +15,7 @@ import fakeredis
 
 from harness.tokens import ENV, TokenKeys
 from reference_impl.bugs import KNOWN_BUGS, parse_bugs
+from reference_impl.config import DEV_ACCESS_SECRET, DEV_REFRESH_SECRET
 from reference_impl.jwt_codec import Kind, kid_for
 from reference_impl.redis_client import memory_server as _memory_server
 
@@ -34,10 +35,10 @@ def memory_server(name: str) -> fakeredis.FakeServer:
 
 
 def token_keys(env: Mapping[str, str]) -> TokenKeys:
-    """The keys the service was started with, with the key ids it derives from them."""
-    keys = TokenKeys.from_env(env)
-    if keys is None:
-        raise ValueError(f"{ENV['access']} and {ENV['refresh']} must be set to mint tokens")
+    """The keys the service was started with (its development defaults where unset), with their key ids."""
+    defaults = {ENV["access"]: DEV_ACCESS_SECRET, ENV["refresh"]: DEV_REFRESH_SECRET}
+    keys = TokenKeys.from_env({**defaults, **{k: v for k, v in env.items() if v}})
+    assert keys is not None  # both secrets have defaults
     retired = tuple((s, kid_for(Kind.REFRESH, s)) for s, _ in keys.retired_refresh)
     return TokenKeys(
         keys.access_secret, keys.refresh_secret, kid_for(Kind.ACCESS, keys.access_secret),

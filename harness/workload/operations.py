@@ -89,7 +89,8 @@ async def logout(c: AuthClient) -> None:
     if op.status == 200:
         claims = protocol.peek(access)
         op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
-        op.revoked_families = sorted({f for f in (claims.get("family"), protocol.peek(refresh_token).get("family")) if f})
+        families = (claims.get("family"), protocol.peek(refresh_token).get("family"))
+        op.revoked_families = sorted({f for f in families if f})
         c.forget_session()
         c.remember_revoked(access)
         probe, _ = await c.call("me", "GET", protocol.ME, token=access, headers=c.bearer(access))

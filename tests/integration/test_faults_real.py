@@ -13,6 +13,7 @@ from harness.faults.model import (
     Bandwidth,
     Blackhole,
     Down,
+    FaultEvent,
     Flush,
     Freeze,
     Kill,
@@ -22,9 +23,9 @@ from harness.faults.model import (
     Restart,
     Slicer,
     SlowClose,
+    TimelineResult,
     Timeout,
 )
-from harness.faults.model import FaultEvent, TimelineResult
 from harness.faults.timeline import run_timeline
 from harness.pytest_plugin import RedisProxy
 from harness.services.redis_server import RedisServer

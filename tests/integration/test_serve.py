@@ -8,8 +8,8 @@ import sys
 import httpx
 import pytest
 
-from harness.services.service_process import AuthServiceProcess
 from harness.services.redis_server import RedisServer
+from harness.services.service_process import AuthServiceProcess
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.services.service_process import AuthServiceProcess
 from harness.services.redis_server import RedisServer
+from harness.services.service_process import AuthServiceProcess
 from reference_impl.bugs import KNOWN_BUGS
 from tests.support import authchaos
 

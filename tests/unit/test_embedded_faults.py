@@ -11,8 +11,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from harness.faults import FaultNotSupported, injected
 from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
-from harness.faults.model import Bandwidth, Blackhole, Down, Flush, Kill, Latency, ResetPeer, Restart, Timeout
-from harness.faults.model import FaultEvent, TimelineResult
+from harness.faults.model import (
+    Bandwidth,
+    Blackhole,
+    Down,
+    FaultEvent,
+    Flush,
+    Kill,
+    Latency,
+    ResetPeer,
+    Restart,
+    TimelineResult,
+    Timeout,
+)
 from harness.faults.timeline import run_timeline
 from tests.support import running_service
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load import LoadError, LoadOptions, parse_fault, parse_slo
+from harness.loadtest.spec import LoadError, LoadOptions, parse_fault, parse_slo
 
 
 def test_fault_specs() -> None:

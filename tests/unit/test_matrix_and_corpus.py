@@ -10,7 +10,10 @@ import pytest
 from harness.legacy_corpus import CorpusError, build_corpus, read_corpus, write_corpus
 from harness.scenario.catalog import REPO_SCENARIOS, load_scenarios
 from harness.scenario.model import ScenarioError
-from reference_impl.config import load_settings
+from harness.services.reference import token_keys
+from reference_impl.config import DEV_ACCESS_SECRET, DEV_REFRESH_SECRET
+
+DEV_KEYS = {"AUTHCHAOS_JWT_ACCESS_SECRET": DEV_ACCESS_SECRET, "AUTHCHAOS_JWT_REFRESH_SECRET": DEV_REFRESH_SECRET}
 
 
 def test_matrix_expands_every_fault_against_every_path() -> None:
@@ -44,8 +47,8 @@ def test_matrix_errors_name_the_cell(tmp_path: Path) -> None:
 
 
 def test_corpus_is_deterministic_for_the_same_keys(tmp_path: Path) -> None:
-    settings = load_settings(redis_url="memory://", jwt_refresh_retired_secrets="r" * 40)
-    first, second = build_corpus(settings), build_corpus(settings)
+    keys = token_keys({**DEV_KEYS, "AUTHCHAOS_JWT_REFRESH_RETIRED_SECRETS": "r" * 40})
+    first, second = build_corpus(keys), build_corpus(keys)
     assert [e.token for e in first] == [e.token for e in second]
     assert "retired-kid" in {e.shape for e in first}
     path = tmp_path / "c.jsonl"
@@ -55,7 +58,7 @@ def test_corpus_is_deterministic_for_the_same_keys(tmp_path: Path) -> None:
 
 def test_shipped_corpus_matches_the_development_keys() -> None:
     shipped = read_corpus(REPO_SCENARIOS / "legacy" / "corpus.jsonl")
-    fresh = build_corpus(load_settings(redis_url="memory://", jwt_refresh_retired_secrets=""))
+    fresh = build_corpus(token_keys(DEV_KEYS))
     assert [e.token for e in shipped] == [e.token for e in fresh], "regenerate with: authchaos legacy-corpus --out"
 
 

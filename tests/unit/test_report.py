@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from harness.checks import CheckResult
+from harness.experiment import ScenarioResult
 from harness.faults.timeline import FaultWindow, TimelineResult
 from harness.history import History, Op
 from harness.report import html
 from harness.report.html import render_html
 from harness.report.junit import junit_xml
 from harness.report.run_json import run_dict
-from harness.runner import ScenarioResult
 from harness.scenario.model import parse_scenario
 
 S = 1_000_000_000  # one second in ns

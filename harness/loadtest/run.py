@@ -1,0 +1,139 @@
+"""One load run on the shared run lifecycle: Locust drives, the nemesis injects, the checkers judge."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.checks import CheckResult, judge
+from harness.experiment import ScenarioResult
+from harness.history import History
+from harness.lifecycle import RunLifecycle, ServicePlan
+from harness.loadtest.history_reader import locust_stats, read_history
+from harness.loadtest.locust_process import live_rps, locust_env, spawn_locust, wait_for_master
+from harness.loadtest.spec import LoadOptions, load_scenario
+from harness.loadtest.summary import print_summary
+from harness.report.run_json import run_dict
+from harness.report.writer import write_reports
+from harness.scenario.model import Scenario
+from harness.services.processes import ManagedProcess
+from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS
+
+
+@dataclass
+class LoadRecord:
+    """What the load run saw; kept when it is cut short."""
+
+    t0_ns: int = field(default_factory=time.monotonic_ns)
+    aborted: str | None = None
+    interrupted: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tuple[int, Path | None]:
+    scenario = load_scenario(opts)
+    plan = ServicePlan.build({}, [], workers=opts.service_workers)
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    out = report_root / f".load-{os.getpid()}-{int(time.time())}"
+    (out / "history").mkdir(parents=True, exist_ok=True)
+    record = LoadRecord()
+    started = time.monotonic()
+    lifecycle = RunLifecycle(plan, backend=opts.backend, target=opts.target)
+    try:
+        async with lifecycle as run:
+            await _drive(opts, scenario, run, out, record, console)
+    except asyncio.CancelledError:
+        record.interrupted = True
+        record.aborted = "interrupted (Ctrl-C): faults rolled back, services stopped"
+    result = _judge(scenario, plan, lifecycle, out, record, started_at, round(time.monotonic() - started, 3))
+    report_dir = _write(result, record.info, opts, out, report_root, started_at)
+    print_summary(console, result, record.info, locust_stats(report_dir), report_dir)
+    if record.interrupted:
+        return EXIT_INTERRUPTED, report_dir
+    if result.error:
+        return EXIT_ERROR, report_dir
+    return (EXIT_FAIL if result.verdict != "pass" else EXIT_PASS), report_dir
+
+
+async def _drive(
+    opts: LoadOptions, scenario: Scenario, run: RunLifecycle, out: Path, record: LoadRecord, console: Console
+) -> None:
+    """Locust against the service while the fault timeline runs; Locust stops before the nemesis does."""
+    procs: list[ManagedProcess] = []
+    try:
+        procs = spawn_locust(opts, run.url, out, locust_env(opts, out / "history", run.keys))
+        record.t0_ns = time.monotonic_ns()
+        run.start_faults(scenario.faults, record.t0_ns)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as progress:  # fmt: skip
+            task = progress.add_task(scenario.name, total=opts.seconds)
+
+            def tick(elapsed: float) -> None:
+                active = [w.name for w in run.timeline.windows if w.start_ns and not w.end_ns]
+                phase = f"during {', '.join(active)}" if active else "load"
+                progress.update(task, completed=min(elapsed, opts.seconds),
+                                description=f"{scenario.name}: {phase} {live_rps(out)}")  # fmt: skip
+
+            if not await wait_for_master(procs[0], opts.seconds, tick):
+                record.aborted = f"Locust did not finish within {opts.seconds:.0f}s and its grace time"
+        record.info["locust_exit_code"] = procs[0].proc.returncode if procs[0].proc else None
+    finally:
+        await run.stop_faults()  # the nemesis first: its rollback needs Toxiproxy still running
+        for proc in reversed(procs):
+            await asyncio.shield(asyncio.to_thread(proc.stop))
+
+
+def _judge(
+    scenario: Scenario, plan: ServicePlan, run: RunLifecycle, out: Path, record: LoadRecord, started_at: str,
+    duration_s: float,
+) -> ScenarioResult:  # fmt: skip
+    history, info = read_history(out / "history", record.t0_ns)
+    record.info |= info
+    history.windows = run.timeline.windows
+    history.label_phases()
+    checks = _checks(scenario, plan, history, info)
+    return ScenarioResult(
+        scenario, 0, run.backend, run.backend_reason if not run.target else f"--target {run.target}", started_at,
+        plan.env, duration_s, history, run.timeline, checks=checks, aborted=record.aborted,
+        interrupted=record.interrupted, error=_locust_error(out, history),
+    )  # fmt: skip
+
+
+def _checks(scenario: Scenario, plan: ServicePlan, history: History, info: dict[str, Any]) -> list[CheckResult]:
+    if not history.ops:
+        return [CheckResult("requests", False, "Locust made no requests: see locust-master.log in the report")]
+    checks = judge(history, history.windows, scenario.expect, plan.settings)
+    if info.get("sampled"):
+        note = f" (checked {info['checked']} of {info['requests']} requests: whole clients sampled)"
+        for check in checks:
+            check.summary += note
+    return checks
+
+
+def _locust_error(out: Path, history: History) -> str | None:
+    log = out / "locust-master.log"
+    if not history.ops and log.exists() and "Traceback" in log.read_text(errors="replace"):
+        return "Locust failed to start: see locust-master.log in the report"
+    return None
+
+
+def _write(
+    result: ScenarioResult, info: dict[str, Any], opts: LoadOptions, out: Path, report_root: Path, started_at: str
+) -> Path:
+    """The scenario report plus Locust's own files, moved next to it."""
+    run = run_dict([result], started_at)
+    run["scenarios"][0]["load"] = {"locust": locust_stats(out), **info, "profile": opts.profile,
+                                   "workers": opts.workers}  # fmt: skip
+    report_dir = write_reports(run, report_root)
+    for f in out.iterdir():
+        f.rename(report_dir / f.name)
+    out.rmdir()
+    return report_dir

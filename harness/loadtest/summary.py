@@ -1,0 +1,40 @@
+"""The console view of a finished load run: Locust's table, the checks, the verdict, where the report is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.experiment import ScenarioResult
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    return table
+
+
+def print_summary(
+    console: Console, result: ScenarioResult, info: dict[str, Any], stats: list[dict[str, Any]], report_dir: Path
+) -> None:
+    table = _table("Locust (per endpoint)", ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"))
+    for s in stats:
+        table.add_row(escape(s["name"]), str(s["requests"]), str(s["failures"]), f"{s['rps']:.1f}", str(s["p50_ms"]),
+                      str(s["p95_ms"]), str(s["p99_ms"]))  # fmt: skip
+    console.print(table)
+    if info.get("per_worker"):
+        per = ", ".join(f"pid {k}: {v}" for k, v in info["per_worker"].items())
+        console.print(f"requests per Locust process: {per}")
+    checks = _table("SLOs and correctness", ("", "check", "result"))
+    for c in result.checks:
+        checks.add_row("[green]pass[/]" if c.passed else "[red]FAIL[/]", c.name, escape(c.summary))
+    console.print(checks)
+    missed = "; ".join(c.summary for c in result.checks if not c.passed and c.name == "latency_slo")
+    verdict = "[green]PASS[/]" if result.verdict == "pass" else "[red]FAIL[/]"
+    console.print(f"{verdict} {result.scenario.name}" + (f": missed {escape(missed)}" if missed else ""))
+    console.print(f"report: {report_dir}/index.html (Locust's own: locust.html, locust_stats.csv, locust.json)")
