@@ -13,21 +13,26 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
-from reference_impl.config import ConfigError, load_settings
+from reference_impl.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from harness.infra import Backend
+    from harness.scenario.catalog import Catalog
+    from harness.scenario.model import Scenario
 
 EXIT_USAGE = 2
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"authchaos: error: {message}", err=True)
     sys.exit(code)
 
 
-def _settings_or_exit(**overrides: object):  # type: ignore[no-untyped-def]
+def _settings_or_exit(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
@@ -168,7 +173,7 @@ def _exit_with(run: Callable[[], Coroutine[Any, Any, int]]) -> None:
     sys.exit(code)
 
 
-def _catalog(scenarios_dir: Path | None):  # type: ignore[no-untyped-def]
+def _catalog(scenarios_dir: Path | None) -> Catalog:
     from harness.scenario.catalog import Catalog
     from harness.scenario.model import ScenarioError
 
@@ -178,12 +183,8 @@ def _catalog(scenarios_dir: Path | None):  # type: ignore[no-untyped-def]
         _fail(str(exc))
 
 
-def _run_selected(  # type: ignore[no-untyped-def]
-    scenarios: list,
-    backend: str,
-    seed: int | None,
-    report_dir: Path,
-    target: str | None = None,  # type: ignore[type-arg]
+def _run_selected(
+    scenarios: list[Scenario], backend: str, seed: int | None, report_dir: Path, target: str | None = None
 ) -> None:
     from rich.console import Console
 
@@ -198,7 +199,12 @@ def _run_selected(  # type: ignore[no-untyped-def]
     async def go() -> None:
         nonlocal outcome
         outcome = await run_suite(
-            scenarios, backend=backend, seed=seed, report_root=report_dir, console=console, target=target
+            scenarios,
+            backend=cast("Backend", backend),
+            seed=seed,
+            report_root=report_dir,
+            console=console,
+            target=target,
         )
 
     interrupted = False
@@ -284,7 +290,9 @@ def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool
     from harness.prove import prove as run_proof
 
     async def go() -> int:
-        code, _ = await run_proof(scenarios, backend=backend, report_root=report_dir, console=Console())  # type: ignore[arg-type]
+        code, _ = await run_proof(
+            scenarios, backend=cast("Backend", backend), report_root=report_dir, console=Console()
+        )
         return code
 
     _exit_with(go)
@@ -324,7 +332,7 @@ def replay_tokens(corpus: Path, target: str) -> None:
     for col in ("id", "shape", "endpoint", "expected", "got", ""):
         table.add_column(col)
 
-    def brief(xs: list) -> str:  # type: ignore[type-arg]
+    def brief(xs: list[dict[str, Any]]) -> str:
         return " then ".join(f"{x['status']} {x.get('error') or ''}".strip() for x in xs)
 
     for o in outcomes:
@@ -381,7 +389,7 @@ def load(profile: str | None, users: int | None, spawn_rate: float | None, durat
             profile=profile or (None if custom else "smoke"), users=users or 10, spawn_rate=spawn_rate or 10.0,
             duration_s=duration, faults=[parse_fault(f) for f in faults], slo=[parse_slo(s) for s in slos],
             max_fail_ratio=max_fail_ratio, workers=workers, service_workers=service_workers, scale=scale,
-            target=target, backend=backend,  # type: ignore[arg-type]
+            target=target, backend=cast("Backend", backend),
         )  # fmt: skip
     except LoadError as exc:
         _fail(str(exc))
@@ -405,7 +413,9 @@ def repro_cmd(name: str, backend: str, report_dir: Path, scenarios_dir: Path | N
     from harness.repro import repro
 
     catalog = _catalog(scenarios_dir)
-    _exit_with(lambda: repro(name, catalog, backend=backend, report_root=report_dir, console=Console()))  # type: ignore[arg-type]
+    _exit_with(
+        lambda: repro(name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=Console())
+    )
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Diagnosis:
         return all(c.ok for c in self.checks)
 
 
-def _binary(name: str, finder, version_args: tuple[str, ...], expect: str | None) -> Check:  # type: ignore[no-untyped-def]
+def _binary(name: str, finder: Callable[[], Path], version_args: tuple[str, ...], expect: str | None) -> Check:
     try:
         path: Path = finder()
     except BinaryMissing as exc:

@@ -76,16 +76,12 @@ class History:
 
     def label_phases(self) -> None:
         """before the first fault / during:<fault> while one is active / after."""
-        active = [w for w in self.windows if w.start_ns is not None]
-        first = min((w.start_ns for w in active), default=None)  # type: ignore[type-var]
+        started = [(w.name, w.start_ns, w.end_ns) for w in self.windows if w.start_ns is not None]
+        first = min((start for _, start, _ in started), default=None)
         for op in self.ops:
-            during = [
-                w
-                for w in active
-                if w.start_ns <= op.end_ns and (w.end_ns is None or op.start_ns <= w.end_ns)  # type: ignore[operator]
-            ]
+            during = [name for name, s, e in started if s <= op.end_ns and (e is None or op.start_ns <= e)]
             if during:
-                op.phase = "during:" + during[0].name
+                op.phase = "during:" + during[0]
             elif first is None or op.end_ns < first:
                 op.phase = "before"
             else:

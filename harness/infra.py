@@ -36,7 +36,7 @@ _names = itertools.count(1)
 
 @dataclass(frozen=True)
 class BackendChoice:
-    backend: Literal["real", "embedded"]
+    backend: Literal["real", "embedded", "external"]
     reason: str
 
 
@@ -104,7 +104,7 @@ class Infrastructure:
                 else "external service; no fault injector (set AUTHCHAOS_EXTERNAL_TOXIPROXY_URL and "
                 "AUTHCHAOS_EXTERNAL_PROXY to fault its Redis)"
             )
-            self.choice = BackendChoice("external", reason)  # type: ignore[arg-type]
+            self.choice = BackendChoice("external", reason)
         else:
             self.choice = choose_backend(self.options.backend)
         self._own_proxy = True

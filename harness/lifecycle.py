@@ -55,12 +55,14 @@ class ServicePlan:
     tls: bool = False
 
     @classmethod
-    def build(cls, env: Mapping[str, str], bugs: list[str], **kw: int | bool) -> ServicePlan:
+    def build(
+        cls, env: Mapping[str, str], bugs: list[str], *, workers: int = 1, aof: bool = False, tls: bool = False
+    ) -> ServicePlan:
         """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
         merged = {**HARNESS_DEFAULTS, **env}
         switches = set(bugs) | set(parse_bugs(os.environ.get("AUTHCHAOS_BUGS", "")))
         merged["AUTHCHAOS_BUGS"] = ",".join(sorted(switches))
-        return cls(merged, **kw)  # type: ignore[arg-type]  # workers: int, aof/tls: bool
+        return cls(merged, workers, aof, tls)
 
     @property
     def settings(self) -> EffectiveSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +36,7 @@ def _symptoms(result: ScenarioResult, symptom: str) -> int:
     return sum(1 for op in ops if op.message == symptom)
 
 
-async def repro(name: str, catalog: Catalog, *, backend: Backend, report_root, console: Console) -> int:  # type: ignore[no-untyped-def]
+async def repro(name: str, catalog: Catalog, *, backend: Backend, report_root: Path, console: Console) -> int:
     spec = REPROS[name]
     base = catalog.select([spec.scenario])[0]
     backend = announce_backend(backend, console)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.experiment import ScenarioResult, run_scenario
@@ -63,7 +63,7 @@ def announce_backend(backend: Backend, console: Console, target: str | None = No
         console.print(f"[yellow]backend: embedded[/] (fakeredis in-process, emulated faults) — {choice.reason}")
     else:
         console.print(f"backend: real — {choice.reason}")
-    return choice.backend
+    return "real" if choice.backend == "real" else "embedded"
 
 
 async def run_suite(
@@ -88,7 +88,7 @@ async def run_suite(
         for scenario in scenarios:
             task = progress.add_task(f"{label}{scenario.name}", total=1.0)
 
-            def update(phase: str, frac: float, task: int = task, name: str = scenario.name) -> None:
+            def update(phase: str, frac: float, task: TaskID = task, name: str = scenario.name) -> None:
                 progress.update(task, completed=frac, description=f"{name}: {phase}")
 
             result = await run_scenario(scenario, backend=backend, seed=seed, target=target, on_progress=update)

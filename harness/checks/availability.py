@@ -29,41 +29,49 @@ def no_server_errors(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
-@checker()
-def degradation_policy(ctx: CheckContext) -> CheckResult:
-    """Logins always answer; degraded accepts only during an outage, within the window; none when healthy."""
-    bad: list[Op] = []
-    reasons: dict[str, int] = {}
+def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
+    """Why one answer breaks the degradation policy, or None."""
+    if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
+        return "login without fallback tokens"
+    if ctx.healthy(op) and (op.status == 503 or op.degraded):
+        return "degraded while Redis was healthy"
+    if op.degraded:
+        grace_ns = int(ctx.expect.recovery_max_s * 1e9)
+        window_ns = int((ctx.degraded_max_s + 1.0) * 1e9)
+        inside = any(
+            w.start_ns <= op.end_ns <= w.end_ns + grace_ns and op.start_ns - w.start_ns <= window_ns
+            for w in ctx.completed_windows
+        )
+        if not inside:
+            return f"degraded accept beyond the {ctx.degraded_max_s:g}s window"
+    return None
 
-    def flag(op: Op, why: str) -> None:
-        bad.append(op)
-        reasons[why] = reasons.get(why, 0) + 1
 
-    grace_ns = int(ctx.expect.recovery_max_s * 1e9)
-    window_ns = int((ctx.degraded_max_s + 1.0) * 1e9)
-    for op in ctx.ops:
-        if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
-            flag(op, "login without fallback tokens")
-        elif ctx.healthy(op) and (op.status == 503 or op.degraded):
-            flag(op, "degraded while Redis was healthy")
-        elif op.degraded:
-            inside = any(
-                w.start_ns <= op.end_ns <= w.end_ns + grace_ns and op.start_ns - w.start_ns <= window_ns  # type: ignore[operator]
-                for w in ctx.completed_windows
-            )
-            if not inside:
-                flag(op, f"degraded accept beyond the {ctx.degraded_max_s:g}s window")
+def _status_violations(ctx: CheckContext) -> list[tuple[Op, str]]:
+    """Answers outside the statuses a scenario allows per operation and phase."""
+    out = []
     for rule in ctx.expect.status:
         for op in ctx.ops:
             if op.op != rule.op or op.probe is not None or op.status is None:
                 continue
             phase = op.phase.split(":")[0]
             if rule.phase in ("any", phase) and op.status not in rule.allowed:
-                flag(op, f"{op.op} {phase}: {op.status} not in {rule.allowed}")
+                out.append((op, f"{op.op} {phase}: {op.status} not in {rule.allowed}"))
+    return out
+
+
+@checker()
+def degradation_policy(ctx: CheckContext) -> CheckResult:
+    """Logins always answer; degraded accepts only during an outage, within the window; none when healthy."""
+    found = [(op, why) for op in ctx.ops if (why := _policy_violation(ctx, op)) is not None]
+    found += _status_violations(ctx)
+    reasons: dict[str, int] = {}
+    for _, why in found:
+        reasons[why] = reasons.get(why, 0) + 1
     summary = "; ".join(f"{n}x {why}" for why, n in reasons.items())
     return CheckResult.from_violations(
-        "degradation_policy", bad, "every answer matched the degradation policy for its phase", summary or "",
-        reasons=reasons,
+        "degradation_policy", [op for op, _ in found], "every answer matched the degradation policy for its phase",
+        summary or "", reasons=reasons,
     )  # fmt: skip
 
 
@@ -98,7 +106,7 @@ def recovery(ctx: CheckContext) -> CheckResult:
         return CheckResult("recovery", True, "no faults ran: nothing to recover from", details={"faults": []})
     worst = max((r["steady_s"] or float("inf")) for r in rows)
     if failed:
-        missing = [r["fault"] for r in rows if r["steady_s"] is None]
+        missing = [str(r["fault"]) for r in rows if r["steady_s"] is None]
         why = (
             f"no steady recovery after {', '.join(missing)} before the workload ended"
             if missing

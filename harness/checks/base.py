@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.faults.model import FaultWindow
+from harness.faults.model import FaultWindow, Span
 from harness.history import Op
 
 if TYPE_CHECKING:
@@ -41,15 +41,11 @@ class CheckContext:
     corpus: list[Any] = field(default_factory=list)  # legacy_corpus.Outcome, when the scenario replays one
 
     @property
-    def completed_windows(self) -> list[FaultWindow]:
+    def completed_windows(self) -> list[Span]:
         """Faults that ran and ended (skipped ones never touched the service)."""
-        return [w for w in self.windows if w.completed]
+        return [s for w in self.windows if (s := w.span()) is not None]
 
     def healthy(self, op: Op) -> bool:
         """True when no fault was active and the last one ended more than recovery_max_s before ``op``."""
         grace_ns = int(self.expect.recovery_max_s * 1e9)
-        for w in self.completed_windows:
-            assert w.start_ns is not None and w.end_ns is not None
-            if op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns:
-                return False
-        return True
+        return not any(op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns for w in self.completed_windows)

@@ -31,8 +31,7 @@ def _may_be_lost(ctx: CheckContext, revoked_at: int) -> bool:
     """Acknowledged within the declared loss window (the AOF fsync interval) before a crash."""
     loss_ns = int(ctx.expect.revocation_loss_window_s * 1e9)
     return loss_ns > 0 and any(
-        w.kind in LOSSY_FAULTS and w.start_ns - loss_ns <= revoked_at <= w.start_ns  # type: ignore[operator]
-        for w in ctx.completed_windows
+        w.kind in LOSSY_FAULTS and w.start_ns - loss_ns <= revoked_at <= w.start_ns for w in ctx.completed_windows
     )
 
 

@@ -85,13 +85,14 @@ def faults_for(server: fakeredis.FakeServer) -> EmbeddedFaults:
 class FaultyConnection(FakeAsyncRedisConnection):
     """A fakeredis connection that obeys the faults active on its server."""
 
-    async def read_response(self, **kwargs: Any) -> Any:
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        assert self._server is not None  # fakeredis connections always belong to a server
         try:
             await faults_for(self._server).before_reply(self.socket_timeout)
         except (RedisConnectionError, RedisTimeoutError):
             await self.disconnect(nowait=True)
             raise
-        return await super().read_response(**kwargs)
+        return await super().read_response(*args, **kwargs)
 
 
 class EmbeddedNemesis:

@@ -58,13 +58,13 @@ class RedisProcess(Protocol):
 class RealTargets(Protocol):
     """What a fault can act on in the real backend (``RealNemesis`` provides it)."""
 
-    def add_toxics(self, fault: Fault) -> None: ...
-    def remove_toxics(self, fault: Fault) -> None: ...
+    def add_toxics(self, fault: FaultBase) -> None: ...
+    def remove_toxics(self, fault: FaultBase) -> None: ...
     def set_proxy_enabled(self, enabled: bool) -> None: ...
     def server(self) -> RedisProcess: ...
 
 
-class _Fault(BaseModel):
+class FaultBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str
@@ -80,10 +80,10 @@ class _Fault(BaseModel):
         return []
 
     def start_real(self, on: RealTargets) -> None:
-        on.add_toxics(self)  # type: ignore[arg-type]  # every concrete _Fault is a member of Fault
+        on.add_toxics(self)
 
     def stop_real(self, on: RealTargets) -> None:
-        on.remove_toxics(self)  # type: ignore[arg-type]  # every concrete _Fault is a member of Fault
+        on.remove_toxics(self)
 
     # embedded emulation parameters (only read for the matching ``emulation``)
     def delay_s(self, rng: random.Random) -> float:
@@ -96,7 +96,7 @@ class _Fault(BaseModel):
         return self.emulation == "wipe"
 
 
-class _NetworkFault(_Fault):
+class _NetworkFault(FaultBase):
     toxicity: float = Field(1.0, gt=0, le=1, description="share of connections affected")
 
     def _spec(self, prefix: str, type_: str, stream: str, **attrs: int) -> ToxicSpec:
@@ -205,7 +205,7 @@ class LimitData(_NetworkFault):
         return [self._spec(prefix, "limit_data", "downstream", bytes=self.bytes)]
 
 
-class Down(_Fault):
+class Down(FaultBase):
     """The path to Redis is gone: the proxy stops listening and drops open connections."""
 
     kind: Literal["down"] = "down"
@@ -218,7 +218,7 @@ class Down(_Fault):
         on.set_proxy_enabled(True)
 
 
-class _ProcessFault(_Fault):
+class _ProcessFault(FaultBase):
     target: ClassVar[Target] = "process"
 
 
@@ -294,7 +294,7 @@ Fault = Annotated[
     Field(discriminator="kind"),
 ]
 
-FAULT_CLASSES: tuple[type[_Fault], ...] = get_args(get_args(Fault)[0])
+FAULT_CLASSES: tuple[type[FaultBase], ...] = get_args(get_args(Fault)[0])
 FAULT_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES)
 EMULATED: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES if t.emulation is not None)
 LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
@@ -328,6 +328,21 @@ class FaultWindow:
     def completed(self) -> bool:
         """It ran and ended (a skipped or never-started fault has no window to judge)."""
         return self.start_ns is not None and self.end_ns is not None
+
+    def span(self) -> Span | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return Span(self.name, self.kind, self.start_ns, self.end_ns)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A fault that ran and ended: what the checkers judge against."""
+
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int
 
 
 @dataclass

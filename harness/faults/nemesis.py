@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from harness.faults.model import Fault, RedisProcess, ToxicSpec
+from harness.faults.model import Fault, FaultBase, RedisProcess, ToxicSpec
 
 if TYPE_CHECKING:
     from harness.faults.toxiproxy_client import ToxiproxyClient
@@ -73,7 +73,7 @@ class RealNemesis:
 
     # -- RealTargets: what faults act on --------------------------------------
 
-    def add_toxics(self, fault: Fault) -> None:
+    def add_toxics(self, fault: FaultBase) -> None:
         specs: list[ToxicSpec] = fault.toxics(prefix=f"ac{next(_tags)}")
         if not specs:
             raise FaultNotSupported(f"{fault.kind} declares no toxics and no proxy or process action")
@@ -81,7 +81,7 @@ class RealNemesis:
         for spec in specs:
             self.toxiproxy.add_toxic(self.proxy, spec)
 
-    def remove_toxics(self, fault: Fault) -> None:
+    def remove_toxics(self, fault: FaultBase) -> None:
         for name in self._toxics.pop(id(fault), []):
             self.toxiproxy.remove_toxic(self.proxy, name)
 

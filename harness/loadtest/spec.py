@@ -41,7 +41,7 @@ def parse_fault(spec: str) -> FaultEvent:
         fault = _FAULT.validate_python({"kind": kind, **dict(_pairs(attrs or ""))})
     except ValidationError as exc:
         raise _first_error("--fault", spec, exc) from None
-    return FaultEvent(at=float(start), **{"for": float(length)}, fault=fault)
+    return FaultEvent(at_s=float(start), for_s=float(length), fault=fault)
 
 
 def parse_slo(spec: str) -> Slo:

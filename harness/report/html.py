@@ -60,7 +60,7 @@ class _LatencyAxis:
 
 def _t_max(sc: dict[str, Any], windows: list[dict[str, Any]]) -> float:
     """The plot's right edge: the last operation or fault end, at least one second."""
-    return max([o["t_end_s"] for o in sc["history"]] + [w["end_s"] or 0 for w in windows] + [1.0])
+    return float(max([o["t_end_s"] for o in sc["history"]] + [w["end_s"] or 0 for w in windows] + [1.0]))
 
 
 def _fault_shades(windows: list[dict[str, Any]], t_max: float) -> list[str]:

@@ -33,4 +33,5 @@ def junit_xml(run: dict[str, Any]) -> bytes:
             else:
                 ET.SubElement(case, "system-out").text = check["summary"]
     ET.indent(suites)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return xml

@@ -132,6 +132,7 @@ class RunFile:
 
 def read_run(path: Path) -> RunFile:
     """Load a run.json for replay; every way it can be wrong is a RunFileError, never a KeyError later on."""
+    problem: str | None
     try:
         data = json.loads(path.read_text())
     except OSError as exc:

@@ -84,12 +84,12 @@ class RedisServer:
     def start(self) -> RedisServer:
         if self.process is not None and self.process.alive():
             return self
-        self.process = ManagedProcess(f"redis-server:{self.port}", self._argv(), self.dir / "redis.log")
-        self.process.spawn()
+        process = self.process = ManagedProcess(f"redis-server:{self.port}", self._argv(), self.dir / "redis.log")
+        process.spawn()
         ready = wait_until(
-            lambda: redis_ping(HOST, self.port, tls=self._tls_ctx) or not self.process.alive(), self.start_timeout_s
+            lambda: redis_ping(HOST, self.port, tls=self._tls_ctx) or not process.alive(), self.start_timeout_s
         )
-        if not ready or not self.process.alive():
+        if not ready or not process.alive():
             tail = self.process.log_tail()
             self.process.stop()
             raise StartError(f"redis-server did not become ready on port {self.port}: {tail or 'no log output'}")

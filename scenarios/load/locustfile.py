@@ -94,7 +94,8 @@ class AuthUser(FastHttpUser):
             end = time.monotonic_ns()
             status = r.status_code or None
             body = protocol.parse_body(r.text) if status else None
-            error = type(r.error).__name__ if r.error is not None and not status else None
+            exc = getattr(r, "error", None)  # set on connection errors and timeouts (no status)
+            error = type(exc).__name__ if exc is not None and not status else None
             row = protocol.row(
                 op, self.uid, start, end, token=token, status=status, headers=dict(r.headers or {}), body=body,
                 timed_out=bool(error and "timeout" in error.lower()), transport_error=error,
