@@ -81,10 +81,35 @@ def row(
     }  # fmt: skip
     if status is None:
         r["error"] = "client_timeout" if timed_out else "service_unreachable"
-        r["message"] = transport_error
+        r["message"] = None if timed_out else transport_error
     elif status >= 400 and isinstance(body, dict):
         r["error"], r["message"] = body.get("error"), body.get("message")
     return r
+
+
+def row_from_response(
+    op: str,
+    client: int,
+    start_ns: int,
+    end_ns: int,
+    *,
+    token: str | None,
+    status: int | None,
+    headers: Mapping[str, str] | None,
+    text: str | None,
+    error: BaseException | None,
+) -> tuple[dict[str, Any], Any]:
+    """The row and parsed body for what an HTTP client library handed back: an answer, or an exception.
+
+    Both drivers call this with the four things every client gives (status, headers, text, exception),
+    so the same exchange makes the same row whichever driver saw it.
+    """
+    if not status:
+        name = type(error).__name__ if error is not None else "NoResponse"
+        timed_out = "timeout" in name.lower()
+        return row(op, client, start_ns, end_ns, token=token, timed_out=timed_out, transport_error=name), None
+    body = parse_body(text)
+    return row(op, client, start_ns, end_ns, token=token, status=status, headers=headers, body=body), body
 
 
 def received(r: dict[str, Any], token: str | None) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from harness.infra import Backend
 from harness.report.run_json import run_dict
 from harness.report.writer import write_reports
 from harness.scenario.model import Scenario
+from harness.services.reference import SWITCHES
 from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, announce_backend, run_suite
-from reference_impl.bugs import Bug
 
 
 @dataclass
@@ -62,7 +62,7 @@ async def prove(
     rows: list[ProofRow] = []
     saved = os.environ.get("AUTHCHAOS_BUGS")
     try:
-        for switch in ["", *(b.value for b in Bug)]:
+        for switch in ["", *SWITCHES]:
             os.environ["AUTHCHAOS_BUGS"] = switch
             outcome = await run_suite(
                 scenarios, backend=backend, seed=None, report_root=None, console=console,

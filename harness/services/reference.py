@@ -14,12 +14,14 @@ from typing import Protocol
 import fakeredis
 
 from harness.tokens import ENV, TokenKeys
-from reference_impl.bugs import KNOWN_BUGS, parse_bugs
+from reference_impl.bugs import KNOWN_BUGS, Bug, parse_bugs
 from reference_impl.config import DEV_ACCESS_SECRET, DEV_REFRESH_SECRET
 from reference_impl.jwt_codec import Kind, kid_for
 from reference_impl.redis_client import memory_server as _memory_server
 
-__all__ = ["KNOWN_BUGS", "RunningService", "memory_server", "parse_bugs", "start_service", "token_keys"]
+__all__ = ["KNOWN_BUGS", "SWITCHES", "RunningService", "memory_server", "parse_bugs", "start_service", "token_keys"]
+
+SWITCHES: tuple[str, ...] = tuple(b.value for b in Bug)  # the known-bug switches, in the service's order
 
 
 class RunningService(Protocol):

@@ -65,18 +65,17 @@ class AuthClient:
         """One exchange, recorded as one history row (``protocol.row``); ``token`` is the one presented."""
         start = time.monotonic_ns()
         op = self.history.start(self.cid, name, start)
-        body: Any = None
         try:
-            response = await self.http.request(method, url, **kw)
-        except httpx.TimeoutException:
-            row = protocol.row(name, self.cid, start, time.monotonic_ns(), token=token, timed_out=True)
-        except httpx.TransportError as exc:
-            row = protocol.row(name, self.cid, start, time.monotonic_ns(), token=token,
-                               transport_error=type(exc).__name__)  # fmt: skip
-        else:
-            body = protocol.parse_body(response.text)
-            row = protocol.row(name, self.cid, start, time.monotonic_ns(), token=token,
-                               status=response.status_code, headers=response.headers, body=body)  # fmt: skip
+            response: httpx.Response | None = await self.http.request(method, url, **kw)
+            error: BaseException | None = None
+        except httpx.TransportError as exc:  # timeouts included
+            response, error = None, exc
+        row, body = protocol.row_from_response(
+            name, self.cid, start, time.monotonic_ns(), token=token, error=error,
+            status=response.status_code if response is not None else None,
+            headers=response.headers if response is not None else None,
+            text=response.text if response is not None else None,
+        )  # fmt: skip
         op.update(row)
         if op.status == 503 and op.retry_after:
             self.wait_until = time.monotonic() + min(float(op.retry_after), 5.0)

@@ -91,20 +91,15 @@ class AuthUser(FastHttpUser):
         """One request: Locust counts it, and ``protocol.row`` makes its history row."""
         start = time.monotonic_ns()
         with self.client.request(method, path, name=name, catch_response=True, **kw) as r:
-            end = time.monotonic_ns()
-            status = r.status_code or None
-            body = protocol.parse_body(r.text) if status else None
-            exc = getattr(r, "error", None)  # set on connection errors and timeouts (no status)
-            error = type(exc).__name__ if exc is not None and not status else None
-            row = protocol.row(
-                op, self.uid, start, end, token=token, status=status, headers=dict(r.headers or {}), body=body,
-                timed_out=bool(error and "timeout" in error.lower()), transport_error=error,
+            row, body = protocol.row_from_response(
+                op, self.uid, start, time.monotonic_ns(), token=token, status=r.status_code or None,
+                headers=dict(r.headers or {}), text=r.text, error=getattr(r, "error", None),  # set when no answer
             )  # fmt: skip
-            if status in expect:
+            if row["status"] in expect:
                 r.success()
             else:
-                r.failure(f"{status or 0} {row.get('error') or ''} {row.get('message') or ''}".strip())
-        return status or 0, body if isinstance(body, dict) else {}, row
+                r.failure(f"{row['status'] or 0} {row.get('error') or ''} {row.get('message') or ''}".strip())
+        return row["status"] or 0, body if isinstance(body, dict) else {}, row
 
     def login(self) -> None:
         status, body, row = self.call("login", "POST", protocol.LOGIN, name=protocol.LOGIN,

@@ -1,0 +1,129 @@
+"""The simulated client, against a scripted service: what it records and how it reacts."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import time
+from collections.abc import Callable
+
+import httpx
+
+from harness import protocol
+from harness.history import History
+from harness.tokens import TokenKeys, mint
+from harness.workload.client import AuthClient
+from harness.workload.operations import OPERATIONS
+
+KEYS = TokenKeys("a" * 48, "r" * 48, "a-kid", "r-kid")
+
+
+def pair(n: int, family: str = "f") -> dict[str, str]:
+    return {
+        "access_token": mint(KEYS, "access", {"sub": "alice", "tokenId": f"a{n}", "family": family}, ttl_s=60),
+        "refresh_token": mint(KEYS, "refresh", {"sub": "alice", "tokenId": f"r{n}", "family": family}, ttl_s=60),
+    }
+
+
+def run(script: Callable[[httpx.Request], httpx.Response], *ops: str) -> tuple[AuthClient, History]:
+    history = History(0)
+
+    async def go() -> AuthClient:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
+            client = AuthClient(1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3])
+            for op in ops:
+                await client.run(op)
+            return client
+
+    return asyncio.run(go()), history
+
+
+def json_response(status: int, body: object, **headers: str) -> httpx.Response:
+    return httpx.Response(status, headers=headers, content=json.dumps(body).encode())
+
+
+def test_login_then_refresh_records_ids_and_rotates() -> None:
+    answers = iter([pair(1), pair(2)])
+    client, history = run(lambda r: json_response(200, next(answers)), "login", "refresh")
+    login, refresh = history.ops
+    assert (login.op, login.new_token_id, login.new_family) == ("login", "r1", "f")
+    assert (refresh.op, refresh.token_id, refresh.new_token_id, refresh.outcome) == ("refresh", "r1", "r2", "ok")
+    assert protocol.peek(client.refresh_token)["tokenId"] == "r2"
+    assert protocol.peek(client.previous_refresh)["tokenId"] == "r1"
+
+
+def test_without_a_session_an_operation_logs_in_first() -> None:
+    _, history = run(lambda r: json_response(200, pair(1)), "me")
+    assert [o.op for o in history.ops] == ["login"]
+
+
+def test_a_401_forgets_the_session() -> None:
+    answers = iter([json_response(200, pair(1)), json_response(401, {"error": "token_revoked", "message": "m"})])
+    client, history = run(lambda r: next(answers), "login", "me")
+    assert client.access is None and client.refresh_token is None
+    assert (history.ops[1].error, history.ops[1].message, history.ops[1].outcome) == ("token_revoked", "m", "fail")
+
+
+def test_a_503_with_retry_after_makes_the_client_wait() -> None:
+    answers = iter(
+        [json_response(200, pair(1)), json_response(503, {"error": "store_unavailable"}, **{"Retry-After": "2"})]
+    )
+    client, history = run(lambda r: next(answers), "login", "refresh")
+    assert client.wait_until > time.monotonic() + 1
+    assert client.refresh_token is not None, "a 503 keeps the session"
+    assert history.ops[1].retry_after == "2"
+
+
+def test_a_timed_out_refresh_is_unknown_and_the_client_keeps_its_tokens() -> None:
+    def script(request: httpx.Request) -> httpx.Response:
+        if request.url.path == protocol.REFRESH:
+            raise httpx.ReadTimeout("slow", request=request)
+        return json_response(200, pair(1))
+
+    client, history = run(script, "login", "refresh")
+    assert (history.ops[1].outcome, history.ops[1].error) == ("unknown", "client_timeout")
+    assert protocol.peek(client.refresh_token)["tokenId"] == "r1"
+
+
+def test_logout_records_what_was_revoked_and_probes_it() -> None:
+    answers = iter([json_response(200, pair(1)), json_response(200, {"revoked": 1}),
+                    json_response(401, {"error": "token_revoked"})])  # fmt: skip
+    client, history = run(lambda r: next(answers), "login", "logout")
+    logout, probe = history.ops[1:]
+    assert (logout.revoked_ids, logout.revoked_families) == (["a1"], ["f"])
+    assert (probe.op, probe.probe, probe.token_id, probe.outcome) == ("me", "revoked", "a1", "ok")
+    assert client.access is None and len(client.revoked_access) == 1
+
+
+def test_a_revoked_token_that_is_accepted_is_a_failed_probe() -> None:
+    answers = iter([json_response(200, pair(1)), json_response(200, {"revoked": 1}), json_response(200, {"sub": "a"})])
+    _, history = run(lambda r: next(answers), "login", "logout")
+    assert history.ops[2].outcome == "fail"
+
+
+def test_blacklist_mints_current_shape_tokens_and_records_them() -> None:
+    seen: list[list[str]] = []
+
+    def script(request: httpx.Request) -> httpx.Response:
+        if request.url.path == protocol.BLACKLIST:
+            seen.append(json.loads(request.content)["tokens"])
+            return json_response(200, {"blacklisted": 3, "expired": 0, "invalid": 0})
+        if request.url.path == protocol.ME:
+            return json_response(401, {"error": "token_revoked"})
+        return json_response(200, pair(1))
+
+    _, history = run(script, "login", "blacklist_batch", "blacklist_batch")
+    batch = next(o for o in history.ops if o.op == "blacklist_batch")
+    assert len(seen) == 1 and len(seen[0]) == 3
+    assert batch.revoked_ids == [protocol.peek(t)["tokenId"] for t in seen[0]]
+    header = json.loads(base64.urlsafe_b64decode(seen[0][0].split(".")[0] + "=="))
+    assert (header["kid"], header["typ"]) == ("a-kid", "at+jwt")
+    assert history.ops[-1].probe == "revoked"
+
+
+def test_every_registered_operation_runs_against_a_scripted_service() -> None:
+    for name in OPERATIONS:
+        _, history = run(lambda r: json_response(200, pair(1)), "login", name)
+        assert history.ops, name
