@@ -155,6 +155,16 @@ class Blackhole(_NetworkFault):
         return [self._spec(prefix, "timeout", s, timeout=0) for s in ("upstream", "downstream")]
 
 
+class DropRequests(_NetworkFault):
+    """Commands never reach Redis (a one-way partition): unlike ``timeout``, no write lands, yet the client
+    cannot tell the two apart. No embedded emulation: fakeredis runs a command as soon as it is sent."""
+
+    kind: Literal["drop_requests"] = "drop_requests"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "timeout", "upstream", timeout=0)]
+
+
 class ResetPeer(_NetworkFault):
     """Connections are reset (TCP RST) after ``timeout_ms``."""
 
@@ -281,6 +291,7 @@ Fault = Annotated[
     Latency
     | Timeout
     | Blackhole
+    | DropRequests
     | ResetPeer
     | Bandwidth
     | SlowClose
