@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario.model import CHECKS
+from harness.checks import check_names
 from tests.support import authchaos
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ def test_embedded_run_writes_all_three_reports(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     suites = ET.parse(latest / "junit.xml").getroot().findall("testsuite")
     assert {s.get("name") for s in suites} == {"short-blackhole", "short-bandwidth"}
-    assert len(suites[0].findall("testcase")) == len(CHECKS)
+    assert len(suites[0].findall("testcase")) == len(check_names())
     html = (latest / "index.html").read_text()
     assert "<svg" in html and "short-blackhole" in html and "embedded" in html and "<script" not in html
     assert "secret" not in (latest / "run.json").read_text().lower()
