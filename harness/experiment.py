@@ -112,7 +112,15 @@ async def run_scenario(
         log.debug("scenario %s could not run", scenario.name, exc_info=True)  # -vv shows the traceback
         seen.error = f"{type(exc).__name__}: {exc}"
     checks = (
-        judge(seen.history, lifecycle.timeline.windows, scenario.expect, plan.settings, seen.steady, seen.corpus)
+        judge(
+            seen.history,
+            lifecycle.timeline.windows,
+            scenario.expect,
+            plan.settings,
+            seen.steady,
+            seen.corpus,
+            min_ops=scenario.workload.clients,
+        )
         if seen.history is not None
         else []
     )

@@ -34,7 +34,9 @@ class Op:
     new_family: str | None = None
     revoked_ids: list[str] = field(default_factory=list)  # acknowledged revocations (logout, blacklist)
     revoked_families: list[str] = field(default_factory=list)
-    probe: str | None = None  # "revoked": this call presents a token the client knows is revoked
+    revoked_user: str | None = None  # logout-all: every session of this user issued before it
+    user: str | None = None  # login-like ops: whose session ``new_family`` is
+    probe: str | None = None  # set when this call presents a token that must be rejected (see PROBES)
     phase: str = "before"
 
     @property

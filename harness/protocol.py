@@ -25,6 +25,16 @@ DEFAULT_ADMIN = ("admin", "admin-secret")
 WRITES = frozenset({"login", "oauth_login", "refresh", "logout", "logout_all", "blacklist_batch", "replay",
                     "legacy_refresh", "concurrent_refresh"})  # fmt: skip
 
+# Probes: calls that present a token the service must reject (a 200 is a finding for some checker).
+PROBES = {
+    "revoked": "a token whose revocation (logout, logout-all, blacklist) was acknowledged",
+    "replayed": "a refresh token that was already rotated (reuse, unless inside the grace window)",
+    "after_reuse": "a token of a family that reuse detection has just revoked",
+    "access_at_refresh": "an access token presented as a refresh token",
+    "refresh_at_me": "a refresh token presented as an access token",
+    "expired": "a well-signed token past its exp",
+}
+
 # Load shapes: (until second, users, spawn rate) per stage.
 LOAD_PROFILES: dict[str, list[tuple[float, int, float]]] = {
     "smoke": [(20, 10, 10)],

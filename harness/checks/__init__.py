@@ -44,11 +44,12 @@ def judge(
     corpus: list[Any] | None = None,
     *,
     names: list[str] | None = None,
+    min_ops: int = 0,
 ) -> list[CheckResult]:
     """The one way every driver judges a history: its checks, then known findings marked as such."""
     ctx = CheckContext(
         history.ops, windows, expect, reuse_grace_s=settings.reuse_grace_s, degraded_max_s=settings.degraded_max_s,
-        steady=steady or {}, corpus=corpus or [],
+        steady=steady or {}, corpus=corpus or [], min_ops=min_ops,
     )  # fmt: skip
     results = run_checks(ctx, names if names is not None else expect.checks)
     for result in results:

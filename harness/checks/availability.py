@@ -33,6 +33,8 @@ def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
     """Why one answer breaks the degradation policy, or None."""
     if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
         return "login without fallback tokens"
+    if op.op in ("login", "oauth_login") and op.status is None:
+        return "login got no answer (it must fall back, not hang)"
     if ctx.healthy(op) and (op.status == 503 or op.degraded):
         return "degraded while Redis was healthy"
     if op.degraded:
@@ -75,50 +77,45 @@ def degradation_policy(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+def _recovery_after(ops: list[Op], end_ns: int) -> tuple[Op | None, Op | None]:
+    """The first success after a fault, and the start of the first steady run of good answers (probes,
+    whose 'success' is a rejection, say nothing about recovery and are left out)."""
+    after = [o for o in ops if o.start_ns >= end_ns and o.probe is None]
+    first = next((o for o in after if o.outcome == "ok" and not o.degraded), None)
+    streak, candidate = 0, None
+    for o in after:
+        streak = streak + 1 if _answered_well(o) else 0
+        if streak == 1:
+            candidate = o
+        if streak >= RECOVERY_STREAK:
+            return first, candidate
+    return first, None
+
+
 @checker()
 def recovery(ctx: CheckContext) -> CheckResult:
     """After each fault: time to the first success and to a steady run of good answers, both bounded."""
-    rows = []
-    failed = False
-    evidence: list[int] = []
+    rows, evidence = [], []
     ordered = sorted(ctx.ops, key=lambda o: o.start_ns)
     for w in ctx.completed_windows:
-        assert w.end_ns is not None
-        after = [o for o in ordered if o.start_ns >= w.end_ns]
-        first = next((o for o in after if o.outcome == "ok" and not o.degraded), None)
-        steady_at = candidate = None
-        streak = 0
-        for o in after:
-            streak = streak + 1 if _answered_well(o) else 0
-            if streak == 1:
-                candidate = o
-            if streak >= RECOVERY_STREAK:
-                steady_at = candidate
-                break
+        first, steady_at = _recovery_after(ordered, w.end_ns)
         first_s = None if first is None else (first.end_ns - w.end_ns) / 1e9
         steady_s = None if steady_at is None else max(0.0, (steady_at.end_ns - w.end_ns) / 1e9)
         ok = first_s is not None and steady_s is not None and steady_s <= ctx.expect.recovery_max_s
         if not ok:
-            failed = True
-            evidence.extend(o.id for o in after[:5])
+            evidence.extend([o.id for o in ordered if o.start_ns >= w.end_ns and o.probe is None][:5])
         rows.append({"fault": w.name, "first_success_s": first_s, "steady_s": steady_s, "ok": ok})
     if not rows:
-        return CheckResult("recovery", True, "no faults ran: nothing to recover from", details={"faults": []})
+        return CheckResult("recovery", True, "no faults ran: nothing to recover from", details={"faults": []},
+                           applicable=False)  # fmt: skip
     worst = max((r["steady_s"] or float("inf")) for r in rows)
-    if failed:
+    bound = ctx.expect.recovery_max_s
+    if not all(r["ok"] for r in rows):
         missing = [str(r["fault"]) for r in rows if r["steady_s"] is None]
-        why = (
-            f"no steady recovery after {', '.join(missing)} before the workload ended"
-            if missing
-            else f"steady recovery took {worst:.2f}s, over the {ctx.expect.recovery_max_s:g}s bound"
-        )
+        why = (f"no steady recovery after {', '.join(missing)} before the workload ended" if missing
+               else f"steady recovery took {worst:.2f}s, over the {bound:g}s bound")  # fmt: skip
         return CheckResult("recovery", False, why, evidence[:MAX_EVIDENCE], {"faults": rows})
-    return CheckResult(
-        "recovery",
-        True,
-        f"recovered within {worst:.2f}s (bound {ctx.expect.recovery_max_s:g}s)",
-        details={"faults": rows},
-    )
+    return CheckResult("recovery", True, f"recovered within {worst:.2f}s (bound {bound:g}s)", details={"faults": rows})
 
 
 @checker(load=False)
@@ -130,7 +127,7 @@ def clients_recover(ctx: CheckContext) -> CheckResult:
     lost = [
         c for c in clients
         if not any(o.client == c and o.start_ns >= since and o.op in AUTHENTICATED and o.outcome == "ok"
-                   and not o.degraded for o in ctx.ops)
+                   and not o.degraded and o.probe is None for o in ctx.ops)
     ]  # fmt: skip
     if not lost:
         return CheckResult("clients_recover", True, f"all {len(clients)} clients authenticated after the faults")
@@ -147,5 +144,10 @@ def unknown_outcomes(ctx: CheckContext) -> CheckResult:
     unknown = [o for o in ctx.ops if o.outcome == "unknown"]
     summary = f"{len(unknown)} operations with unknown outcome (listed, not counted as successes)"
     return CheckResult(
-        "unknown_outcomes", True, summary, [o.id for o in unknown[:MAX_EVIDENCE]], {"count": len(unknown)}
+        "unknown_outcomes",
+        True,
+        summary,
+        [o.id for o in unknown[:MAX_EVIDENCE]],
+        {"count": len(unknown)},
+        applicable=bool(unknown),
     )

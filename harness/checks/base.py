@@ -22,6 +22,7 @@ class CheckResult:
     evidence: list[int] = field(default_factory=list)  # op ids that show the failure (or the finding)
     details: dict[str, Any] = field(default_factory=dict)
     finding: bool = False  # failed, but the scenario declares it a known finding (reported, not failing)
+    applicable: bool = True  # False: the history held nothing this check could judge (shown "not applicable")
 
     @classmethod
     def from_violations(cls, name: str, violations: list[Op], ok: str, bad: str, **details: Any) -> CheckResult:
@@ -38,7 +39,8 @@ class CheckContext:
     reuse_grace_s: float = 0.0
     degraded_max_s: float = 30.0
     steady: dict[str, Any] = field(default_factory=dict)  # "before"/"after" -> SteadyStateReport dicts
-    corpus: list[Any] = field(default_factory=list)  # legacy_corpus.Outcome, when the scenario replays one
+    corpus: list[Any] = field(default_factory=list)  # legacy_corpus.CorpusResult, when the scenario replays one
+    min_ops: int = 0  # fewer recorded operations than this (the workload's clients) is too little to judge
 
     @property
     def completed_windows(self) -> list[Span]:

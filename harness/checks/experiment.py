@@ -22,7 +22,7 @@ def steady_state(ctx: CheckContext) -> CheckResult:
 def legacy_corpus(ctx: CheckContext) -> CheckResult:
     """Every legacy token shape got exactly the outcomes the corpus expects."""
     if not ctx.corpus:
-        return CheckResult("legacy_corpus", True, "this scenario replays no legacy corpus")
+        return CheckResult("legacy_corpus", True, "this scenario replays no legacy corpus", applicable=False)
     wrong = [o for o in ctx.corpus if not o.passed]
     rows = [{"id": o.entry.id, "shape": o.entry.shape, "expect": o.entry.expect, "got": o.got} for o in ctx.corpus]
     if not wrong:
@@ -33,3 +33,12 @@ def legacy_corpus(ctx: CheckContext) -> CheckResult:
     return CheckResult(
         "legacy_corpus", False, f"{len(wrong)} token shapes misbehaved: {shapes}", details={"corpus": rows}
     )
+
+
+@checker(load=False)
+def enough_history(ctx: CheckContext) -> CheckResult:
+    """The workload recorded enough to judge: at least one operation per client."""
+    if len(ctx.ops) >= ctx.min_ops:
+        return CheckResult("enough_history", True, f"{len(ctx.ops)} operations recorded (at least {ctx.min_ops})")
+    why = f"only {len(ctx.ops)} operations for {ctx.min_ops} clients: too little history to judge"
+    return CheckResult("enough_history", False, why)

@@ -46,7 +46,7 @@ def latency_slo(ctx: CheckContext) -> CheckResult:
             evidence.extend(o.id for o in ops if o.outcome != "ok")
         rows.append(row)
     if not ctx.expect.slo:
-        return CheckResult("latency_slo", True, "no latency SLOs declared", details={"slo": []})
+        return CheckResult("latency_slo", True, "no latency SLOs declared", details={"slo": []}, applicable=False)
     if misses:
         return CheckResult("latency_slo", False, "; ".join(misses), evidence[:25], {"slo": rows})
     return CheckResult("latency_slo", True, f"{len(rows)} SLOs met", details={"slo": rows})

@@ -49,7 +49,7 @@ class AuthClient:
         self.refresh_token: str | None = None
         self.previous_refresh: str | None = None
         self.admin_access: str | None = None
-        self.revoked_access: list[str] = []  # access tokens whose revocation was acknowledged (recent ones)
+        self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
         self.wait_until = 0.0
 
     async def run(self, name: str) -> None:
@@ -92,9 +92,21 @@ class AuthClient:
     def forget_session(self) -> None:
         self.access = self.refresh_token = None
 
-    def remember_revoked(self, token: str | None) -> None:
+    def remember_revoked(self, kind: str, token: str | None) -> None:
+        """Keep a token whose revocation was acknowledged, to present it again later (``recheck_revoked``)."""
         if token:
-            self.revoked_access = [*self.revoked_access[-(REVOKED_KEPT - 1) :], token]
+            self.revoked = [*self.revoked[-(REVOKED_KEPT - 1) :], (kind, token)]
+
+    async def present(self, name: str, kind: str, token: str | None, *, probe: str | None = None) -> Op:
+        """Present ``token`` where a token of ``kind`` goes: a probe is ``ok`` only when it is rejected (401)."""
+        if kind == "refresh":
+            op, _ = await self.call(name, "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+        else:
+            op, _ = await self.call(name, "GET", protocol.ME, token=token, headers=self.bearer(token))
+        if probe is not None:
+            op.probe = probe
+            op.outcome = "ok" if op.status == 401 else ("unknown" if op.status is None else "fail")
+        return op
 
     @staticmethod
     def bearer(token: str | None) -> dict[str, str]:

@@ -7,16 +7,21 @@ Every call goes through ``AuthClient.call`` so it lands in the history as one ro
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from harness import protocol
-from harness.tokens import mint, sign
+from harness.history import Op
+from harness.tokens import Kind, mint, sign
 from harness.workload.client import AuthClient
 
 OperationFn = Callable[[AuthClient], Awaitable[None]]
 LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
+CONCURRENT_REFRESHES = 3
+EXPIRED_BY_S = 600  # far past any sane leeway
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ def operation(*, needs_session: bool = True) -> Callable[[OperationFn], Operatio
 async def login(c: AuthClient) -> None:
     op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.user[0], "password": c.user[1]})
     c.take_pair(op, body)
+    op.user = c.user[0]
 
 
 @operation(needs_session=False)
@@ -48,6 +54,7 @@ async def oauth_login(c: AuthClient) -> None:
     params = {"provider": "demo", "code": f"user:{c.user[0]}"}
     op, body = await c.call("oauth_login", "GET", protocol.OAUTH_CALLBACK, params=params)
     c.take_pair(op, body)
+    op.user = c.user[0]
 
 
 @operation()
@@ -68,7 +75,8 @@ async def me(c: AuthClient) -> None:
 
 @operation()
 async def replay(c: AuthClient) -> None:
-    """Present the previous (already rotated) refresh token, as a thief would."""
+    """Present the previous (already rotated) refresh token, as a thief would; after a rejection keep
+    presenting the family (the successor refresh token and its access token): all must now be rejected."""
     token = c.previous_refresh
     if token is None:
         await refresh(c)
@@ -76,9 +84,29 @@ async def replay(c: AuthClient) -> None:
     op, _ = await c.call("replay", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
     op.probe = "replayed"
     c.previous_refresh = None
-    if op.status == 200:
-        return  # a grace-window sibling: the service may allow it
+    if op.status == 200 or op.status is None:
+        return  # a grace-window sibling (the service may allow it), or no answer: nothing learned
+    if op.error == "token_reused":
+        await c.present("refresh", "refresh", c.refresh_token, probe="after_reuse")
+        await c.present("me", "access", c.access, probe="after_reuse")
     c.forget_session()  # the family is revoked: log in again
+
+
+@operation()
+async def concurrent_refresh(c: AuthClient) -> None:
+    """Refresh one token from several connections at once (two tabs, a retrying proxy): exactly one new
+    pair outside the grace window, and the rest is reuse."""
+    token = c.refresh_token
+
+    async def one() -> tuple[Op, Any]:
+        return await c.call("concurrent_refresh", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+
+    results = await asyncio.gather(*(one() for _ in range(CONCURRENT_REFRESHES)))
+    winners = [(op, body) for op, body in results if op.status == 200]
+    for op, body in winners:
+        c.take_pair(op, body, rotated=token)
+    if not winners and any(op.status == 401 for op, _ in results):
+        c.forget_session()
 
 
 @operation()
@@ -92,24 +120,58 @@ async def logout(c: AuthClient) -> None:
         families = (claims.get("family"), protocol.peek(refresh_token).get("family"))
         op.revoked_families = sorted({f for f in families if f})
         c.forget_session()
-        c.remember_revoked(access)
-        probe, _ = await c.call("me", "GET", protocol.ME, token=access, headers=c.bearer(access))
-        probe.probe = "revoked"
-        probe.outcome = "ok" if probe.status == 401 else "fail"
+        c.remember_revoked("access", access)
+        c.remember_revoked("refresh", refresh_token)
+        await c.present("me", "access", access, probe="revoked")
+    elif op.status == 401:
+        c.forget_session()
+
+
+@operation()
+async def logout_all(c: AuthClient) -> None:
+    """Log out every session of the user (all clients share it): each must stop working at once."""
+    access, refresh_token = c.access, c.refresh_token
+    op, _ = await c.call("logout_all", "POST", protocol.LOGOUT, token=access, headers=c.bearer(access),
+                         json={"all": True})  # fmt: skip
+    if op.status == 200:
+        op.revoked_user = c.user[0]
+        c.forget_session()
+        c.remember_revoked("access", access)
+        c.remember_revoked("refresh", refresh_token)
+        await c.present("refresh", "refresh", refresh_token, probe="revoked")
     elif op.status == 401:
         c.forget_session()
 
 
 @operation(needs_session=False)
 async def recheck_revoked(c: AuthClient) -> None:
-    """Present an access token revoked earlier: revocations must survive restarts and outages."""
-    if not c.revoked_access:
+    """Present a token revoked earlier (access at /auth/me, refresh at /auth/refresh): revocations must
+    survive restarts, outages and other workers."""
+    if not c.revoked:
         await c.run("me")
         return
-    token = c.rng.choice(c.revoked_access)
-    op, _ = await c.call("recheck_revoked", "GET", protocol.ME, token=token, headers=c.bearer(token))
-    op.probe = "revoked"
-    op.outcome = "ok" if op.status == 401 else ("unknown" if op.status is None else "fail")
+    kind, token = c.rng.choice(c.revoked)
+    await c.present("recheck_revoked", kind, token, probe="revoked")
+
+
+@operation()
+async def cross_kind(c: AuthClient) -> None:
+    """An access token at /auth/refresh and a refresh token at /auth/me: kinds never stand in for each other."""
+    await c.present("cross_kind", "refresh", c.access, probe="access_at_refresh")
+    await c.present("cross_kind", "access", c.refresh_token, probe="refresh_at_me")
+
+
+@operation(needs_session=False)
+async def expired_token(c: AuthClient) -> None:
+    """Well-signed current-shape tokens past their exp (beyond any leeway): rejected, in degraded mode too."""
+    if c.keys is None:
+        await c.run("me")
+        return
+    past = time.time() - EXPIRED_BY_S
+    claims = {"sub": c.user[0], "tokenId": f"ex-{c.cid}-{c.rng.getrandbits(48):x}", "family": f"exf-{c.cid}"}
+    kind: Kind = "access" if c.rng.random() < 0.5 else "refresh"
+    token = mint(c.keys, kind, claims, ttl_s=60, now=past)
+    await c.present("expired_token", kind, token, probe="expired")
 
 
 @operation(needs_session=False)
@@ -126,6 +188,17 @@ async def legacy_refresh(c: AuthClient) -> None:
     token = sign(payload, c.keys.refresh_secret)
     op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
     c.take_pair(op, body)
+    op.user = c.user[0]
+
+
+async def _admin(c: AuthClient) -> bool:
+    """The admin session batch blacklists need; logs in (one op) when there is none."""
+    if c.admin_access is not None:
+        return True
+    op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.admin[0], "password": c.admin[1]})
+    if op.status == 200 and isinstance(body, dict):
+        c.admin_access = body.get("access_token")
+    return False
 
 
 @operation()
@@ -134,10 +207,7 @@ async def blacklist_batch(c: AuthClient) -> None:
     if c.keys is None:
         await c.run("me")
         return
-    if c.admin_access is None:
-        op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.admin[0], "password": c.admin[1]})
-        if op.status == 200:
-            c.admin_access = body["access_token"]
+    if not await _admin(c):
         return
     keys, size = c.keys, c.rng.choice(c.batch_sizes)
     tokens = [
@@ -149,9 +219,28 @@ async def blacklist_batch(c: AuthClient) -> None:
     if op.status == 200:
         op.revoked_ids = [protocol.peek(t)["tokenId"] for t in tokens]
         victim = c.rng.choice(tokens)
-        c.remember_revoked(victim)
-        probe, _ = await c.call("me", "GET", protocol.ME, token=victim, headers=c.bearer(victim))
-        probe.probe = "revoked"
-        probe.outcome = "ok" if probe.status == 401 else "fail"
+        c.remember_revoked("access", victim)
+        await c.present("me", "access", victim, probe="revoked")
     elif op.status == 401:
+        c.admin_access = None
+
+
+@operation()
+async def blacklist_session(c: AuthClient) -> None:
+    """As admin, blacklist this client's own refresh token: its whole family goes, so its access token,
+    issued in the same grant, must be rejected too (RFC 7009)."""
+    if not await _admin(c):
+        return
+    access, refresh_token = c.access, c.refresh_token
+    op, _ = await c.call("blacklist_session", "POST", protocol.BLACKLIST, token=c.admin_access,
+                         headers=c.bearer(c.admin_access), json={"tokens": [refresh_token]})  # fmt: skip
+    if op.status == 200:
+        claims = protocol.peek(refresh_token)
+        op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
+        op.revoked_families = [claims["family"]] if claims.get("family") else []
+        c.forget_session()
+        c.remember_revoked("refresh", refresh_token)
+        c.remember_revoked("access", access)
+        await c.present("me", "access", access, probe="revoked")
+    elif op.status in (401, 403):
         c.admin_access = None

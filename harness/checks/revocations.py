@@ -1,0 +1,99 @@
+"""What the history says was revoked, and when: the model every token-safety checker judges against.
+
+Jepsen-style: a revocation counts from the moment its acknowledgement (a 200) came back; an op that
+started after that and was accepted is a violation. A revocation whose outcome the client could not
+know (no answer, a 5xx) or that raced the op (logout-all while a login was in flight) is *maybe*:
+it never proves a violation and never makes a rejection false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from harness.faults.model import LOSSY_KINDS, Span
+from harness.history import Op
+
+REVOKING = ("logout", "logout_all", "blacklist_batch", "blacklist_session")
+# Operations that present a token the service must check against revocations.
+PRESENTS_TOKEN = ("me", "refresh", "replay", "logout", "logout_all", "recheck_revoked", "concurrent_refresh")
+
+
+def _ambiguous(op: Op) -> bool:
+    return op.status is None or op.status >= 500
+
+
+@dataclass
+class Revocations:
+    tokens: dict[str, int] = field(default_factory=dict)  # token id -> acknowledged at (ns)
+    families: dict[str, int] = field(default_factory=dict)  # family -> acknowledged at (ns)
+    maybe_families: set[str] = field(default_factory=set)
+    issued: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # family -> (user, first issued)
+    refreshed: dict[str, int] = field(default_factory=dict)  # family -> its last rotation's answer (ns)
+
+    @classmethod
+    def from_ops(cls, ops: Iterable[Op]) -> Revocations:
+        r = cls()
+        ordered = sorted(ops, key=lambda o: o.start_ns)
+        for op in ordered:
+            r._note_family(op)
+        for op in ordered:
+            r._note_revocation(op)
+        return r
+
+    def _note_family(self, op: Op) -> None:
+        if op.status == 200 and op.new_family:
+            user, first = self.issued.get(op.new_family, (op.user, op.end_ns))
+            self.issued[op.new_family] = (user or op.user, min(first, op.end_ns))
+            self.refreshed[op.new_family] = max(self.refreshed.get(op.new_family, 0), op.end_ns)
+
+    def _note_revocation(self, op: Op) -> None:
+        if op.status == 200:
+            for tid in op.revoked_ids:
+                self.tokens.setdefault(tid, op.end_ns)
+            for fam in op.revoked_families:
+                self.families.setdefault(fam, op.end_ns)
+        if op.error == "token_reused" and op.family:
+            self.families.setdefault(op.family, op.end_ns)
+        if op.op == "logout_all" and op.revoked_user:
+            self._logout_all(op)
+        elif op.op in REVOKING and _ambiguous(op) and op.family and op.op != "blacklist_batch":
+            self.maybe_families.add(op.family)
+
+    def _logout_all(self, op: Op) -> None:
+        for fam, (user, first) in self.issued.items():
+            if user != op.revoked_user:
+                continue
+            if op.status == 200 and first < op.start_ns:
+                self.families.setdefault(fam, op.end_ns)
+            elif (op.status == 200 or _ambiguous(op)) and first <= op.end_ns:
+                self.maybe_families.add(fam)  # issued while the logout-all was in flight, or its fate unknown
+
+    def revoked_at(self, op: Op) -> int | None:
+        """When the token or the family ``op`` presents was revoked (acknowledged), if it was."""
+        times = [t for t in (self.tokens.get(op.token_id or ""), self.families.get(op.family or "")) if t is not None]
+        return min(times, default=None)
+
+    def maybe_revoked(self, op: Op) -> bool:
+        """Revoked before ``op`` started, for sure or possibly."""
+        at = self.revoked_at(op)
+        return (at is not None and at <= op.end_ns) or (op.family or "") in self.maybe_families
+
+
+def in_loss_window(windows: list[Span], loss_window_s: float, at_ns: int) -> bool:
+    """``at_ns`` falls within the declared loss window (the AOF fsync interval) before a crash."""
+    loss_ns = int(loss_window_s * 1e9)
+    return loss_ns > 0 and any(w.kind in LOSSY_KINDS and w.start_ns - loss_ns <= at_ns <= w.start_ns for w in windows)
+
+
+def accepted_after_revocation(ops: list[Op], windows: list[Span], loss_window_s: float) -> list[tuple[Op, int]]:
+    """Accepted calls that presented a token or family revoked before they started (outside any loss window)."""
+    revocations = Revocations.from_ops(ops)
+    hits = []
+    for op in ops:
+        if op.status != 200 or op.op not in PRESENTS_TOKEN:
+            continue
+        at = revocations.revoked_at(op)
+        if at is not None and op.start_ns > at and not in_loss_window(windows, loss_window_s, at):
+            hits.append((op, at))
+    return hits
