@@ -28,6 +28,7 @@ class Revocations:
     tokens: dict[str, int] = field(default_factory=dict)  # token id -> acknowledged at (ns)
     families: dict[str, int] = field(default_factory=dict)  # family -> acknowledged at (ns)
     maybe_families: set[str] = field(default_factory=set)
+    sent: dict[str, int] = field(default_factory=dict)  # token id or family -> when its revocation was sent
     issued: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # family -> (user, first issued)
     refreshed: dict[str, int] = field(default_factory=dict)  # family -> its last rotation's answer (ns)
 
@@ -50,11 +51,11 @@ class Revocations:
     def _note_revocation(self, op: Op) -> None:
         if op.status == 200:
             for tid in op.revoked_ids:
-                self.tokens.setdefault(tid, op.end_ns)
+                self._revoke(self.tokens, tid, op)
             for fam in op.revoked_families:
-                self.families.setdefault(fam, op.end_ns)
+                self._revoke(self.families, fam, op)
         if op.error == "token_reused" and op.family:
-            self.families.setdefault(op.family, op.end_ns)
+            self._revoke(self.families, op.family, op)
         if op.op == "logout_all" and op.revoked_user:
             self._logout_all(op)
         elif op.op in REVOKING and _ambiguous(op) and op.family and op.op != "blacklist_batch":
@@ -65,9 +66,13 @@ class Revocations:
             if user != op.revoked_user:
                 continue
             if op.status == 200 and first < op.start_ns:
-                self.families.setdefault(fam, op.end_ns)
+                self._revoke(self.families, fam, op)
             elif (op.status == 200 or _ambiguous(op)) and first <= op.end_ns:
                 self.maybe_families.add(fam)  # issued while the logout-all was in flight, or its fate unknown
+
+    def _revoke(self, into: dict[str, int], key: str, op: Op) -> None:
+        into.setdefault(key, op.end_ns)
+        self.sent.setdefault(key, op.start_ns)
 
     def revoked_at(self, op: Op) -> int | None:
         """When the token or the family ``op`` presents was revoked (acknowledged), if it was."""
@@ -75,9 +80,10 @@ class Revocations:
         return min(times, default=None)
 
     def maybe_revoked(self, op: Op) -> bool:
-        """Revoked before ``op`` started, for sure or possibly."""
-        at = self.revoked_at(op)
-        return (at is not None and at <= op.end_ns) or (op.family or "") in self.maybe_families
+        """Revoked, for sure or possibly, before ``op`` was answered: a revocation sent while ``op`` was in
+        flight may have landed first."""
+        sent = [self.sent[k] for k in (op.token_id, op.family) if k and k in self.sent]
+        return any(t <= op.end_ns for t in sent) or (op.family or "") in self.maybe_families
 
 
 def in_loss_window(windows: list[Span], loss_window_s: float, at_ns: int) -> bool:

@@ -21,6 +21,7 @@ from harness import protocol
 from harness.history import History, Op
 from harness.tokens import TokenKeys
 
+ROTATED_KEPT = 3  # the immediate predecessor and two older ones
 REVOKED_KEPT = 20  # revoked tokens a client remembers, to present again later
 
 
@@ -47,7 +48,7 @@ class AuthClient:
         self.admin = admin
         self.access: str | None = None
         self.refresh_token: str | None = None
-        self.previous_refresh: str | None = None
+        self.rotated: list[str] = []  # this session's rotated refresh tokens, newest last (for replays)
         self.admin_access: str | None = None
         self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
         self.wait_until = 0.0
@@ -84,13 +85,20 @@ class AuthClient:
     def take_pair(self, op: Op, body: Any, *, rotated: str | None = None) -> None:
         """Adopt a new pair; ``rotated`` is the refresh token it replaces (kept for replays)."""
         if op.status == 200 and isinstance(body, dict):
-            self.previous_refresh = rotated
+            self.rotated = [*self.rotated[-(ROTATED_KEPT - 1) :], rotated] if rotated else []
             self.access, self.refresh_token = body.get("access_token"), body.get("refresh_token")
-            claims = protocol.peek(self.refresh_token)
+            self.note_pair(op, body)
+
+    @staticmethod
+    def note_pair(op: Op, body: Any) -> None:
+        """Record which refresh token an exchange handed out, without adopting it."""
+        if op.status == 200 and isinstance(body, dict):
+            claims = protocol.peek(body.get("refresh_token"))
             op.new_token_id, op.new_family = claims.get("tokenId"), claims.get("family")
 
     def forget_session(self) -> None:
         self.access = self.refresh_token = None
+        self.rotated = []
 
     def remember_revoked(self, kind: str, token: str | None) -> None:
         """Keep a token whose revocation was acknowledged, to present it again later (``recheck_revoked``)."""

@@ -75,15 +75,17 @@ async def me(c: AuthClient) -> None:
 
 @operation()
 async def replay(c: AuthClient) -> None:
-    """Present the previous (already rotated) refresh token, as a thief would; after a rejection keep
+    """Present an already rotated refresh token of this session, as a thief would: the immediate predecessor
+    (inside a grace window: the same successor) or an older one (always reuse). After a rejection keep
     presenting the family (the successor refresh token and its access token): all must now be rejected."""
-    token = c.previous_refresh
-    if token is None:
+    if not c.rotated:
         await refresh(c)
         return
-    op, _ = await c.call("replay", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+    token = c.rng.choice(c.rotated)
+    op, body = await c.call("replay", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
     op.probe = "replayed"
-    c.previous_refresh = None
+    c.rotated.remove(token)
+    c.note_pair(op, body)
     if op.status == 200 or op.status is None:
         return  # a grace-window sibling (the service may allow it), or no answer: nothing learned
     if op.error == "token_reused":

@@ -51,7 +51,7 @@ def test_login_then_refresh_records_ids_and_rotates() -> None:
     assert (login.op, login.new_token_id, login.new_family) == ("login", "r1", "f")
     assert (refresh.op, refresh.token_id, refresh.new_token_id, refresh.outcome) == ("refresh", "r1", "r2", "ok")
     assert protocol.peek(client.refresh_token)["tokenId"] == "r2"
-    assert protocol.peek(client.previous_refresh)["tokenId"] == "r1"
+    assert [protocol.peek(t)["tokenId"] for t in client.rotated] == ["r1"]
 
 
 def test_without_a_session_an_operation_logs_in_first() -> None:
