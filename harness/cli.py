@@ -150,6 +150,11 @@ TARGET = click.option(
     help="An already running service (staging, a CI container): nothing is started. Faults reach its Redis only "
     "through AUTHCHAOS_EXTERNAL_TOXIPROXY_URL + AUTHCHAOS_EXTERNAL_PROXY; otherwise they are reported skipped.",
 )  # fmt: skip
+ALLOW_SKIPPED = click.option(
+    "--allow-skipped", is_flag=True,
+    help="A scenario whose faults could not be produced (embedded backend, no proxy) is judged on its checks "
+    "instead of exiting 2 as not run as designed.",
+)  # fmt: skip
 REPORT_DIR = click.option(
     "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
 )
@@ -184,7 +189,12 @@ def _catalog(scenarios_dir: Path | None) -> Catalog:
 
 
 def _run_selected(
-    scenarios: list[Scenario], backend: str, seed: int | None, report_dir: Path, target: str | None = None
+    scenarios: list[Scenario],
+    backend: str,
+    seed: int | None,
+    report_dir: Path,
+    target: str | None = None,
+    allow_skipped: bool = False,
 ) -> None:
     from rich.console import Console
 
@@ -205,6 +215,7 @@ def _run_selected(
             report_root=report_dir,
             console=console,
             target=target,
+            allow_skipped=allow_skipped,
         )
 
     interrupted = False
@@ -249,6 +260,7 @@ def list_scenarios(scenarios_dir: Path | None) -> None:
 @REPORT_DIR
 @SCENARIOS_DIR
 @TARGET
+@ALLOW_SKIPPED
 def run(
     selectors: tuple[str, ...],
     backend: str,
@@ -256,10 +268,12 @@ def run(
     report_dir: Path,
     scenarios_dir: Path | None,
     target: str | None,
+    allow_skipped: bool,
 ) -> None:
     """Run scenarios (names, tags or YAML paths; none = all) and write a report.
 
-    Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run.
+    Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run or a fault was skipped
+    (unless --allow-skipped).
     """
     from harness.scenario.model import ScenarioError
 
@@ -268,7 +282,7 @@ def run(
         scenarios = catalog.select(list(selectors))
     except ScenarioError as exc:
         _fail(str(exc))
-    _run_selected(scenarios, backend, seed, report_dir, target)
+    _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped)
 
 
 @cli.command()
@@ -277,13 +291,17 @@ def run(
 @SCENARIOS_DIR
 @click.option("--prove", is_flag=True, help="Also run the gate against every known-bug switch: each must be caught.")
 @TARGET
-def gate(backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool, target: str | None) -> None:
-    """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed."""
+@ALLOW_SKIPPED
+def gate(
+    backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool, target: str | None, allow_skipped: bool
+) -> None:
+    """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed or a
+    fault could not be produced (unless --allow-skipped)."""
     scenarios = _catalog(scenarios_dir).select(["gate"])
     if prove and target:
         _fail("--prove switches bugs on a service the harness starts: drop --target")
     if not prove:
-        _run_selected(scenarios, backend, None, report_dir, target)
+        _run_selected(scenarios, backend, None, report_dir, target, allow_skipped)
         return
     from rich.console import Console
 

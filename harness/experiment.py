@@ -46,14 +46,22 @@ class ScenarioResult:
     aborted: str | None = None
     interrupted: bool = False
     error: str | None = None
+    allow_skipped: bool = False
 
     @property
     def verdict(self) -> str:
+        """error (could not run) > skipped (a fault could not be produced: not run as designed) > fail > pass."""
         if self.error:
             return "error"
+        if self.skipped_faults and not self.allow_skipped:
+            return "skipped"
         if self.aborted or self.failed_checks:
             return "fail"
         return "pass"
+
+    @property
+    def skipped_faults(self) -> list[str]:
+        return [f"{w.name}: {w.skipped}" for w in self.timeline.skipped]
 
     @property
     def failed_checks(self) -> list[CheckResult]:
@@ -87,6 +95,7 @@ async def run_scenario(
     seed: int | None = None,
     target: str | None = None,
     on_progress: Progress | None = None,
+    allow_skipped: bool = False,
 ) -> ScenarioResult:
     """Run one scenario; never raises for a failing service, only records. Ctrl-C: rolls back, marks interrupted.
 
@@ -127,7 +136,7 @@ async def run_scenario(
     return ScenarioResult(
         scenario, seed, lifecycle.backend, lifecycle.backend_reason, started_at, plan.env,
         round(time.monotonic() - started, 3), seen.history, lifecycle.timeline, seen.steady, checks, seen.corpus,
-        seen.aborted, interrupted, seen.error,
+        seen.aborted, interrupted, seen.error, allow_skipped,
     )  # fmt: skip
 
 

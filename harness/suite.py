@@ -17,7 +17,7 @@ from harness.report.writer import write_reports
 from harness.scenario.model import Scenario
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-STYLE = {"pass": "green", "fail": "red", "error": "magenta"}
+STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
 
 
 @dataclass
@@ -30,27 +30,39 @@ class SuiteOutcome:
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(overall(self.results), EXIT_ERROR)
+        return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(overall(self.results), EXIT_ERROR)  # skipped: 2
+
+
+def _judged(r: ScenarioResult) -> str:
+    failed = ", ".join(c.name for c in r.failed_checks)
+    passed = sum(c.passed and c.applicable for c in r.checks)
+    na = sum(not c.applicable for c in r.checks)
+    return f"failed: {failed}" if failed else f"{passed} checks passed" + (f", {na} not applicable" if na else "")
 
 
 def verdict_line(r: ScenarioResult) -> str:
-    failed = ", ".join(c.name for c in r.failed_checks)
-    why = r.error or r.aborted or (f"failed: {failed}" if failed else f"{len(r.checks)} checks passed")
+    why = r.error or r.aborted or _judged(r)
+    if r.skipped_faults:
+        why = f"faults skipped ({'; '.join(r.skipped_faults)}); " + why
+        if r.allow_skipped:
+            why += " [yellow](--allow-skipped)[/]"
     if r.findings:
         why += f" [yellow](findings: {', '.join(c.name for c in r.findings)})[/]"
-    return f"[{STYLE[r.verdict]}]{r.verdict.upper():5}[/] {r.scenario.name} ({r.backend}, {r.duration_s:.1f}s): {why}"
+    return f"[{STYLE[r.verdict]}]{r.verdict.upper():7}[/] {r.scenario.name} ({r.backend}, {r.duration_s:.1f}s): {why}"
 
 
 def summary_table(results: list[ScenarioResult]) -> Table:
     table = Table(title="authchaos summary")
-    for col in ("scenario", "verdict", "backend", "ops", "failed checks", "time"):
+    for col in ("scenario", "verdict", "backend", "ops", "failed checks", "known findings", "time"):
         table.add_column(col)
     for r in results:
         ops = len(r.history.ops) if r.history else 0
         failed = ", ".join(c.name for c in r.failed_checks) or ("-" if not r.error else r.error[:60])
-        table.add_row(
-            r.scenario.name, f"[{STYLE[r.verdict]}]{r.verdict}[/]", r.backend, str(ops), failed, f"{r.duration_s:.1f}s"
-        )
+        if r.skipped_faults and not r.allow_skipped:
+            failed = "faults skipped: " + ", ".join(w.split(":")[0] for w in r.skipped_faults)
+        findings = ", ".join(c.name for c in r.findings) or "-"
+        table.add_row(r.scenario.name, f"[{STYLE[r.verdict]}]{r.verdict}[/]", r.backend, str(ops), failed, findings,
+                      f"{r.duration_s:.1f}s")  # fmt: skip
     return table
 
 
@@ -76,6 +88,7 @@ async def run_suite(
     label: str = "",
     announce: bool = True,
     target: str | None = None,
+    allow_skipped: bool = False,
 ) -> SuiteOutcome:
     """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -91,7 +104,8 @@ async def run_suite(
             def update(phase: str, frac: float, task: TaskID = task, name: str = scenario.name) -> None:
                 progress.update(task, completed=frac, description=f"{name}: {phase}")
 
-            result = await run_scenario(scenario, backend=backend, seed=seed, target=target, on_progress=update)
+            result = await run_scenario(scenario, backend=backend, seed=seed, target=target, on_progress=update,
+                                        allow_skipped=allow_skipped)  # fmt: skip
             progress.remove_task(task)
             results.append(result)
             console.print(label + verdict_line(result))

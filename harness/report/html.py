@@ -21,7 +21,7 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1000px;color:#1d232a}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 6px;border-top:1px solid #ddd;padding-top:18px}
 .muted{color:#5b6670}.verdict{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
-.pass{background:#2e9d57}.fail{background:#d64545}.error{background:#8a4fd6}
+.pass{background:#2e9d57}.fail{background:#d64545}.error{background:#8a4fd6}.skipped{background:#b7791f}
 table{border-collapse:collapse;width:100%;margin:8px 0}td,th{border-bottom:1px solid #e6e8eb;padding:4px 6px;
 text-align:left;vertical-align:top}th{background:#f5f6f7}.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 .ok{color:#2e9d57;font-weight:600}.warn{color:#b7791f;font-weight:600}.bad{color:#d64545;font-weight:600}.note{background:#fff7e0;border:1px solid #f0d48a;
@@ -178,6 +178,8 @@ def _checks(sc: dict[str, Any]) -> str:
     for c in sc["checks"]:
         if c.get("finding"):
             mark = '<span class="warn">finding</span>'
+        elif not c.get("applicable", True):
+            mark = '<span class="muted">not applicable</span>'
         else:
             mark = '<span class="ok">pass</span>' if c["passed"] else '<span class="bad">FAIL</span>'
         evidence = [by_id[i] for i in c["evidence"] if i in by_id]
@@ -266,6 +268,9 @@ def _scenario(sc: dict[str, Any]) -> str:
     failed = [c["name"] for c in sc["checks"] if not c["passed"] and not c.get("finding")]
     findings = [c["name"] for c in sc["checks"] if c.get("finding")]
     headline = f"Failed checks: <b>{', '.join(failed)}</b>." if failed else "Every check passed."
+    if sc.get("skipped_faults"):
+        skipped = "; ".join(sc["skipped_faults"])
+        headline = f"<b>Not run as designed: faults skipped</b> ({escape(skipped)}). " + headline
     if findings:
         headline += f" Known findings (expected here, reported, not failing): <b>{', '.join(findings)}</b>."
     bugs = sc["service_env"].get("AUTHCHAOS_BUGS")
@@ -283,7 +288,8 @@ def render_html(run: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr><td><a href="#{escape(s["name"])}">{escape(s["name"])}</a></td>'
         f'<td><span class="verdict {s["verdict"]}">{s["verdict"]}</span></td><td>{s["backend"]}</td>'
-        f"<td>{sum(not c['passed'] for c in s['checks'])}</td><td>{s['duration_s']}s</td></tr>"
+        f"<td>{sum(not c['passed'] and not c.get('finding') for c in s['checks'])}</td>"
+        f"<td>{sum(bool(c.get('finding')) for c in s['checks'])}</td><td>{s['duration_s']}s</td></tr>"
         for s in run["scenarios"]
     )
     body = "".join(_scenario(s) for s in run["scenarios"])
@@ -296,6 +302,6 @@ def render_html(run: dict[str, Any]) -> str:
         f"authchaos {escape(run['authchaos'])}</p>"
         "<p>Each scenario runs clients against the reference auth service while faults hit its Redis, then "
         "judges the recorded operations. A check fails with the operations that prove it.</p>"
-        f"<table><tr><th>scenario</th><th>verdict</th><th>backend</th><th>failed checks</th><th>time</th></tr>{rows}</table>"
+        f"<table><tr><th>scenario</th><th>verdict</th><th>backend</th><th>failed checks</th><th>known findings</th><th>time</th></tr>{rows}</table>"
         f"{body}</body></html>"
     )

@@ -10,9 +10,13 @@ def junit_xml(run: dict[str, Any]) -> bytes:
     suites = ET.Element("testsuites", name="authchaos")
     for sc in run["scenarios"]:
         failures = sum(not c["passed"] and not c.get("finding") for c in sc["checks"])
+        skipped_faults = sc.get("skipped_faults") or []
+        not_run = sc["verdict"] == "skipped"
+        skipped = len(sc["checks"]) if not_run else sum(not c.get("applicable", True) for c in sc["checks"])
         suite = ET.SubElement(
             suites, "testsuite", name=sc["name"], tests=str(max(1, len(sc["checks"]))),
-            failures=str(failures), errors="1" if sc["error"] else "0", time=str(sc["duration_s"]),
+            failures=str(0 if not_run else failures), errors="1" if sc["error"] else "0", skipped=str(skipped),
+            time=str(sc["duration_s"]),
         )  # fmt: skip
         props = ET.SubElement(suite, "properties")
         for key in ("backend", "seed", "verdict"):
@@ -25,7 +29,12 @@ def junit_xml(run: dict[str, Any]) -> bytes:
             ET.SubElement(case, "failure", message=sc["aborted"]).text = sc["aborted"]
         for check in sc["checks"]:
             case = ET.SubElement(suite, "testcase", classname=sc["name"], name=check["name"])
-            if check.get("finding"):
+            if not_run:
+                why = "scenario not run as designed: faults skipped: " + "; ".join(skipped_faults)
+                ET.SubElement(case, "skipped", message=why)
+            elif not check.get("applicable", True):
+                ET.SubElement(case, "skipped", message=f"not applicable: {check['summary']}")
+            elif check.get("finding"):
                 ET.SubElement(case, "system-out").text = f"known finding (does not fail the gate): {check['summary']}"
             elif not check["passed"]:
                 failure = ET.SubElement(case, "failure", message=check["summary"])

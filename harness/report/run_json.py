@@ -51,6 +51,7 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
         "verdict": r.verdict,
         "aborted": r.aborted,
         "error": r.error,
+        "skipped_faults": r.skipped_faults,
         "service_env": r.service_env,
         "scenario": r.scenario.model_dump(mode="json", by_alias=True),
         "steady_state": r.steady,
@@ -64,6 +65,7 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
                 "name": c.name,
                 "passed": c.passed,
                 "finding": c.finding,
+                "applicable": c.applicable,
                 "summary": c.summary,
                 "evidence": c.evidence,
                 "details": c.details,
@@ -88,7 +90,7 @@ def run_dict(results: list[ScenarioResult], started_at: str) -> dict[str, Any]:
 
 def overall(results: list[ScenarioResult]) -> str:
     verdicts = {r.verdict for r in results}
-    return "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass"
+    return next((v for v in ("error", "skipped", "fail") if v in verdicts), "pass")
 
 
 # -- reading a run.json back (replay) ------------------------------------------------------------

@@ -66,6 +66,11 @@ class ServiceSpec(_Strict):
         bad = [k for k in env if not k.startswith("AUTHCHAOS_")]
         if bad:
             raise ValueError(f"service env keys must start with AUTHCHAOS_: {', '.join(bad)}")
+        secret = [k for k in env if any(w in k for w in ("SECRET", "PASSWORD", "_KEY", "REDIS_URL"))]
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)}: secrets and Redis URLs come from the environment, not scenario files"
+            )
         return {k: str(v) for k, v in env.items()}
 
 

@@ -40,7 +40,7 @@ def scenarios_dir(tmp_path: Path, *kinds: str) -> Path:
     return d
 
 
-def test_embedded_run_writes_all_three_reports(tmp_path: Path) -> None:
+def test_embedded_run_writes_all_three_reports_and_a_skipped_fault_is_not_a_pass(tmp_path: Path) -> None:
     d = scenarios_dir(tmp_path, "blackhole", "bandwidth")
     out = authchaos(
         "run", "mini", "--backend", "embedded", "--scenarios-dir", str(d), "--report-dir", str(tmp_path / "r")
@@ -50,15 +50,25 @@ def test_embedded_run_writes_all_three_reports(tmp_path: Path) -> None:
     run = json.loads((latest / "run.json").read_text())
     by_name = {s["name"]: s for s in run["scenarios"]}
     assert by_name["short-blackhole"]["verdict"] == "pass", out.stdout
-    bandwidth = by_name["short-bandwidth"]["timeline"]["windows"][0]
-    assert "not supported on the embedded backend" in bandwidth["skipped"]
-    assert out.returncode == 0, out.stdout + out.stderr
-    suites = ET.parse(latest / "junit.xml").getroot().findall("testsuite")
-    assert {s.get("name") for s in suites} == {"short-blackhole", "short-bandwidth"}
-    assert len(suites[0].findall("testcase")) == len(check_names())
+    bandwidth = by_name["short-bandwidth"]
+    assert "not supported on the embedded backend" in bandwidth["timeline"]["windows"][0]["skipped"]
+    assert bandwidth["verdict"] == "skipped" and run["verdict"] == "skipped"
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "SKIPPED short-bandwidth" in out.stdout
+    suites = {s.get("name"): s for s in ET.parse(latest / "junit.xml").getroot().findall("testsuite")}
+    assert set(suites) == {"short-blackhole", "short-bandwidth"}
+    assert len(suites["short-blackhole"].findall("testcase")) == len(check_names())
+    skipped_cases = suites["short-bandwidth"].findall("testcase/skipped")
+    assert len(skipped_cases) == len(check_names()) and "faults skipped" in skipped_cases[0].get("message", "")
+    not_applicable = [c.get("message", "") for c in suites["short-blackhole"].findall("testcase/skipped")]
+    assert any(m.startswith("not applicable") for m in not_applicable)
     html = (latest / "index.html").read_text()
     assert "<svg" in html and "short-blackhole" in html and "embedded" in html and "<script" not in html
+    assert "SKIPPED" in html and "Not run as designed: faults skipped" in html and "not applicable" in html
     assert "secret" not in (latest / "run.json").read_text().lower()
+    allowed = authchaos("run", "mini", "--backend", "embedded", "--allow-skipped", "--scenarios-dir", str(d),
+                        "--report-dir", str(tmp_path / "r"))  # fmt: skip
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
 
 
 def test_replay_runs_the_same_scenario_and_seed(tmp_path: Path) -> None:

@@ -47,3 +47,4 @@ def test_faults_reach_an_external_service_through_its_proxy(
         code, sc = run_against(tmp_path / "b", staging.url, {"AUTHCHAOS_EXTERNAL_PROXY": ""})
         skipped = sc["timeline"]["windows"][0]["skipped"] or ""
         assert "not supported on the external backend: set AUTHCHAOS_EXTERNAL_TOXIPROXY_URL" in skipped
+        assert (code, sc["verdict"]) == (2, "skipped"), "a gate with nothing injected is not a pass"
