@@ -19,8 +19,26 @@ from reference_impl.config import DEV_ACCESS_SECRET, DEV_REFRESH_SECRET
 from reference_impl.jwt_codec import Kind, kid_for
 from reference_impl.redis_client import memory_server as _memory_server
 
-__all__ = ["KNOWN_BUGS", "SWITCHES", "RunningService", "memory_server", "parse_bugs", "start_service", "token_keys"]
+__all__ = [
+    "KNOWN_BUGS",
+    "SWITCHES",
+    "SYMPTOMS",
+    "RunningService",
+    "memory_server",
+    "parse_bugs",
+    "start_service",
+    "token_keys",
+]
 
+# Each known-bug switch and the checks that name its symptom: `gate --prove` requires one of them to fail.
+SYMPTOMS: dict[str, tuple[str, ...]] = {
+    Bug.LEGACY_FALLBACK_TOKENS: ("no_false_rejections",),  # "Invalid token type for refresh"
+    Bug.STRICT_TYPE: ("no_false_rejections",),  # legacy tokens rejected
+    Bug.MISSING_BATCH_BLACKLIST: ("no_server_errors",),  # the batch endpoint answers 500
+    Bug.UNSAFE_REDIS: ("no_server_errors",),  # Redis errors surface as 500s
+    Bug.NO_BREAKER: ("latency_slo",),  # every call waits the command timeout
+    Bug.NO_RECONNECT: ("recovery", "clients_recover"),  # never comes back
+}
 SWITCHES: tuple[str, ...] = tuple(b.value for b in Bug)  # the known-bug switches, in the service's order
 
 

@@ -69,3 +69,10 @@ def test_every_operation_is_accepted_in_a_mix_and_nothing_else() -> None:
 
 def test_every_bug_switch_is_documented() -> None:
     assert _table("### Known-bug switches") == set(KNOWN_BUGS)
+
+
+def test_every_bug_switch_names_the_checks_that_catch_it() -> None:
+    from harness.services.reference import SWITCHES, SYMPTOMS
+
+    assert set(SYMPTOMS) == set(SWITCHES) == set(KNOWN_BUGS)
+    assert all(checks and set(checks) <= set(CHECKERS) for checks in SYMPTOMS.values())
