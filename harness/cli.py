@@ -316,6 +316,49 @@ def gate(
     _exit_with(go)
 
 
+@cli.command(name="prove")
+@click.option("--mutants", "do_mutants", is_flag=True, help="Run the gate against every catalogued mutant.")
+@click.option("--switches", "do_switches", is_flag=True, help="Run the gate against every known-bug switch.")
+@click.option("--only", default=None, help="Comma-separated mutant ids (with --mutants).")
+@REPORT_DIR
+@SCENARIOS_DIR
+def prove_cmd(do_mutants: bool, do_switches: bool, only: str | None, report_dir: Path,
+              scenarios_dir: Path | None) -> None:  # fmt: skip
+    """Show the gate's detection power: every known-bug switch caught by its symptom's checks (--switches,
+    the same as gate --prove) and every catalogued mutant killed (--mutants). Neither flag: both. Real backend.
+
+    Exit status: 0 all caught and killed, 1 one missed or survived, 2 the harness could not run.
+    """
+    from rich.console import Console
+
+    from harness.mutation.catalogue import MutantError, load_catalogue
+    from harness.mutation.run import prove_mutants
+    from harness.prove import prove as run_proof
+
+    scenarios = _catalog(scenarios_dir).select(["gate"])
+    both = not (do_mutants or do_switches)
+    try:
+        mutants = load_catalogue()
+    except MutantError as exc:
+        _fail(str(exc))
+    wanted = set(filter(None, (only or "").split(",")))
+    unknown = sorted(wanted - {m.id for m in mutants})
+    if unknown:
+        _fail(f"--only: no mutant {', '.join(unknown)}; known: {', '.join(m.id for m in mutants)}")
+    mutants = [m for m in mutants if not wanted or m.id in wanted]
+
+    async def go() -> int:
+        code = 0
+        if do_switches or both:
+            code, _ = await run_proof(scenarios, backend="real", report_root=report_dir, console=Console())
+        if do_mutants or both:
+            mcode, _ = await prove_mutants(mutants, scenarios, Console(), report_dir)
+            code = max(code, mcode)
+        return code
+
+    _exit_with(go)
+
+
 @cli.command(name="legacy-corpus")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSONL file to write.")
 def legacy_corpus_cmd(out: Path) -> None:

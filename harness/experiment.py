@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.checks import CheckResult, judge
@@ -83,9 +84,9 @@ class Observations:
     error: str | None = None
 
 
-def plan_for(scenario: Scenario) -> ServicePlan:
+def plan_for(scenario: Scenario, code_dir: Path | None = None) -> ServicePlan:
     spec = scenario.service
-    return ServicePlan.build(spec.env, spec.bugs, workers=spec.workers, aof=spec.aof, tls=spec.tls)
+    return ServicePlan.build(spec.env, spec.bugs, workers=spec.workers, aof=spec.aof, tls=spec.tls, code_dir=code_dir)
 
 
 async def run_scenario(
@@ -96,6 +97,7 @@ async def run_scenario(
     target: str | None = None,
     on_progress: Progress | None = None,
     allow_skipped: bool = False,
+    code_dir: Path | None = None,
 ) -> ScenarioResult:
     """Run one scenario; never raises for a failing service, only records. Ctrl-C: rolls back, marks interrupted.
 
@@ -103,7 +105,7 @@ async def run_scenario(
     from the environment, and faults need an external Toxiproxy proxy (else they are skipped).
     """
     seed = scenario.seed if seed is None else seed
-    plan = plan_for(scenario)
+    plan = plan_for(scenario, code_dir)
     progress = on_progress or (lambda phase, frac: None)
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     started = time.monotonic()

@@ -13,6 +13,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 from harness.faults.model import FaultEvent, TimelineResult
@@ -53,16 +54,24 @@ class ServicePlan:
     workers: int = 1
     aof: bool = False
     tls: bool = False
+    code_dir: Path | None = None  # run this reference_impl instead (mutation testing)
 
     @classmethod
     def build(
-        cls, env: Mapping[str, str], bugs: list[str], *, workers: int = 1, aof: bool = False, tls: bool = False
+        cls,
+        env: Mapping[str, str],
+        bugs: list[str],
+        *,
+        workers: int = 1,
+        aof: bool = False,
+        tls: bool = False,
+        code_dir: Path | None = None,
     ) -> ServicePlan:
         """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
         merged = {**HARNESS_DEFAULTS, **env}
         switches = set(bugs) | set(parse_bugs(os.environ.get("AUTHCHAOS_BUGS", "")))
         merged["AUTHCHAOS_BUGS"] = ",".join(sorted(switches))
-        return cls(merged, workers, aof, tls)
+        return cls(merged, workers, aof, tls, code_dir)
 
     @property
     def settings(self) -> EffectiveSettings:
@@ -101,7 +110,7 @@ class RunLifecycle:
             self.keys = token_keys(env)
             self._service = await asyncio.to_thread(
                 start_service, self.backend, self.infra.service_redis_url, env,
-                workers=self.plan.workers, connection_class=self.infra.connection_class,
+                workers=self.plan.workers, connection_class=self.infra.connection_class, code_dir=self.plan.code_dir,
             )  # fmt: skip
             self.url = self._service.url
         return self

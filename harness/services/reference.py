@@ -8,7 +8,9 @@ over HTTP as a black box (``tests/unit/test_boundary.py`` enforces it).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 import fakeredis
@@ -73,12 +75,20 @@ def start_service(
     *,
     workers: int = 1,
     connection_class: type | None = None,
+    code_dir: Path | None = None,
 ) -> RunningService:
-    """The reference service on ``redis_url``: a uvicorn subprocess on the real backend, in-process otherwise."""
+    """The reference service on ``redis_url``: a uvicorn subprocess on the real backend, in-process otherwise.
+
+    ``code_dir`` holds another ``reference_impl`` (a mutant) that the subprocess imports instead of ours.
+    """
     if backend == "real":
         from harness.services.service_process import AuthServiceProcess
 
+        if code_dir is not None:
+            env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH")]))}
         return AuthServiceProcess(redis_url, env=env, workers=workers).start()
+    if code_dir is not None:
+        raise ValueError("a mutated service runs as a subprocess: use --backend real")
     from harness.services.inprocess_service import InProcessService
 
     return InProcessService(redis_url, env=env, connection_class=connection_class).start()

@@ -1,0 +1,109 @@
+"""`authchaos prove --mutants`: the gate against every catalogued mutant, and a kill table.
+
+Each mutant runs the gate scenarios in order and stops at the first that fails: one failing check kills
+it. A mutant no scenario kills is a hole in the gate (exit 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.experiment import ScenarioResult, run_scenario
+from harness.mutation.catalogue import Mutant, apply
+from harness.report.run_json import run_dict
+from harness.report.writer import write_reports
+from harness.scenario.model import Scenario
+from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, verdict_line
+
+
+@dataclass
+class Kill:
+    mutant: Mutant
+    results: list[ScenarioResult] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def killer(self) -> ScenarioResult | None:
+        return next((r for r in self.results if r.failed_checks), None)
+
+    @property
+    def verdict(self) -> str:
+        if self.error or any(r.verdict in ("error", "skipped") for r in self.results):
+            return "error"
+        return "killed" if self.killer else "SURVIVED"
+
+
+async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console) -> Kill:
+    kill = Kill(mutant)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"authchaos-mutant-{mutant.id}-") as tmp:
+        try:
+            code_dir = apply(mutant, Path(tmp))
+        except Exception as exc:  # a catalogue that no longer applies is an error, never a kill
+            kill.error = str(exc)
+            return kill
+        for scenario in scenarios:
+            result = await run_scenario(scenario, backend="real", code_dir=code_dir)
+            console.print(f"{mutant.id} | " + verdict_line(result))
+            kill.results.append(result)
+            if result.failed_checks or result.verdict in ("error", "skipped"):
+                break
+    kill.seconds = round(time.monotonic() - started, 1)
+    return kill
+
+
+def kill_table(kills: list[Kill]) -> Table:
+    table = Table(title="prove --mutants: does the gate kill every catalogued bug?")
+    for col in ("mutant", "invariant", "verdict", "killed by (scenario: checks)", "time"):
+        table.add_column(col)
+    for k in kills:
+        killer = k.killer
+        by = (
+            f"{killer.scenario.name}: {', '.join(c.name for c in killer.failed_checks)}" if killer else (k.error or "-")
+        )
+        style = "green" if k.verdict == "killed" else "red"
+        table.add_row(k.mutant.id, k.mutant.invariant, f"[{style}]{k.verdict}[/]", by, f"{k.seconds:.0f}s")
+    return table
+
+
+def _fault_free_first(scenarios: list[Scenario]) -> list[Scenario]:
+    """Quick, fault-free scenarios first: most mutants die there, and a kill ends the mutant's run."""
+    return sorted(scenarios, key=lambda s: (bool(s.faults), s.workload.duration_s, s.name))
+
+
+def _write(kills: list[Kill], started_at: str, report_root: Path) -> Path:
+    results = []
+    for k in kills:
+        for r in k.results:
+            r.scenario = r.scenario.model_copy(update={"name": f"{r.scenario.name}+{k.mutant.id}"})
+            results.append(r)
+    report_dir = write_reports(run_dict(results, started_at), report_root)
+    table = [{"mutant": k.mutant.id, "invariant": k.mutant.invariant, "file": k.mutant.file, "verdict": k.verdict,
+              "killed_by": {"scenario": k.killer.scenario.name, "checks": [c.name for c in k.killer.failed_checks]}
+              if k.killer else None, "error": k.error, "seconds": k.seconds} for k in kills]  # fmt: skip
+    (report_dir / "mutants.json").write_text(json.dumps(table, indent=1))
+    return report_dir
+
+
+async def prove_mutants(
+    mutants: list[Mutant], scenarios: list[Scenario], console: Console, report_root: Path
+) -> tuple[int, list[Kill]]:
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    ordered = _fault_free_first(scenarios)
+    kills = [await _try(m, ordered, console) for m in mutants]
+    console.print(kill_table(kills))
+    killed = sum(k.verdict == "killed" for k in kills)
+    console.print(f"{killed} of {len(kills)} mutants killed in {sum(k.seconds for k in kills):.0f}s")
+    console.print(f"report: {_write(kills, started_at, report_root)}/mutants.json (and index.html)")
+    if any(k.verdict == "error" for k in kills):
+        return EXIT_ERROR, kills
+    return (EXIT_PASS if killed == len(kills) else EXIT_FAIL), kills
