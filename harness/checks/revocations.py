@@ -29,7 +29,8 @@ class Revocations:
     families: dict[str, int] = field(default_factory=dict)  # family -> acknowledged at (ns)
     maybe_families: set[str] = field(default_factory=set)
     sent: dict[str, int] = field(default_factory=dict)  # token id or family -> when its revocation was sent
-    issued: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # family -> (user, first issued)
+    # family -> (user, when the call that created it started, when its answer came back)
+    issued: dict[str, tuple[str | None, int, int]] = field(default_factory=dict)
     refreshed: dict[str, int] = field(default_factory=dict)  # family -> its last rotation's answer (ns)
 
     @classmethod
@@ -44,8 +45,8 @@ class Revocations:
 
     def _note_family(self, op: Op) -> None:
         if op.status == 200 and op.new_family:
-            user, first = self.issued.get(op.new_family, (op.user, op.end_ns))
-            self.issued[op.new_family] = (user or op.user, min(first, op.end_ns))
+            user, start, end = self.issued.get(op.new_family, (op.user, op.start_ns, op.end_ns))
+            self.issued[op.new_family] = (user or op.user, min(start, op.start_ns), min(end, op.end_ns))
             self.refreshed[op.new_family] = max(self.refreshed.get(op.new_family, 0), op.end_ns)
 
     def _note_revocation(self, op: Op) -> None:
@@ -62,13 +63,13 @@ class Revocations:
             self.maybe_families.add(op.family)
 
     def _logout_all(self, op: Op) -> None:
-        for fam, (user, first) in self.issued.items():
+        for fam, (user, created_from, created_by) in self.issued.items():
             if user != op.revoked_user:
                 continue
-            if op.status == 200 and first < op.start_ns:
+            if op.status == 200 and created_by < op.start_ns:
                 self._revoke(self.families, fam, op)
-            elif (op.status == 200 or _ambiguous(op)) and first <= op.end_ns:
-                self.maybe_families.add(fam)  # issued while the logout-all was in flight, or its fate unknown
+            elif (op.status == 200 or _ambiguous(op)) and created_from <= op.end_ns:
+                self.maybe_families.add(fam)  # created while the logout-all was in flight, or its fate unknown
 
     def _revoke(self, into: dict[str, int], key: str, op: Op) -> None:
         into.setdefault(key, op.end_ns)

@@ -16,7 +16,8 @@ client writes them, and tokens are minted with ``harness.tokens`` (kid and typ i
 
 Environment (all optional): AUTHCHAOS_LOAD_WEIGHTS ("refresh=3,blacklist=1,api=6"),
 AUTHCHAOS_LOAD_PROFILE (smoke | ramp | soak | spike: a LoadTestShape; unset: -u/-r/-t as usual),
-AUTHCHAOS_LOAD_REFRESH_EVERY_S (cadence, default 2), AUTHCHAOS_LOAD_BATCH_SIZES ("1,100,1000,10000"),
+AUTHCHAOS_LOAD_REFRESH_EVERY_S (cadence, default 2), AUTHCHAOS_LOAD_REPLAY_RATIO (share of refreshes that
+replay the previous token instead, default 0.05), AUTHCHAOS_LOAD_BATCH_SIZES ("1,100,1000,10000"),
 AUTHCHAOS_LOAD_HISTORY_DIR (write every request to JSONL there, for authchaos' checks),
 AUTHCHAOS_JWT_ACCESS_SECRET / _REFRESH_SECRET (and _ACCESS_KID) to mint tokens for BlacklistUser,
 which is left out without them.
@@ -40,6 +41,7 @@ from harness.tokens import TokenKeys, mint
 KEYS = TokenKeys.from_env()
 BATCH_SIZES = [int(x) for x in os.environ.get("AUTHCHAOS_LOAD_BATCH_SIZES", "1,100,1000,10000").split(",")]
 REFRESH_EVERY_S = float(os.environ.get("AUTHCHAOS_LOAD_REFRESH_EVERY_S", "2"))
+REPLAY_RATIO = float(os.environ.get("AUTHCHAOS_LOAD_REPLAY_RATIO", "0.05"))
 _WEIGHTS_SPEC = os.environ.get("AUTHCHAOS_LOAD_WEIGHTS", "refresh=3,blacklist=1,api=6")
 WEIGHTS = {k.strip(): int(v) for k, v in (p.split("=") for p in _WEIGHTS_SPEC.split(","))}
 _ids = itertools.count(1)
@@ -111,23 +113,45 @@ class AuthUser(FastHttpUser):
 
 
 class RefreshUser(AuthUser):
+    """Refreshes with its newest token; now and then (AUTHCHAOS_LOAD_REPLAY_RATIO) replays the one before, as a
+    thief would, and then presents the successor and its access token: after reuse all must be rejected."""
+
     weight = WEIGHTS.get("refresh", 3)
     wait_time = between(REFRESH_EVERY_S * 0.5, REFRESH_EVERY_S * 1.5)
+    previous: str | None = None
 
     @task
     def refresh(self) -> None:
         if self.refresh_token is None:
             self.login()
             return
+        if self.previous is not None and random.random() < REPLAY_RATIO:
+            self.replay(self.previous)
+            return
         token = self.refresh_token
         status, body, row = self.call("refresh", "POST", protocol.REFRESH, name=protocol.REFRESH, token=token,
                                       json={"refresh_token": token})  # fmt: skip
         if status == 200:
-            self.access, self.refresh_token = body["access_token"], body["refresh_token"]
+            self.access, self.refresh_token, self.previous = body["access_token"], body["refresh_token"], token
             protocol.received(row, self.refresh_token)
         elif status == 401:
-            self.access = self.refresh_token = None  # session gone (a reuse error is already a failure)
+            self.access = self.refresh_token = self.previous = None  # session gone (a reuse error is a failure)
         HISTORY.write(row)
+
+    def probe(self, op: str, path: str, token: str | None, probe: str, **kw: Any) -> None:
+        """Present a token the service must reject: a 401 is this request's success."""
+        _, _, row = self.call(op, "POST" if path == protocol.REFRESH else "GET", path, name=f"{path} [{probe}]",
+                              token=token, expect=(401,), **kw)  # fmt: skip
+        row["probe"] = probe
+        row["outcome"] = "ok" if row["status"] == 401 else ("unknown" if row["status"] is None else "fail")
+        HISTORY.write(row)
+
+    def replay(self, rotated: str) -> None:
+        successor, access = self.refresh_token, self.access
+        self.previous = self.access = self.refresh_token = None  # whatever happens, this session is spent
+        self.probe("replay", protocol.REFRESH, rotated, "replayed", json={"refresh_token": rotated})
+        self.probe("refresh", protocol.REFRESH, successor, "after_reuse", json={"refresh_token": successor})
+        self.probe("me", protocol.ME, access, "after_reuse", headers={"Authorization": f"Bearer {access}"})
 
 
 class ApiUser(AuthUser):

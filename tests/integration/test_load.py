@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,23 +11,34 @@ from pathlib import Path
 
 import pytest
 
+from harness.history import Op
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+def load(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = subprocess.run(
         [sys.executable, "-m", "harness", "load", "--backend", "real", "--report-dir", str(tmp_path), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=240, env={**os.environ, "COLUMNS": "250"},
+        cwd=REPO, capture_output=True, text=True, timeout=240, env={**os.environ, "COLUMNS": "250", **(env or {})},
     )  # fmt: skip
     run_json = tmp_path / "latest" / "run.json"
     return out, (json.loads(run_json.read_text())["scenarios"][0] if run_json.exists() else {})
 
 
-def test_smoke_profile_passes(tmp_path: Path) -> None:
-    out, sc = load(tmp_path, "--profile", "smoke")
+def test_smoke_profile_passes_and_its_history_is_the_scenario_clients(tmp_path: Path) -> None:
+    out, sc = load(tmp_path, "--profile", "smoke", env={"AUTHCHAOS_LOAD_REPLAY_RATIO": "0.3"})
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert sc["load"]["requests"] > 100 and sc["verdict"] == "pass"
+    rows = [json.loads(line) for f in (tmp_path / "latest" / "history").glob("history-*.jsonl")
+            for line in f.read_text().splitlines()]  # fmt: skip
+    fields = {f.name for f in dataclasses.fields(Op)}
+    assert rows and all(set(r) - fields == {"worker"} for r in rows), "Locust rows are Op rows (plus the worker pid)"
+    checks = {c["name"]: c for c in sc["checks"]}
+    assert checks["reuse_revokes_family"]["applicable"] and checks["reuse_revokes_family"]["passed"]
+    assert any(o.get("probe") == "after_reuse" and o.get("status") == 401 for o in sc["history"])
     assert (tmp_path / "latest" / "locust.html").exists() and (tmp_path / "latest" / "locust_stats.csv").exists()
     names = {s["name"] for s in sc["load"]["locust"]}
     assert {"/auth/refresh", "/auth/me", "/auth/login"} <= names and any("blacklist" in n for n in names)

@@ -1,0 +1,23 @@
+"""The gate's detection power against unseeded bugs: `authchaos prove --mutants` kills every catalogued mutant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.mutation.catalogue import load_catalogue
+from tests.support import authchaos
+
+pytestmark = pytest.mark.integration
+
+
+def test_prove_mutants_kills_every_catalogued_mutant(tmp_path: Path) -> None:
+    out = authchaos("prove", "--mutants", report_dir=tmp_path / "r", env={"AUTHCHAOS_BUGS": ""}, timeout=900)
+    table = json.loads((tmp_path / "r" / "latest" / "mutants.json").read_text())
+    survivors = [row["mutant"] for row in table if row["verdict"] != "killed"]
+    assert survivors == [], out.stdout[-4000:]
+    assert {row["mutant"] for row in table} == {m.id for m in load_catalogue()}
+    assert all(row["killed_by"]["checks"] for row in table)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
