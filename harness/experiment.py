@@ -73,6 +73,13 @@ class ScenarioResult:
         return [c for c in self.checks if c.finding]
 
 
+def relabel(results: list[ScenarioResult], label: str) -> list[ScenarioResult]:
+    """The same results named ``scenario+label``, so several runs of one suite can share one report."""
+    for r in results:
+        r.scenario = r.scenario.model_copy(update={"name": f"{r.scenario.name}+{label}"})
+    return results
+
+
 @dataclass
 class Observations:
     """What the experiment saw so far; kept when it is cut short, so a partial run is still judged."""
@@ -122,24 +129,19 @@ async def run_scenario(
     except Exception as exc:  # the harness itself could not run: reported as an error, exit 2
         log.debug("scenario %s could not run", scenario.name, exc_info=True)  # -vv shows the traceback
         seen.error = f"{type(exc).__name__}: {exc}"
-    checks = (
-        judge(
-            seen.history,
-            lifecycle.timeline.windows,
-            scenario.expect,
-            plan.settings,
-            seen.steady,
-            seen.corpus,
-            min_ops=scenario.workload.clients,
-        )
-        if seen.history is not None
-        else []
-    )
     return ScenarioResult(
         scenario, seed, lifecycle.backend, lifecycle.backend_reason, started_at, plan.env,
-        round(time.monotonic() - started, 3), seen.history, lifecycle.timeline, seen.steady, checks, seen.corpus,
-        seen.aborted, interrupted, seen.error, allow_skipped,
+        round(time.monotonic() - started, 3), seen.history, lifecycle.timeline, seen.steady,
+        _judge(scenario, plan, lifecycle, seen), seen.corpus, seen.aborted, interrupted, seen.error, allow_skipped,
     )  # fmt: skip
+
+
+def _judge(scenario: Scenario, plan: ServicePlan, lifecycle: RunLifecycle, seen: Observations) -> list[CheckResult]:
+    """Whatever was recorded is judged, a partial history included; no history, nothing to judge."""
+    if seen.history is None:
+        return []
+    return judge(seen.history, lifecycle.timeline.windows, scenario.expect, plan.settings, seen.steady, seen.corpus,
+                 min_ops=scenario.workload.clients)  # fmt: skip
 
 
 async def _experiment(scenario: Scenario, seed: int, run: RunLifecycle, seen: Observations, progress: Progress) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.experiment import ScenarioResult
+from harness.experiment import ScenarioResult, relabel
 from harness.infra import Backend
 from harness.report.run_json import run_dict
 from harness.report.writer import write_reports
@@ -107,11 +107,7 @@ async def prove(
     if interrupted:
         return EXIT_INTERRUPTED, rows
     console.print(proof_table(rows))
-    labelled = []
-    for row in rows:
-        for r in row.results:
-            r.scenario = r.scenario.model_copy(update={"name": f"{r.scenario.name}+{row.switch or 'fixed'}"})
-            labelled.append(r)
+    labelled = [r for row in rows for r in relabel(row.results, row.switch or "fixed")]
     report_dir = write_reports(run_dict(labelled, started_at), report_root)
     console.print(f"report: {report_dir}/index.html")
     if any(row.errors for row in rows):

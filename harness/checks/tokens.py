@@ -16,11 +16,18 @@ def _accepted_revoked(ctx: CheckContext) -> list[tuple[Op, int]]:
     return accepted_after_revocation(ctx.ops, ctx.completed_windows, ctx.expect.revocation_loss_window_s)
 
 
+def _accepted_nameless(ctx: CheckContext) -> list[Op]:
+    """Accepted probes of revoked tokens that carry no id to link them to their revocation (legacy shapes)."""
+    return [o for o in ctx.ops if o.probe == "revoked" and o.status == 200 and not o.token_id and not o.family]
+
+
 @checker()
 def revocations_stick(ctx: CheckContext) -> CheckResult:
     """A token, refresh token or session whose revocation got a 200 is never accepted afterwards (outside
     declared degraded mode)."""
-    bad = [op for op, _ in _accepted_revoked(ctx) if not op.degraded]
+    bad = [op for op, _ in _accepted_revoked(ctx) if not op.degraded] + [
+        o for o in _accepted_nameless(ctx) if not o.degraded
+    ]
     r = Revocations.from_ops(ctx.ops)
     if not r.tokens and not r.families:
         return CheckResult("revocations_stick", True, "no revocation was acknowledged", applicable=False)
@@ -36,7 +43,9 @@ def revocations_stick(ctx: CheckContext) -> CheckResult:
 def revocations_hold_while_healthy(ctx: CheckContext) -> CheckResult:
     """While Redis is healthy nothing revoked is accepted, degraded-flagged or not: a lost revocation or a
     Redis lookup that fails open shows here, apart from the degraded-mode exposure window."""
-    bad = [op for op, _ in _accepted_revoked(ctx) if ctx.healthy(op)]
+    bad = [op for op, _ in _accepted_revoked(ctx) if ctx.healthy(op)] + [
+        o for o in _accepted_nameless(ctx) if ctx.healthy(o)
+    ]
     return CheckResult.from_violations(
         "revocations_hold_while_healthy", bad, "no revoked token or session was accepted while Redis was healthy",
         "{n} revoked tokens or sessions were accepted while Redis was healthy",

@@ -16,12 +16,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.experiment import ScenarioResult, run_scenario
-from harness.mutation.catalogue import Mutant, apply
+from harness.experiment import ScenarioResult, relabel, run_scenario
+from harness.mutation.catalogue import Mutant, MutantError, apply
 from harness.report.run_json import run_dict
 from harness.report.writer import write_reports
 from harness.scenario.model import Scenario
-from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, verdict_line
+from harness.services.reference import code_in_use
+from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, verdict_line
 
 
 @dataclass
@@ -48,6 +49,9 @@ async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console) -> K
     with tempfile.TemporaryDirectory(prefix=f"authchaos-mutant-{mutant.id}-") as tmp:
         try:
             code_dir = apply(mutant, Path(tmp))
+            loaded = code_in_use(code_dir)
+            if loaded != code_dir / "reference_impl":
+                raise MutantError(f"mutant {mutant.id}: the service would import {loaded}, not the mutated copy")
         except Exception as exc:  # a catalogue that no longer applies is an error, never a kill
             kill.error = str(exc)
             return kill
@@ -55,7 +59,7 @@ async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console) -> K
             result = await run_scenario(scenario, backend="real", code_dir=code_dir)
             console.print(f"{mutant.id} | " + verdict_line(result))
             kill.results.append(result)
-            if result.failed_checks or result.verdict in ("error", "skipped"):
+            if result.failed_checks or result.verdict in ("error", "skipped") or result.interrupted:
                 break
     kill.seconds = round(time.monotonic() - started, 1)
     return kill
@@ -81,11 +85,7 @@ def _fault_free_first(scenarios: list[Scenario]) -> list[Scenario]:
 
 
 def _write(kills: list[Kill], started_at: str, report_root: Path) -> Path:
-    results = []
-    for k in kills:
-        for r in k.results:
-            r.scenario = r.scenario.model_copy(update={"name": f"{r.scenario.name}+{k.mutant.id}"})
-            results.append(r)
+    results = [r for k in kills for r in relabel(k.results, k.mutant.id)]
     report_dir = write_reports(run_dict(results, started_at), report_root)
     table = [{"mutant": k.mutant.id, "invariant": k.mutant.invariant, "file": k.mutant.file, "verdict": k.verdict,
               "killed_by": {"scenario": k.killer.scenario.name, "checks": [c.name for c in k.killer.failed_checks]}
@@ -99,7 +99,11 @@ async def prove_mutants(
 ) -> tuple[int, list[Kill]]:
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ordered = _fault_free_first(scenarios)
-    kills = [await _try(m, ordered, console) for m in mutants]
+    kills: list[Kill] = []
+    for mutant in mutants:
+        kills.append(await _try(mutant, ordered, console))
+        if any(r.interrupted for r in kills[-1].results):
+            return EXIT_INTERRUPTED, kills
     console.print(kill_table(kills))
     killed = sum(k.verdict == "killed" for k in kills)
     console.print(f"{killed} of {len(kills)} mutants killed in {sum(k.seconds for k in kills):.0f}s")

@@ -9,6 +9,8 @@ over HTTP as a black box (``tests/unit/test_boundary.py`` enforces it).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -68,6 +70,15 @@ def token_keys(env: Mapping[str, str]) -> TokenKeys:
     )  # fmt: skip
 
 
+def code_in_use(code_dir: Path) -> Path:
+    """Where a service started with ``code_dir`` imports ``reference_impl`` from (the way it is started:
+    that directory as cwd and first on PYTHONPATH); a mutant that is not really loaded would survive anything."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", "import reference_impl; print(reference_impl.__file__)"],
+                         cwd=code_dir, env=env, capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    return Path(out.stdout.strip()).parent
+
+
 def start_service(
     backend: str,
     redis_url: str,
@@ -84,9 +95,7 @@ def start_service(
     if backend == "real":
         from harness.services.service_process import AuthServiceProcess
 
-        if code_dir is not None:
-            env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH")]))}
-        return AuthServiceProcess(redis_url, env=env, workers=workers).start()
+        return AuthServiceProcess(redis_url, env=env, workers=workers, code_dir=code_dir).start()
     if code_dir is not None:
         raise ValueError("a mutated service runs as a subprocess: use --backend real")
     from harness.services.inprocess_service import InProcessService

@@ -34,7 +34,9 @@ class AuthServiceProcess:
         workers: int = 1,
         log_dir: Path | None = None,
         start_timeout_s: float = 20.0,
+        code_dir: Path | None = None,
     ) -> None:
+        self.code_dir = code_dir  # run the reference_impl found here (a mutant) instead of the installed one
         self.redis_url = redis_url
         self.env = env or {}
         self.port = port or free_port()
@@ -49,9 +51,13 @@ class AuthServiceProcess:
 
     def start(self) -> AuthServiceProcess:
         env = {**os.environ, **self.env, "AUTHCHAOS_REDIS_URL": self.redis_url}
+        if self.code_dir is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.code_dir), os.environ.get("PYTHONPATH")]))
         argv = [sys.executable, "-m", "harness", "serve", "--host", HOST, "--port", str(self.port)]
         argv += ["--workers", str(self.workers), "--log-level", "warning"]
-        self.process = ManagedProcess(f"service:{self.port}", argv, self.log_dir / "service.log", env=env)
+        self.process = ManagedProcess(
+            f"service:{self.port}", argv, self.log_dir / "service.log", env=env, cwd=self.code_dir
+        )
         self.process.spawn()
         proc = self.process
         if (

@@ -111,38 +111,38 @@ async def concurrent_refresh(c: AuthClient) -> None:
         c.forget_session()
 
 
+async def _log_out(c: AuthClient, name: str, body: dict[str, Any]) -> tuple[Op, str | None, str | None]:
+    """POST /auth/logout with this session; on a 200 the client keeps its tokens only to present them again."""
+    access, refresh_token = c.access, c.refresh_token
+    op, _ = await c.call(name, "POST", protocol.LOGOUT, token=access, headers=c.bearer(access), json=body)
+    if op.status in (200, 401):
+        c.forget_session()
+    if op.status == 200:
+        c.remember_revoked("access", access)
+        c.remember_revoked("refresh", refresh_token)
+    return op, access, refresh_token
+
+
 @operation()
 async def logout(c: AuthClient) -> None:
-    access, refresh_token = c.access, c.refresh_token
-    op, _ = await c.call("logout", "POST", protocol.LOGOUT, token=access, headers=c.bearer(access),
-                         json={"refresh_token": refresh_token})  # fmt: skip
+    """Log out this session; half the time with the access token alone (the session must end all the same)."""
+    body = {"refresh_token": c.refresh_token} if c.rng.random() < 0.5 else {}
+    op, access, refresh_token = await _log_out(c, "logout", body)
     if op.status == 200:
         claims = protocol.peek(access)
         op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
         families = (claims.get("family"), protocol.peek(refresh_token).get("family"))
         op.revoked_families = sorted({f for f in families if f})
-        c.forget_session()
-        c.remember_revoked("access", access)
-        c.remember_revoked("refresh", refresh_token)
         await c.present("me", "access", access, probe="revoked")
-    elif op.status == 401:
-        c.forget_session()
 
 
 @operation()
 async def logout_all(c: AuthClient) -> None:
     """Log out every session of the user (all clients share it): each must stop working at once."""
-    access, refresh_token = c.access, c.refresh_token
-    op, _ = await c.call("logout_all", "POST", protocol.LOGOUT, token=access, headers=c.bearer(access),
-                         json={"all": True})  # fmt: skip
+    op, _, refresh_token = await _log_out(c, "logout_all", {"all": True})
     if op.status == 200:
         op.revoked_user = c.user[0]
-        c.forget_session()
-        c.remember_revoked("access", access)
-        c.remember_revoked("refresh", refresh_token)
         await c.present("refresh", "refresh", refresh_token, probe="revoked")
-    elif op.status == 401:
-        c.forget_session()
 
 
 @operation(needs_session=False)
@@ -176,18 +176,24 @@ async def expired_token(c: AuthClient) -> None:
     await c.present("expired_token", kind, token, probe="expired")
 
 
+def _legacy_refresh_token(c: AuthClient) -> str:
+    """A refresh token of the pre-fix fallback shape: no tokenId, family or type, no kid."""
+    assert c.keys is not None
+    now = int(time.time())
+    payload = {
+        "sub": c.user[0], "userId": c.user[0], "email": f"{c.user[0]}@example.com", "iat": now,
+        "exp": now + LEGACY_REFRESH_TTL_S - c.rng.randrange(3600), "iss": c.keys.issuer, "aud": c.keys.audience,
+    }  # fmt: skip
+    return sign(payload, c.keys.refresh_secret)
+
+
 @operation(needs_session=False)
 async def legacy_refresh(c: AuthClient) -> None:
     """Exchange a refresh token of the pre-fix fallback shape (no tokenId/family/type): accepted once."""
     if c.keys is None:
         await c.run("refresh")
         return
-    now = int(time.time())
-    payload = {
-        "sub": c.user[0], "userId": c.user[0], "email": f"{c.user[0]}@example.com", "iat": now,
-        "exp": now + LEGACY_REFRESH_TTL_S - c.rng.randrange(3600), "iss": c.keys.issuer, "aud": c.keys.audience,
-    }  # fmt: skip
-    token = sign(payload, c.keys.refresh_secret)
+    token = _legacy_refresh_token(c)
     op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
     c.take_pair(op, body)
     op.user = c.user[0]
@@ -244,5 +250,19 @@ async def blacklist_session(c: AuthClient) -> None:
         c.remember_revoked("refresh", refresh_token)
         c.remember_revoked("access", access)
         await c.present("me", "access", access, probe="revoked")
+    elif op.status in (401, 403):
+        c.admin_access = None
+
+
+@operation()
+async def blacklist_legacy(c: AuthClient) -> None:
+    """As admin, blacklist a refresh token of the pre-fix shape (no ids to name it by), then try to exchange it."""
+    if c.keys is None or not await _admin(c):
+        return
+    token = _legacy_refresh_token(c)
+    op, _ = await c.call("blacklist_legacy", "POST", protocol.BLACKLIST, token=c.admin_access,
+                         headers=c.bearer(c.admin_access), json={"tokens": [token]})  # fmt: skip
+    if op.status == 200:
+        await c.present("legacy_refresh", "refresh", token, probe="revoked")
     elif op.status in (401, 403):
         c.admin_access = None

@@ -76,3 +76,10 @@ def test_every_bug_switch_names_the_checks_that_catch_it() -> None:
 
     assert set(SYMPTOMS) == set(SWITCHES) == set(KNOWN_BUGS)
     assert all(checks and set(checks) <= set(CHECKERS) for checks in SYMPTOMS.values())
+
+
+def test_every_operation_is_documented() -> None:
+    documented = set()
+    for line in README.split("### Workload operations", 1)[1].split("\n\n")[2].splitlines()[2:]:
+        documented |= set(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    assert documented == set(OPERATIONS)

@@ -14,7 +14,7 @@ import pytest
 
 from harness.checks import CheckResult
 from harness.experiment import ScenarioResult
-from harness.faults.timeline import FaultWindow, TimelineResult
+from harness.faults.model import FaultWindow, TimelineResult
 from harness.history import History, Op
 from harness.report import html
 from harness.report.html import render_html
@@ -35,7 +35,8 @@ def blackhole_result() -> ScenarioResult:
     """Fails one check (evidence ops 2 and 3), has a known finding, one fault applied, one skipped."""
     scenario = parse_scenario({"name": "net-blackhole", "description": "Redis stops answering for a second."}, "t")
     env = {"AUTHCHAOS_BUGS": "no_batch_blacklist", "AUTHCHAOS_JWT_ACCESS_SECRET": ACCESS_SECRET}
-    result = ScenarioResult(scenario, 7, "embedded", "requested", "2026-01-01T00:00:00+00:00", env, duration_s=3.1)
+    result = ScenarioResult(scenario, 7, "embedded", "requested", "2026-01-01T00:00:00+00:00", env, duration_s=3.1,
+                            allow_skipped=True)  # judged on its checks although a fault was skipped  # fmt: skip
     applied = FaultWindow("blackhole", "blackhole", "network", 1.0, 1.0, T0 + 1 * S, T0 + 2 * S)
     skipped = FaultWindow("latency(200ms)", "latency", "network", 1.5, 1.0, skipped="no proxy for this target")
     result.timeline = TimelineResult([applied, skipped], rollback=["removed toxic blackhole on redis"])
@@ -173,3 +174,26 @@ def test_junit_counts_failures_and_reports_a_harness_error(run: dict[str, Any]) 
     assert error is not None and error.get("message") == "RuntimeError: redis-server did not start"
     props = {p.get("name"): p.get("value") for p in suites["net-blackhole"].iter("property")}
     assert props == {"backend": "embedded", "seed": "7", "verdict": "fail"}
+
+
+def test_a_scenario_whose_fault_was_skipped_is_not_a_pass() -> None:
+    result = blackhole_result()
+    result.allow_skipped = False
+    result.checks = [CheckResult("steady_state", True, "held"), CheckResult("legacy_corpus", True, "none",
+                                                                              applicable=False)]  # fmt: skip
+    run = run_dict([result], "2026-01-01T00:00:00+00:00")
+    assert run["verdict"] == "skipped" and run["scenarios"][0]["skipped_faults"]
+    page = render_html(run)
+    assert '<span class="verdict skipped">SKIPPED</span>' in page and "Not run as designed: faults skipped" in page
+    suite = next(ET.fromstring(junit_xml(run)).iter("testsuite"))
+    assert suite.get("skipped") == "2" and suite.get("failures") == "0"
+    assert all((c.find("skipped") is not None) for c in suite.iter("testcase"))
+
+
+def test_a_check_with_nothing_to_judge_says_not_applicable(run: dict[str, Any]) -> None:
+    result = blackhole_result()
+    result.checks = [CheckResult("legacy_corpus", True, "this scenario replays no legacy corpus", applicable=False)]
+    one = run_dict([result], "2026-01-01T00:00:00+00:00")
+    assert "not applicable" in render_html(one)
+    case = next(ET.fromstring(junit_xml(one)).iter("testcase"))
+    assert (case.find("skipped").get("message") or "").startswith("not applicable")  # type: ignore[union-attr]
