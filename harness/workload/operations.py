@@ -158,9 +158,15 @@ async def recheck_revoked(c: AuthClient) -> None:
 
 @operation()
 async def cross_kind(c: AuthClient) -> None:
-    """An access token at /auth/refresh and a refresh token at /auth/me: kinds never stand in for each other."""
+    """An access token at /auth/refresh and a refresh token at /auth/me, in the current shape and in the kid-less,
+    typeless legacy shape (the OAuth bug's token): kinds never stand in for each other, whatever the shape."""
     await c.present("cross_kind", "refresh", c.access, probe="access_at_refresh")
     await c.present("cross_kind", "access", c.refresh_token, probe="refresh_at_me")
+    if c.keys is not None:
+        legacy = {"sub": c.user[0], "userId": c.user[0], "iat": int(time.time()), "exp": int(time.time()) + 600,
+                  "iss": c.keys.issuer, "aud": c.keys.audience}  # fmt: skip
+        await c.present("cross_kind", "refresh", sign(legacy, c.keys.access_secret), probe="access_at_refresh")
+        await c.present("cross_kind", "access", sign(legacy, c.keys.refresh_secret), probe="refresh_at_me")
 
 
 @operation(needs_session=False)
