@@ -74,7 +74,8 @@ class UserStore:
         # password takes as long for a stranger as for a user (no enumeration by timing).
         cost = max((_cost(u.password_hash) for u in users), default=0)
         self._decoy = hash_password(secrets.token_hex(16), cost) if cost else DEMO_USERS[0].password_hash
-        self._pool = ThreadPoolExecutor(max_workers=hash_threads, thread_name_prefix="password-hash")
+        self._threads = hash_threads
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def load(cls, path: Path | None, hash_threads: int = 2) -> UserStore:
@@ -108,11 +109,15 @@ class UserStore:
         """Check a password on the hashing threads: PBKDF2 on the event loop would stall every route."""
         user = self._by_name.get(username)
         stored = user.password_hash if user else self._decoy
+        if self._pool is None:  # made on first use, so a service restarted in one process gets a fresh one
+            self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="password-hash")
         ok = await asyncio.get_running_loop().run_in_executor(self._pool, _check, stored, password)
         return user if ok and user is not None else None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def by_username(self, username: str) -> User | None:
         return self._by_name.get(username)
