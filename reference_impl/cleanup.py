@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,9 +62,7 @@ class RedisCleanupService:
         deadline = time.monotonic() + self.max_seconds
         cursor = 0
         while report.scanned < self.max_keys and time.monotonic() < deadline:
-            cursor, keys = await self.ops.safe_redis_operation(
-                "cleanup_scan", lambda r, c=cursor: r.scan(c, match=f"{P}*", count=self.batch)
-            )
+            cursor, keys = await self.ops.safe_redis_operation("cleanup_scan", self._scan_from(cursor))
             report.batches += 1
             report.scanned += len(keys)
             if keys:
@@ -74,6 +73,15 @@ class RedisCleanupService:
             if self.pause_s:
                 await asyncio.sleep(self.pause_s)
         return report
+
+    def _scan_from(self, cursor: int) -> Callable[[Redis], Awaitable[tuple[int, list[str]]]]:
+        """One SCAN step from ``cursor`` (a named function: mypy cannot type a lambda with a default)."""
+
+        async def scan(r: Redis) -> tuple[int, list[str]]:
+            next_cursor, keys = await r.scan(cursor, match=f"{P}*", count=self.batch)
+            return int(next_cursor), [str(k) for k in keys]  # decode_responses=True: already str
+
+        return scan
 
     async def _clean_batch(self, keys: list[str], report: CleanupReport, dry_run: bool) -> None:
         async def ttls(r: Redis) -> Any:

@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     def _parse_bugs(cls, value: object) -> frozenset[str]:
         if isinstance(value, str):
             return parse_bugs(value)
-        return frozenset(value)  # type: ignore[arg-type]
+        if isinstance(value, list | tuple | set | frozenset):
+            return frozenset(str(v) for v in value)
+        raise ValueError("AUTHCHAOS_BUGS must be a comma-separated list of switch names")
 
     @field_validator("jwt_access_retired_secrets", "jwt_refresh_retired_secrets", mode="before")
     @classmethod
@@ -180,7 +182,7 @@ def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; explicit overrides (CLI flags) win."""
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        settings = Settings(**clean)  # type: ignore[arg-type]
+        settings = Settings(**clean)  # type: ignore[arg-type]  # pydantic-settings: field values arrive untyped from the CLI
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"

@@ -75,7 +75,7 @@ def create_redis(settings: Settings, connection_class: type | None = None) -> Re
     if scheme == "memory":
         name = urlsplit(url).netloc
         extra = {"connection_class": connection_class} if connection_class else {}
-        return fakeredis.FakeAsyncRedis(server=memory_server(name), **extra, **common)  # type: ignore[arg-type]
+        return fakeredis.FakeAsyncRedis(server=memory_server(name), **extra, **common)  # type: ignore[arg-type]  # heterogeneous kwargs dict
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"unsupported AUTHCHAOS_REDIS_URL scheme {scheme!r}: use redis://, rediss:// or memory://")
     common |= {
@@ -93,4 +93,4 @@ def create_redis(settings: Settings, connection_class: type | None = None) -> Re
             common["ssl_keyfile"] = str(settings.redis_tls_key)
     if connection_class is not None:
         common["connection_class"] = connection_class
-    return Redis.from_url(url, **common)  # type: ignore[arg-type]
+    return Redis.from_url(url, **common)  # type: ignore[arg-type]  # heterogeneous kwargs dict (timeouts, retry, TLS paths)

@@ -30,7 +30,11 @@ json_scalars = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=20),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)  # fmt: skip
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 numbers = st.one_of(
     st.integers(min_value=-(2**64), max_value=2**64), st.floats(allow_nan=False), st.text(max_size=12), st.booleans()
 )
