@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.token_store import P, fam_key
 
-EXPIRING_KINDS = ("fam", "famrev", "bl", "legacy", "usercache")
+EXPIRING_KINDS = ("fam", "famrev", "bl", "legacy", "usercache", "userrev")
 
 
 @dataclass
