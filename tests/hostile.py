@@ -142,7 +142,10 @@ def check_answer(r: httpx.Response, *, forged: bool, where: str) -> None:
     """The fuzz properties: a clean error body for every failure, never a 5xx, never an accepted forgery."""
     assert r.status_code < 500, f"{where}: {r.status_code} {r.text[:300]}"
     if r.status_code >= 400:
-        body = r.json()
+        try:
+            body = r.json()
+        except ValueError:
+            raise AssertionError(f"{where}: {r.status_code} without a JSON error body: {r.text[:300]!r}") from None
         assert set(body) == {"error", "message"}, f"{where}: {body}"
     if forged:
         assert r.status_code != 200 or where.endswith("/auth/blacklist"), f"{where}: forgery accepted: {r.text[:300]}"
