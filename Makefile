@@ -7,7 +7,7 @@ ARGS ?=
 # 66-cell network matrix.
 SUITE ?= gate regression legacy process
 
-.PHONY: setup run test test-unit test-integration lint format bench clean
+.PHONY: setup run test test-unit test-integration lint format bench fuzz clean
 
 setup:
 	@scripts/bootstrap
@@ -35,6 +35,11 @@ format: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# The long fuzz profile on the real backend (> 10,000 generated requests); CI runs a bounded one in `make test`.
+FUZZ_EXAMPLES ?= 1500
+fuzz: setup
+	AUTHCHAOS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/integration/test_fuzz_real.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis reports/2* reports/latest

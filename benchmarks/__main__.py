@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from benchmarks.outage import outage_defaults
 from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
 from harness.faults.model import Blackhole
 from harness.services.redis_server import RedisServer
@@ -101,6 +102,7 @@ async def main() -> int:
         "blacklist_10k": await blacklist_10k(),
         "outage_breaker": await outage_breaker(),
         "verify_overhead": verify_overhead(),
+        "outage_defaults": await outage_defaults(),
     }
     results["blacklist_10k"]["met"] = results["blacklist_10k"]["speedup"] >= 2
     results["outage_breaker"]["met"] = results["outage_breaker"]["speedup"] >= 5

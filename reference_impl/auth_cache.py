@@ -14,7 +14,7 @@ from typing import Any
 from reference_impl.config import Settings
 from reference_impl.errors import InvalidToken, ServiceUnavailable, TokenRevoked
 from reference_impl.jwt_codec import Verified
-from reference_impl.jwt_service import TokenService, token_id
+from reference_impl.jwt_service import TokenService, issued_upper_ms, token_id
 from reference_impl.metrics import Metrics
 from reference_impl.redis_ops import RedisOperations, StoreUnavailable
 from reference_impl.users import UserStore
@@ -63,12 +63,12 @@ class CachedAuth:
         if self.tokens.local.is_revoked(tid, family):
             raise TokenRevoked("Token revoked")
         try:
-            revoked, cached = await self.tokens.store.auth_lookup(tid, family, sub)
+            found = await self.tokens.store.auth_lookup(tid, family, sub)
         except StoreUnavailable as exc:
             return self._degraded(token, verified, exc)
-        if revoked:
+        if found.revoked or _issued_before(claims, found.user_revoked_at_ms):
             raise TokenRevoked("Token revoked")
-        record = _parse_cached(cached)
+        record = _parse_cached(found.cached_user)
         if record is None:
             record = self._lookup_user(sub)
             await self.tokens.store.cache_user(sub, record, self.settings.user_cache_ttl_s)
@@ -91,6 +91,11 @@ class CachedAuth:
         if user is None:
             raise InvalidToken("Token subject is not a known user")
         return user.record()
+
+
+def _issued_before(claims: dict[str, Any], revoked_at_ms: int | None) -> bool:
+    """Was the token certainly issued before the user's logout-all? (``iat`` has one-second resolution.)"""
+    return revoked_at_ms is not None and issued_upper_ms(claims) <= revoked_at_ms
 
 
 def _parse_cached(cached: str | None) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 
 from reference_impl.errors import InvalidCredentials
 from reference_impl.jwt_codec import new_id
@@ -20,36 +19,14 @@ from reference_impl.users import User, UserStore
 log = logging.getLogger("authchaos.auth")
 
 
-class PendingFamilies:
-    """Families issued during an outage, waiting to be written to Redis (bounded)."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self._items: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
-        self._max = max_entries
-
-    def add(self, family: str, sub: str, token_id: str, expires_at: float) -> None:
-        self._items[family] = (sub, token_id, expires_at)
-        while len(self._items) > self._max:
-            self._items.popitem(last=False)  # the oldest is still adopted on its first refresh
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def items(self) -> list[tuple[str, str, str, float]]:
-        return [(f, sub, tid, exp) for f, (sub, tid, exp) in self._items.items()]
-
-    def discard(self, family: str) -> None:
-        self._items.pop(family, None)
-
-
 class AuthService:
     def __init__(self, users: UserStore, tokens: TokenService) -> None:
         self.users = users
         self.tokens = tokens
-        self.pending = PendingFamilies()
+        self.pending = tokens.pending
 
     async def login(self, username: str, password: str) -> TokenPair:
-        user = self.users.authenticate(username, password)
+        user = await self.users.authenticate(username, password)
         if user is None:
             raise InvalidCredentials("Invalid username or password")
         try:
@@ -60,25 +37,25 @@ class AuthService:
     async def issue_primary(self, user: User) -> TokenPair:
         """A pair whose family is recorded in Redis; raises StoreUnavailable."""
         family, refresh_id = new_id(), new_id()
-        await self.tokens.store.register_family(family, user.id, refresh_id)
+        await self.tokens.store.register_family(family, user.id, refresh_id, issued_ms=int(time.time() * 1000))
         self.tokens.metrics.tokens_issued.labels("primary").inc()
         return self.tokens.mint(user.id, family, refresh_id)
 
     def issue_fallback(self, user: User) -> TokenPair:
         """A well-formed pair (tokenId, family, type) while Redis is down."""
         family, refresh_id = new_id(), new_id()
-        self.pending.add(family, user.id, refresh_id, time.time() + self.tokens.settings.refresh_ttl_s)
+        self.pending.add(family, user.id, refresh_id, time.time())
         self.tokens.metrics.tokens_issued.labels("fallback").inc()
         return self.tokens.mint(user.id, family, refresh_id, fallback=True)
 
     async def register_pending(self) -> int:
         """Write queued families to Redis; stops at the first failure. Returns how many were written."""
         written = 0
-        now = time.time()
-        for family, sub, token_id, expires_at in self.pending.items():
-            if expires_at > now:
+        oldest = time.time() - self.tokens.settings.refresh_ttl_s
+        for family, sub, token_id, issued_at in self.pending.items():
+            if issued_at > oldest:
                 try:
-                    await self.tokens.store.register_family(family, sub, token_id)
+                    await self.tokens.store.register_family(family, sub, token_id, issued_ms=int(issued_at * 1000))
                 except StoreUnavailable:
                     break
                 written += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from redis.asyncio import Redis
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.token_store import P, fam_key
 
-EXPIRING_KINDS = ("fam", "famrev", "bl", "legacy", "usercache")
+EXPIRING_KINDS = ("fam", "famrev", "bl", "legacy", "usercache", "userrev")
 
 
 @dataclass
@@ -61,9 +62,7 @@ class RedisCleanupService:
         deadline = time.monotonic() + self.max_seconds
         cursor = 0
         while report.scanned < self.max_keys and time.monotonic() < deadline:
-            cursor, keys = await self.ops.safe_redis_operation(
-                "cleanup_scan", lambda r, c=cursor: r.scan(c, match=f"{P}*", count=self.batch)
-            )
+            cursor, keys = await self.ops.safe_redis_operation("cleanup_scan", self._scan_from(cursor))
             report.batches += 1
             report.scanned += len(keys)
             if keys:
@@ -74,6 +73,15 @@ class RedisCleanupService:
             if self.pause_s:
                 await asyncio.sleep(self.pause_s)
         return report
+
+    def _scan_from(self, cursor: int) -> Callable[[Redis], Awaitable[tuple[int, list[str]]]]:
+        """One SCAN step from ``cursor`` (a named function: mypy cannot type a lambda with a default)."""
+
+        async def scan(r: Redis) -> tuple[int, list[str]]:
+            next_cursor, keys = await r.scan(cursor, match=f"{P}*", count=self.batch)
+            return int(next_cursor), [str(k) for k in keys]  # decode_responses=True: already str
+
+        return scan
 
     async def _clean_batch(self, keys: list[str], report: CleanupReport, dry_run: bool) -> None:
         async def ttls(r: Redis) -> Any:
@@ -87,24 +95,7 @@ class RedisCleanupService:
             return await pipe.execute()
 
         answers = await self.ops.safe_redis_operation("cleanup_inspect", ttls)
-        now_ms = time.time() * 1000
-        unlink: list[str] = []
-        expire: list[tuple[str, int]] = []
-        sets: list[str] = []
-        for i, key in enumerate(keys):
-            ttl, rotated_at = answers[2 * i], answers[2 * i + 1]
-            kind = key[len(P) :].split(":", 1)[0]
-            if kind == "userfams":
-                sets.append(key)
-            elif kind in EXPIRING_KINDS and ttl == -1:
-                if kind == "fam" and rotated_at and rotated_at != "0":
-                    left = int(self.refresh_ttl_s - (now_ms - float(rotated_at)) / 1000)
-                    if left <= 0:
-                        unlink.append(key)
-                        continue
-                    expire.append((key, left))
-                else:
-                    expire.append((key, self.refresh_ttl_s))
+        unlink, expire, sets = self._plan(keys, answers)
         removals = await self._stale_members(sets) if sets else {}
         report.unlinked += len(unlink)
         report.ttl_added += len(expire)
@@ -124,6 +115,27 @@ class RedisCleanupService:
 
         await self.ops.safe_redis_operation("cleanup_apply", apply)
         # A set emptied by SREM disappears by itself in Redis: nothing more to unlink.
+
+    def _plan(self, keys: list[str], answers: list[Any]) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+        """What to unlink (families past their life), what to give a TTL, and which user sets to prune."""
+        now_ms = time.time() * 1000
+        unlink: list[str] = []
+        expire: list[tuple[str, int]] = []
+        sets: list[str] = []
+        for i, key in enumerate(keys):
+            ttl, rotated_at = answers[2 * i], answers[2 * i + 1]
+            kind = key[len(P) :].split(":", 1)[0]
+            if kind == "userfams":
+                sets.append(key)
+            elif kind in EXPIRING_KINDS and ttl == -1:
+                left = self.refresh_ttl_s
+                if kind == "fam" and rotated_at and rotated_at != "0":
+                    left = int(self.refresh_ttl_s - (now_ms - float(rotated_at)) / 1000)
+                if left <= 0:
+                    unlink.append(key)
+                else:
+                    expire.append((key, left))
+        return unlink, expire, sets
 
     async def _stale_members(self, sets: list[str]) -> dict[str, list[str]]:
         async def members(r: Redis) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -45,24 +46,62 @@ def kid_for(kind: Kind, secret: str) -> str:
 
 
 def token_fingerprint(token: str) -> str:
-    """A stable id for tokens that carry no tokenId (legacy shapes)."""
+    """A stable id for tokens that carry no tokenId (legacy shapes).
+
+    Only canonical tokens get this far (``canonical_segments``), so one token has one fingerprint.
+    """
     return "h-" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+MAX_HEADER_BYTES = 1024
+FORBIDDEN_HEADERS = ("crit", "b64", "jku", "x5u", "jwk", "x5c")
+
+
+def _canonical_b64(segment: str, *, may_be_empty: bool = False) -> bytes:
+    """Decode one base64url segment, refusing every non-canonical spelling (padding, slack bits, other alphabets).
+
+    Why: PyJWT's decoder is lenient, so ``token + "="`` verifies like ``token``; a revocation keyed by
+    the token string would then miss its twin. One token, one spelling.
+    """
+    if not segment and may_be_empty:
+        return b""
+    if not segment or not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise InvalidToken("Malformed token")
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+        raise InvalidToken("Malformed token: non-canonical base64url")
+    return raw
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key in token header")
+    return dict(pairs)
 
 
 def _parse_header(token: str) -> dict[str, Any]:
     """The JOSE header, read once and cheaply (PyJWT's own reader parses all three segments).
 
-    Only used to pick the key; the signature check in ``jwt.decode`` still covers it.
+    Only used to pick the key; the signature check in ``jwt.decode`` still covers it. Every
+    segment must be canonical base64url; the header must be a small, flat-enough JSON object
+    (a deeply nested one is a RecursionError in ``json``, which must never reach the route).
     """
-    head, dot, rest = token.partition(".")
-    if not dot or rest.count(".") != 1:
+    segments = token.split(".")
+    if len(segments) != 3:
         raise InvalidToken("Malformed token")
+    raw = [_canonical_b64(segments[0]), _canonical_b64(segments[1]), _canonical_b64(segments[2], may_be_empty=True)]
+    if len(raw[0]) > MAX_HEADER_BYTES:
+        raise InvalidToken("Malformed token: header too large")
     try:
-        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, TypeError):
+        header = json.loads(raw[0], object_pairs_hook=_no_duplicates)
+    except (ValueError, TypeError, RecursionError):
         raise InvalidToken("Malformed token") from None
     if not isinstance(header, dict):
         raise InvalidToken("Malformed token")
+    if any(name in header for name in FORBIDDEN_HEADERS):
+        raise InvalidToken("Unsupported token header")
     return header
 
 
@@ -205,27 +244,48 @@ class TokenCodec:
             raise TokenExpired("Token expired") from None
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(f"Invalid token: {exc}") from None
+        except (ValueError, TypeError, OverflowError, RecursionError):  # only reachable with a valid signature
+            raise InvalidToken("Invalid token: malformed claims") from None
 
     def _verifies_as(self, token: str, kind: Kind) -> bool:
         """Signature check only: which key made this token, whatever its claims."""
         for key in self.rings[kind].keys.values():
             try:
                 _JWS.decode(token, key, algorithms=[ALGORITHM])
-            except jwt.InvalidTokenError:
+            except (jwt.InvalidTokenError, ValueError, RecursionError):
                 continue
             return True
         return False
 
     def _check_type(self, verified: Verified, kind: Kind) -> Verified:
-        claimed = verified.claims.get("type")
+        claims = verified.claims
+        claimed = claims.get("type")
         if claimed is not None and claimed != kind.value:
             raise self._wrong_kind(kind)
-        if not isinstance(verified.claims.get("sub"), str):
+        if not isinstance(claims.get("sub"), str):
             raise InvalidToken("Invalid token: sub must be a string")
+        if not all(_is_int(claims.get(name)) for name in ("exp", "iat")):
+            raise InvalidToken("Invalid token: exp and iat must be integers")
+        if kind is Kind.ACCESS and claimed is None:
+            self._cap_typeless_access(claims)
         return verified
+
+    def _cap_typeless_access(self, claims: dict[str, Any]) -> None:
+        """A legacy (typeless) access token lives at most one access lifetime from its iat, whatever its exp.
+
+        Why: the pre-fix signer put any exp it liked; without a cap a leaked legacy token is forever.
+        """
+        limit = int(claims["iat"]) + self.settings.access_ttl_s + self.settings.leeway_s
+        if time.time() > limit:
+            raise TokenExpired("Token expired (legacy access tokens live one access lifetime)")
+        claims["exp"] = min(int(claims["exp"]), limit)
 
     @staticmethod
     def _wrong_kind(kind: Kind) -> InvalidToken:
         if kind is Kind.REFRESH:
             return InvalidToken(INVALID_TYPE_FOR_REFRESH)
         return InvalidToken("Invalid token type: an access token is required")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

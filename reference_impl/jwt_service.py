@@ -8,6 +8,7 @@ that was not stored is never acknowledged.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from reference_impl.bugs import Bug
 from reference_impl.config import Settings
 from reference_impl.errors import (
     INVALID_TYPE_FOR_REFRESH,
+    AuthError,
     Forbidden,
     InvalidToken,
     TokenExpired,
@@ -74,9 +76,29 @@ class UndeliveredRotations:
 
 
 def token_id(verified: Verified, token: str) -> str:
-    """The id revocations are keyed by: tokenId, or a fingerprint for legacy tokens."""
+    """The id an access token's revocation is keyed by: tokenId, or a fingerprint for legacy tokens."""
     tid = verified.claims.get("tokenId")
     return tid if isinstance(tid, str) and tid else token_fingerprint(token)
+
+
+def remaining_s(claims: dict[str, Any], leeway_s: int, now: float | None = None) -> int:
+    """Seconds a token can still be accepted, rounded up: a revocation must never expire before its token."""
+    left = float(claims["exp"]) + leeway_s - (time.time() if now is None else now)
+    return math.ceil(left)
+
+
+def issued_upper_ms(claims: dict[str, Any]) -> int:
+    """The latest instant (ms) the token can have been issued: ``iat`` has one-second resolution."""
+    return (int(claims["iat"]) + 1) * 1000
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """What revoking one token writes: a token entry, a family, or a legacy refresh token (and its family)."""
+
+    token: tuple[str, int] | None = None
+    family: str | None = None
+    legacy: tuple[str, int] | None = None
 
 
 class TokenService:
@@ -94,6 +116,7 @@ class TokenService:
         self.local = local
         self.metrics = metrics
         self.undelivered = UndeliveredRotations()
+        self.pending = PendingFamilies()
 
     # -- issuing -------------------------------------------------------------
 
@@ -116,12 +139,15 @@ class TokenService:
         except (InvalidToken, TokenExpired) as exc:
             self.metrics.refresh_rejected.labels(exc.code).inc()
             raise
-        assert isinstance(token, str)
+        assert isinstance(token, str)  # verify() accepts only non-empty strings
         if verified.is_legacy:
             if Bug.STRICT_TYPE in self.settings.bugs and not verified.claims.get("type"):
                 self.metrics.refresh_rejected.labels("invalid_token").inc()
                 raise InvalidToken(INVALID_TYPE_FOR_REFRESH)
             return await self._upgrade_legacy(token, verified)
+        return await self._rotate(verified)
+
+    async def _rotate(self, verified: Verified) -> TokenPair:
         c = verified.claims
         family, sub, tid = str(c["family"]), str(c["sub"]), str(c["tokenId"])
         if self.local.is_revoked(tid, family):
@@ -138,6 +164,7 @@ class TokenService:
                 now_ms=int(time.time() * 1000),
                 grace_ms=int(self.settings.reuse_grace_s * 1000),
                 adopt=bool(c.get("fb")),
+                issued_upper_ms=issued_upper_ms(c),
             )
         except StoreUnavailable:
             self.undelivered.put(tid, new_tid)
@@ -145,32 +172,49 @@ class TokenService:
         if rotation.status in ("ok", "grace"):
             self.metrics.tokens_issued.labels("refresh").inc()
             return self.mint(sub, family, rotation.refresh_token_id)
-        self.metrics.refresh_rejected.labels(rotation.status).inc()
-        if rotation.status == "reused":
+        raise self._rotation_refused(rotation.status, family)
+
+    def _rotation_refused(self, status: str, family: str) -> AuthError:
+        self.metrics.refresh_rejected.labels(status).inc()
+        if status == "reused":
             self.local.family(family, self.settings.refresh_ttl_s)
             self.metrics.revocations.labels("family").inc()
-            raise TokenReused("Refresh token reuse detected: every token of this session is revoked")
-        if rotation.status == "revoked":
-            raise TokenRevoked("Refresh token revoked")
-        if rotation.status == "unknown":
-            raise TokenRevoked("Session not found (expired or lost): log in again")
-        raise InvalidToken("Token subject does not match its session")
+            return TokenReused("Refresh token reuse detected: every token of this session is revoked")
+        if status == "revoked":
+            return TokenRevoked("Refresh token revoked")
+        if status == "unknown":
+            return TokenRevoked("Session not found (expired or lost): log in again")
+        return InvalidToken("Token subject does not match its session")
 
     async def _upgrade_legacy(self, token: str, verified: Verified) -> TokenPair:
-        """Accept a pre-fix refresh token once, moving the user into a new family."""
+        """Accept a pre-fix refresh token once, moving the user into a new family.
+
+        Replaying it revokes that family (RFC 9700 4.14.2). A retry after a lost answer proposes
+        the same family and token id again, which the script accepts as the same upgrade.
+        """
         sub = str(verified.claims["sub"])
-        family, refresh_id = new_id(), new_id()
-        remaining = max(1, int(verified.claims["exp"] - time.time()) + self.settings.leeway_s)
-        status = await self.store.upgrade_legacy(
-            token_fingerprint(token), family, sub, refresh_id, legacy_ttl_s=remaining
-        )
-        if status == "revoked":
-            raise TokenRevoked("Refresh token revoked")
-        if status != "ok":
-            self.metrics.refresh_rejected.labels("token_reused").inc()
-            raise TokenReused("Legacy refresh token was already exchanged")
-        self.metrics.tokens_issued.labels("legacy_upgrade").inc()
-        return self.mint(sub, family, refresh_id)
+        fingerprint = token_fingerprint(token)
+        proposal = self.undelivered.pop("legacy:" + fingerprint)
+        family, refresh_id = proposal.split(" ") if proposal else (new_id(), new_id())
+        try:
+            status, owner = await self.store.upgrade_legacy(
+                fingerprint,
+                family,
+                sub,
+                refresh_id,
+                legacy_ttl_s=max(1, remaining_s(verified.claims, self.settings.leeway_s)),
+                issued_upper_ms=issued_upper_ms(verified.claims),
+            )
+        except StoreUnavailable:
+            self.undelivered.put("legacy:" + fingerprint, f"{family} {refresh_id}")
+            raise
+        if status == "ok":
+            self.metrics.tokens_issued.labels("legacy_upgrade").inc()
+            return self.mint(sub, family, refresh_id)
+        if status == "reused":
+            raise self._rotation_refused("reused", owner)
+        self.metrics.refresh_rejected.labels("token_revoked").inc()
+        raise TokenRevoked("Refresh token revoked")
 
     # -- verifying -----------------------------------------------------------
 
@@ -179,20 +223,26 @@ class TokenService:
 
     # -- revoking ------------------------------------------------------------
 
-    def _revocation_target(self, token: object) -> tuple[str, str, int, str | None]:
-        """(outcome, token id, ttl, family to revoke) for one token to blacklist."""
+    def revocation_of(self, kind: Kind, verified: Verified, token: str) -> Revocation:
+        """What to write to revoke one verified token (its remaining lifetime rounded up)."""
+        ttl = remaining_s(verified.claims, self.settings.leeway_s)
+        if kind is Kind.REFRESH and verified.is_legacy:
+            return Revocation(legacy=(token_fingerprint(token), ttl))
+        family = verified.claims.get("family") if kind is Kind.REFRESH else None
+        return Revocation(token=(token_id(verified, token), ttl), family=family if isinstance(family, str) else None)
+
+    def _revocation_target(self, token: object) -> Revocation | str:
+        """The revocation for one token to blacklist, or its outcome: expired / invalid."""
         try:
             kind, verified = self.codec.verify_any(token)
         except TokenExpired:
-            return "expired", "", 0, None
+            return "expired"
         except InvalidToken:
-            return "invalid", "", 0, None
-        assert isinstance(token, str)
-        ttl = int(verified.claims["exp"] - time.time()) + self.settings.leeway_s
-        if ttl <= 0:  # Redis rejects EX <= 0; an expired token needs no entry
-            return "expired", "", 0, None
-        family = verified.claims.get("family") if kind is Kind.REFRESH else None
-        return "blacklisted", token_id(verified, token), ttl, family if isinstance(family, str) else None
+            return "invalid"
+        assert isinstance(token, str)  # verify_any() accepts only non-empty strings
+        if remaining_s(verified.claims, self.settings.leeway_s) <= 0:  # Redis rejects EX <= 0
+            return "expired"
+        return self.revocation_of(kind, verified, token)
 
     async def blacklist(self, token: object) -> str:
         """Revoke one token; returns blacklisted / expired / invalid."""
@@ -207,46 +257,95 @@ class TokenService:
         expired = invalid = 0
         chunk = self.settings.blacklist_chunk
         for start in range(0, len(tokens), chunk):
-            entries: dict[str, int] = {}
-            families: set[str] = set()
+            revocations: list[Revocation] = []
             for token in tokens[start : start + chunk]:
-                outcome, tid, ttl, family = self._revocation_target(token)
-                if outcome == "expired":
+                target = self._revocation_target(token)
+                if isinstance(target, Revocation):
+                    revocations.append(target)
+                elif target == "expired":
                     expired += 1
-                elif outcome == "invalid":
-                    invalid += 1
                 else:
-                    entries[tid] = max(ttl, entries.get(tid, 0))
-                    if family:
-                        families.add(family)
-            await self.store.blacklist(list(entries.items()), sorted(families), op="blacklist_chunk")
-            for tid, ttl in entries.items():
-                self.local.token(tid, ttl)
-            for family in families:
-                self.local.family(family, self.settings.refresh_ttl_s)
-            self.metrics.revocations.labels("token").inc(len(entries))
-            self.metrics.revocations.labels("family").inc(len(families))
+                    invalid += 1
+            await self._store_revocations(revocations, op="blacklist_chunk")
         return BlacklistResult(len(tokens) - expired - invalid, expired, invalid)
+
+    async def _store_revocations(self, revocations: list[Revocation], op: str) -> int:
+        """Write revocations in one round trip, then remember them locally; returns the families revoked."""
+        entries: dict[str, int] = {}
+        legacy: dict[str, int] = {}
+        families: set[str] = set()
+        for rev in revocations:
+            if rev.token:
+                entries[rev.token[0]] = max(rev.token[1], entries.get(rev.token[0], 0))
+            if rev.legacy:
+                legacy[rev.legacy[0]] = max(rev.legacy[1], legacy.get(rev.legacy[0], 0))
+            if rev.family:
+                families.add(rev.family)
+        reached = await self.store.blacklist(
+            list(entries.items()), sorted(families), op=op, legacy=list(legacy.items())
+        )
+        families |= reached
+        for tid, ttl in [*entries.items(), *legacy.items()]:
+            self.local.token(tid, ttl)
+        for family in families:
+            self.local.family(family, self.settings.refresh_ttl_s)
+        self.metrics.revocations.labels("token").inc(len(entries) + len(legacy))
+        self.metrics.revocations.labels("family").inc(len(families))
+        return len(families)
 
     async def logout(self, access: Verified, access_token: str, refresh_token: object, all_sessions: bool) -> int:
         """Revoke this session (and, with ``all_sessions``, every session of the user); returns sessions revoked."""
         sub = str(access.claims["sub"])
-        families: set[str] = set()
-        if isinstance(access.claims.get("family"), str):
-            families.add(access.claims["family"])
+        own = Revocation(
+            token=(token_id(access, access_token), max(1, remaining_s(access.claims, self.settings.leeway_s)))
+        )
+        revocations = [own, Revocation(family=_family(access))]
         if refresh_token is not None:
             refresh = self.codec.verify(refresh_token, Kind.REFRESH)
             if refresh.claims["sub"] != sub:
                 raise Forbidden("The refresh token belongs to another user")
-            if isinstance(refresh.claims.get("family"), str):
-                families.add(refresh.claims["family"])
+            assert isinstance(refresh_token, str)  # verify() accepts only non-empty strings
+            revocations.append(self.revocation_of(Kind.REFRESH, refresh, refresh_token))
         if all_sessions:
-            families |= await self.store.revoke_user(sub)
-        ttl = int(access.claims["exp"] - time.time()) + self.settings.leeway_s
-        tid = token_id(access, access_token)
-        await self.store.blacklist([(tid, max(ttl, 1))], sorted(families), op="logout")
-        self.local.token(tid, max(ttl, 1))
-        for family in families:
-            self.local.family(family, self.settings.refresh_ttl_s)
-        self.metrics.revocations.labels("family").inc(len(families))
-        return max(len(families), 1)
+            revocations += [Revocation(family=f) for f in await self._revoke_user(sub)]
+        return max(await self._store_revocations(revocations, op="logout"), 1)
+
+    async def _revoke_user(self, sub: str) -> set[str]:
+        """Every family of ``sub``: those Redis knows, and fallback ones this process has not registered yet.
+
+        Families issued by other processes during an outage are caught by the logout-all time
+        (``userrev``) when they are registered or adopted.
+        """
+        families = await self.store.revoke_user(sub, int(time.time() * 1000))
+        pending = {family for family, owner, _, _ in self.pending.items() if owner == sub}
+        for family in pending:
+            self.pending.discard(family)
+        return families | pending
+
+
+def _family(verified: Verified) -> str | None:
+    family = verified.claims.get("family")
+    return family if isinstance(family, str) else None
+
+
+class PendingFamilies:
+    """Families issued during an outage, waiting to be written to Redis (bounded)."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._items: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._max = max_entries
+
+    def add(self, family: str, sub: str, token_id: str, issued_at: float) -> None:
+        self._items[family] = (sub, token_id, issued_at)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)  # the oldest is still adopted on its first refresh
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, str, str, float]]:
+        """(family, sub, refresh token id, issued at)."""
+        return [(f, sub, tid, at) for f, (sub, tid, at) in self._items.items()]
+
+    def discard(self, family: str) -> None:
+        self._items.pop(family, None)

@@ -31,6 +31,8 @@ class OAuthController:
         self.auth = auth
 
     async def callback(self, provider: str, code: str) -> TokenPair:
+        if provider == "demo" and not self.auth.tokens.settings.oauth_demo_enabled:
+            raise InvalidGrant("OAuth provider 'demo' is disabled (AUTHCHAOS_OAUTH_DEMO; never on in production)")
         if provider not in PROVIDERS:
             raise InvalidGrant(f"Unknown OAuth provider {provider!r}: supported: {', '.join(PROVIDERS)}")
         user = self.auth.users.by_username(demo_exchange(code))

@@ -8,7 +8,7 @@ timeouts, keepalive, and retries with exponential backoff and jitter.
 from __future__ import annotations
 
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import fakeredis
 from redis.asyncio import Redis
@@ -28,13 +28,20 @@ def memory_server(name: str = "") -> fakeredis.FakeServer:
     return _memory_servers.setdefault(name, fakeredis.FakeServer())
 
 
+SECRET_QUERY_KEYS = frozenset({"password", "pass", "passwd", "auth", "token", "secret"})
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password, for logs, /health and reports."""
+    """The URL without its password (userinfo or ``?password=``), for logs, /health and reports."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    if parts.query:
+        query = [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, True)]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return parts.geturl()
 
 
 def _keepalive_options(idle_s: int) -> dict[int, int]:
@@ -68,13 +75,14 @@ def create_redis(settings: Settings, connection_class: type | None = None) -> Re
     if scheme == "memory":
         name = urlsplit(url).netloc
         extra = {"connection_class": connection_class} if connection_class else {}
-        return fakeredis.FakeAsyncRedis(server=memory_server(name), **extra, **common)  # type: ignore[arg-type]
+        return fakeredis.FakeAsyncRedis(server=memory_server(name), **extra, **common)  # type: ignore[arg-type]  # heterogeneous kwargs dict
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"unsupported AUTHCHAOS_REDIS_URL scheme {scheme!r}: use redis://, rediss:// or memory://")
     common |= {
         "socket_keepalive": settings.redis_keepalive_s > 0,
         "socket_keepalive_options": _keepalive_options(settings.redis_keepalive_s),
-        "health_check_interval": settings.redis_keepalive_s,
+        # No PING before idle connections' commands: it would double the worst wait; keepalive finds dead peers.
+        "health_check_interval": 0,
     }
     if scheme == "rediss":
         if settings.redis_tls_ca:
@@ -85,4 +93,4 @@ def create_redis(settings: Settings, connection_class: type | None = None) -> Re
             common["ssl_keyfile"] = str(settings.redis_tls_key)
     if connection_class is not None:
         common["connection_class"] = connection_class
-    return Redis.from_url(url, **common)  # type: ignore[arg-type]
+    return Redis.from_url(url, **common)  # type: ignore[arg-type]  # heterogeneous kwargs dict (timeouts, retry, TLS paths)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
 from reference_impl.breaker import BreakerState, CircuitBreaker
 from reference_impl.bugs import Bug
@@ -41,6 +41,22 @@ class StoreUnavailable(Exception):
         self.retry_after_s = retry_after_s
 
 
+class StoreError(Exception):
+    """Redis answered, with an error (NOPERM, WRONGTYPE, CROSSSLOT, a script error): a fault of this
+    deployment, not an outage. Fails closed (503) and never opens the breaker or the degraded mode."""
+
+    def __init__(self, op: str, reason: str) -> None:
+        super().__init__(f"redis refused {op}: {reason}")
+        self.op = op
+        self.reason = reason
+        self.retry_after_s = 1.0
+
+
+def is_command_error(exc: BaseException) -> bool:
+    """An error reply from a live Redis. A read-only replica (failover in progress) is an outage."""
+    return isinstance(exc, ResponseError) and not isinstance(exc, ReadOnlyError)
+
+
 class _Raise:
     def __repr__(self) -> str:
         return "RAISE"
@@ -54,7 +70,8 @@ class RedisOperations:
         self.client = client
         self.settings = settings
         self.metrics = metrics
-        self.state = StateTracker()
+        self.state = StateTracker(settle_s=settings.outage_settle_s)
+        self._reported: set[str] = set()
         self.state.listeners.append(lambda _old, new: metrics.set_redis_state(new))
         self.breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_s)
         self._use_breaker = Bug.NO_BREAKER not in settings.bugs
@@ -72,6 +89,8 @@ class RedisOperations:
         try:
             result = await fn(self.client)
         except REDIS_FAILURES as exc:
+            if is_command_error(exc) and not self._unsafe:
+                return self._refused(name, exc, fallback)
             if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
                 self._gave_up = True
             if self._unsafe:  # the bug: no wrapper, the raw error reaches the route (a 500)
@@ -83,11 +102,25 @@ class RedisOperations:
             if self.breaker.state is BreakerState.HALF_OPEN:
                 self.breaker.record_failure()
             raise
+        self._succeeded(name)
+        return result
+
+    def _succeeded(self, name: str) -> None:
         self.metrics.redis_ops.labels(name, "ok").inc()
         self.breaker.record_success()
         if self.state.state is not RedisState.READY:
             self.state.mark(RedisState.READY)
-        return result
+
+    def _refused(self, name: str, exc: BaseException, fallback: T) -> T:
+        """Redis is up and said no: count it, say so once per operation, fail closed (or fall back)."""
+        self.metrics.redis_ops.labels(name, "command_error").inc()
+        self.breaker.record_success()  # it answered: no reason to short-circuit anyone else
+        if name not in self._reported:
+            self._reported.add(name)
+            log.error("redis refused %s: %s (check the ACL, key types and cluster slots)", name, exc)
+        if fallback is RAISE:
+            raise StoreError(name, f"{type(exc).__name__}: {exc}")
+        return fallback
 
     def _fail(self, name: str, reason: str, fallback: T) -> T:
         self.metrics.redis_ops.labels(name, "error").inc()

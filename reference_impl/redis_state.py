@@ -1,6 +1,8 @@
 """Connection state tracking: one log line per transition, and when the outage began.
 
-The degradation policy reads ``outage_age_s()``; /health shows ``state``.
+The degradation policy reads ``outage_age_s()``; /health shows ``state``. An outage is one episode
+from its first failure until Redis has answered for ``settle_s`` without a single failure: one
+succeeding call in between (a PING during a partial failure) does not restart the degraded window.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ class RedisState(StrEnum):
 
 
 class StateTracker:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, settle_s: float = 10.0) -> None:
         self._clock = clock
+        self.settle_s = settle_s
+        self.last_failure: float | None = None
         self.state = RedisState.CONNECTING
         self.since = clock()
         self.outage_started: float | None = None
@@ -33,20 +37,29 @@ class StateTracker:
     def mark(self, new: RedisState, error: str | None = None) -> None:
         if error is not None:
             self.last_error = error
+        if new is not RedisState.READY:
+            now = self._clock()
+            if self.outage_age_s() is None:
+                self.outage_started = now
+            self.last_failure = now
         if new is self.state:
             return
         old, self.state, self.since = self.state, new, self._clock()
         self.transitions += 1
         if new is RedisState.READY:
-            self.outage_started = None
             log.info("redis state %s -> %s", old, new)
         else:
-            if self.outage_started is None:
-                self.outage_started = self.since
             log.warning("redis state %s -> %s (%s)", old, new, self.last_error or "no error recorded")
         for listener in self.listeners:
             listener(old, new)
 
     def outage_age_s(self) -> float | None:
-        """Seconds since Redis stopped answering, or None while it answers."""
-        return None if self.outage_started is None else self._clock() - self.outage_started
+        """Seconds since this outage began, or None once Redis has answered for ``settle_s`` without failing."""
+        if self.outage_started is None:
+            return None
+        now = self._clock()
+        settled = self.last_failure is None or now - self.last_failure >= self.settle_s
+        if self.state is RedisState.READY and settled:
+            self.outage_started = None
+            return None
+        return now - self.outage_started

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from reference_impl.auth_cache import CachedAuth
@@ -53,13 +54,14 @@ class Services:
                 log.exception("redis probe failed unexpectedly")
 
     async def aclose(self) -> None:
+        self.auth.users.close()
         await self.ops.aclose()
 
 
 def build_services(settings: Settings, connection_class: type | None = None) -> Services:
     metrics = Metrics()
     ops = RedisOperations(create_redis(settings, connection_class), settings, metrics)
-    users = UserStore.load(settings.users)
+    users = UserStore.load(settings.users, settings.login_hash_threads)
     tokens = TokenService(
         settings, TokenCodec(settings), TokenStore(ops, settings.refresh_ttl_s), LocalRevocations(), metrics
     )
@@ -77,7 +79,7 @@ def build_services(settings: Settings, connection_class: type | None = None) -> 
 
 
 @contextlib.asynccontextmanager
-async def running(services: Services):  # type: ignore[no-untyped-def]
+async def running(services: Services) -> AsyncIterator[Services]:
     """Start the probe task for the lifetime of the block; always close Redis."""
     task = asyncio.create_task(services.probe_forever(), name="redis-probe")
     try:

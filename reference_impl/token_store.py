@@ -6,6 +6,7 @@ Keys (all under ``ac:``):
   bl:{tokenId}       "1"   one token is revoked, TTL = its remaining lifetime
   userfams:{sub}     set   the user's families, for logout-all
   legacy:{hash}      family a legacy refresh token was upgraded into (accept once)
+  userrev:{sub}      ms    logout-all time: every token of ``sub`` issued before it is revoked
   usercache:{sub}    json  cached user record for the auth middleware
 
 Rotation and legacy upgrades are Lua scripts: atomic, and idempotent for the
@@ -45,12 +46,21 @@ def legacy_key(fingerprint: str) -> str:
     return f"{P}legacy:{fingerprint}"
 
 
+def userrev_key(sub: str) -> str:
+    return f"{P}userrev:{sub}"
+
+
 def usercache_key(sub: str) -> str:
     return f"{P}usercache:{sub}"
 
 
 REGISTER = """
--- KEYS: fam, userfams ; ARGV: sub, tokenId, ttl_s, family
+-- KEYS: fam, userfams, userrev ; ARGV: sub, tokenId, ttl_s, family, issued_ms, prefix
+local rev = redis.call('GET', KEYS[3])
+if rev and tonumber(rev) >= tonumber(ARGV[5]) then
+  redis.call('SET', ARGV[6] .. 'famrev:' .. ARGV[4], 'logout-all', 'EX', ARGV[3])
+  return -1
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'current', ARGV[2], 'prev', '', 'rotated_at', '0')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -60,14 +70,19 @@ return 1
 """
 
 ROTATE = """
--- KEYS: fam, famrev, bl(presented), userfams
--- ARGV: tokenId, newTokenId, now_ms, grace_ms, ttl_s, sub, adopt, family
+-- KEYS: fam, famrev, bl(presented), userfams, userrev
+-- ARGV: tokenId, newTokenId, now_ms, grace_ms, ttl_s, sub, adopt, family, issued_upper_ms
 if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
   return {'revoked', ''}
 end
 local cur = redis.call('HGET', KEYS[1], 'current')
 if not cur then
   if ARGV[7] ~= '1' then return {'unknown', ''} end
+  local rev = redis.call('GET', KEYS[5])
+  if rev and tonumber(rev) >= tonumber(ARGV[9]) then
+    redis.call('SET', KEYS[2], 'logout-all', 'EX', ARGV[5])
+    return {'revoked', ''}
+  end
   redis.call('HSET', KEYS[1], 'sub', ARGV[6], 'current', ARGV[1], 'prev', '', 'rotated_at', '0')
   redis.call('SADD', KEYS[4], ARGV[8])
   cur = ARGV[1]
@@ -90,27 +105,49 @@ return {'reused', cur}
 """
 
 UPGRADE_LEGACY = """
--- KEYS: legacy, bl(fingerprint), fam, userfams ; ARGV: family, sub, tokenId, legacy_ttl_s, ttl_s
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
+-- KEYS: legacy, bl(fingerprint), fam(proposed), userfams, userrev
+-- ARGV: family, sub, tokenId, legacy_ttl_s, ttl_s, prefix, issued_upper_ms
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'revoked', ''} end
+local rev = redis.call('GET', KEYS[5])
+if rev and tonumber(rev) >= tonumber(ARGV[7]) then return {'revoked', ''} end
 local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] then return 'reused' end
-if not owner then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-  redis.call('HSET', KEYS[3], 'sub', ARGV[2], 'current', ARGV[3], 'prev', '', 'rotated_at', '0')
-  redis.call('EXPIRE', KEYS[3], ARGV[5])
-  redis.call('SADD', KEYS[4], ARGV[1])
-  redis.call('EXPIRE', KEYS[4], ARGV[5])
+if owner then
+  local famrev = ARGV[6] .. 'famrev:' .. owner
+  if owner == ARGV[1] and redis.call('HGET', KEYS[3], 'current') == ARGV[3] then
+    if redis.call('EXISTS', famrev) == 1 then return {'revoked', owner} end
+    return {'ok', owner}  -- a retry of this very upgrade whose answer was lost
+  end
+  redis.call('SET', famrev, 'reuse', 'EX', ARGV[5])  -- RFC 9700 4.14.2: reuse revokes the family
+  return {'reused', owner}
 end
-return 'ok'
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('HSET', KEYS[3], 'sub', ARGV[2], 'current', ARGV[3], 'prev', '', 'rotated_at', '0')
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+return {'ok', ARGV[1]}
+"""
+
+REVOKE_LEGACY = """
+-- KEYS: bl(fingerprint), legacy ; ARGV: token_ttl_s, family_ttl_s, prefix
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+local owner = redis.call('GET', KEYS[2])
+if owner then
+  redis.call('SET', ARGV[3] .. 'famrev:' .. owner, '1', 'EX', ARGV[2])
+  return owner
+end
+return ''
 """
 
 REVOKE_USER = """
--- KEYS: userfams ; ARGV: ttl_s, prefix
+-- KEYS: userfams, userrev ; ARGV: ttl_s, prefix, now_ms
 local fams = redis.call('SMEMBERS', KEYS[1])
 for _, f in ipairs(fams) do
   redis.call('SET', ARGV[2] .. 'famrev:' .. f, '1', 'EX', ARGV[1])
 end
 redis.call('DEL', KEYS[1])
+local rev = redis.call('GET', KEYS[2])
+if not rev or tonumber(rev) < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1]) end
 return fams
 """
 
@@ -121,6 +158,13 @@ class Rotation:
     refresh_token_id: str
 
 
+@dataclass(frozen=True)
+class AuthLookup:
+    revoked: bool
+    cached_user: str | None
+    user_revoked_at_ms: int | None  # logout-all time, if any
+
+
 class TokenStore:
     def __init__(self, ops: RedisOperations, refresh_ttl_s: int) -> None:
         self.ops = ops
@@ -129,52 +173,80 @@ class TokenStore:
         self._register = client.register_script(REGISTER)
         self._rotate = client.register_script(ROTATE)
         self._upgrade_legacy = client.register_script(UPGRADE_LEGACY)
+        self._revoke_legacy = client.register_script(REVOKE_LEGACY)
         self._revoke_user = client.register_script(REVOKE_USER)
 
-    async def register_family(self, family: str, sub: str, token_id: str) -> bool:
-        """Record a new family; False if it already exists (a fallback family adopted on refresh)."""
+    async def register_family(self, family: str, sub: str, token_id: str, *, issued_ms: int) -> int:
+        """Record a new family: 1 written, 0 already there (adopted on refresh), -1 revoked by a later logout-all."""
         done = await self.ops.safe_redis_operation(
             "register_family",
             lambda r: self._register(
-                keys=[fam_key(family), userfams_key(sub)], args=[sub, token_id, self.ttl, family], client=r
+                keys=[fam_key(family), userfams_key(sub), userrev_key(sub)],
+                args=[sub, token_id, self.ttl, family, issued_ms, P],
+                client=r,
             ),
         )
-        return bool(done)
+        return int(done)
 
     async def rotate(
-        self, family: str, sub: str, token_id: str, new_token_id: str, *, now_ms: int, grace_ms: int, adopt: bool
+        self,
+        family: str,
+        sub: str,
+        token_id: str,
+        new_token_id: str,
+        *,
+        now_ms: int,
+        grace_ms: int,
+        adopt: bool,
+        issued_upper_ms: int,
     ) -> Rotation:
+        """Rotate one refresh token atomically; ``issued_upper_ms`` bounds when the presented token was issued."""
         status, current = await self.ops.safe_redis_operation(
             "rotate",
             lambda r: self._rotate(
-                keys=[fam_key(family), famrev_key(family), bl_key(token_id), userfams_key(sub)],
-                args=[token_id, new_token_id, now_ms, grace_ms, self.ttl, sub, "1" if adopt else "0", family],
+                keys=[fam_key(family), famrev_key(family), bl_key(token_id), userfams_key(sub), userrev_key(sub)],
+                args=[token_id, new_token_id, now_ms, grace_ms, self.ttl, sub, "1" if adopt else "0", family,
+                      issued_upper_ms],
                 client=r,
             ),
-        )
+        )  # fmt: skip
         return Rotation(str(status), str(current))
 
-    async def upgrade_legacy(self, fingerprint: str, family: str, sub: str, token_id: str, *, legacy_ttl_s: int) -> str:
-        """Exchange a legacy token for a new family, once: ok | reused | revoked (atomic, retry-safe)."""
-        status = await self.ops.safe_redis_operation(
+    async def upgrade_legacy(
+        self, fingerprint: str, family: str, sub: str, token_id: str, *, legacy_ttl_s: int, issued_upper_ms: int
+    ) -> tuple[str, str]:
+        """Exchange a legacy token for a new family, once: (ok | reused | revoked, family). Atomic, retry-safe."""
+        status, owner = await self.ops.safe_redis_operation(
             "upgrade_legacy",
             lambda r: self._upgrade_legacy(
-                keys=[legacy_key(fingerprint), bl_key(fingerprint), fam_key(family), userfams_key(sub)],
-                args=[family, sub, token_id, legacy_ttl_s, self.ttl],
+                keys=[legacy_key(fingerprint), bl_key(fingerprint), fam_key(family), userfams_key(sub),
+                      userrev_key(sub)],
+                args=[family, sub, token_id, legacy_ttl_s, self.ttl, P, issued_upper_ms],
                 client=r,
             ),
-        )
-        return str(status)
+        )  # fmt: skip
+        return str(status), str(owner)
 
-    async def revoke_user(self, sub: str) -> set[str]:
-        """Revoke every family of ``sub``; returns them."""
+    async def revoke_user(self, sub: str, now_ms: int) -> set[str]:
+        """Revoke every family of ``sub`` and every token issued to it before ``now_ms``; returns the families."""
         families = await self.ops.safe_redis_operation(
-            "revoke_user", lambda r: self._revoke_user(keys=[userfams_key(sub)], args=[self.ttl, P], client=r)
+            "revoke_user",
+            lambda r: self._revoke_user(
+                keys=[userfams_key(sub), userrev_key(sub)], args=[self.ttl, P, now_ms], client=r
+            ),
         )
         return {str(f) for f in families}
 
-    async def blacklist(self, tokens: list[tuple[str, int]], families: list[str], op: str = "blacklist") -> None:
-        """Revoke tokens (bl:{id} EX remaining lifetime) and families in one pipelined round trip."""
+    async def blacklist(
+        self,
+        tokens: list[tuple[str, int]],
+        families: list[str],
+        op: str = "blacklist",
+        legacy: list[tuple[str, int]] | None = None,
+    ) -> set[str]:
+        """Revoke tokens (bl:{id} EX remaining lifetime), families, and legacy refresh tokens with the family
+        each was upgraded into, in one pipelined round trip. Returns the families reached through legacy tokens."""
+        legacy = legacy or []
 
         async def run(r: Redis) -> Any:
             pipe = r.pipeline(transaction=False)
@@ -182,23 +254,31 @@ class TokenStore:
                 pipe.set(bl_key(token_id), "1", ex=ttl)
             for family in families:
                 pipe.set(famrev_key(family), "1", ex=self.ttl)
+            for fingerprint, ttl in legacy:
+                await self._revoke_legacy(
+                    keys=[bl_key(fingerprint), legacy_key(fingerprint)], args=[ttl, self.ttl, P], client=pipe
+                )
             return await pipe.execute()
 
-        if tokens or families:
-            await self.ops.safe_redis_operation(op, run)
+        if not (tokens or families or legacy):
+            return set()
+        answers = await self.ops.safe_redis_operation(op, run)
+        owners = answers[len(tokens) + len(families) :]
+        return {str(owner) for owner in owners if owner}
 
-    async def auth_lookup(self, token_id: str, family: str | None, sub: str) -> tuple[bool, str | None]:
-        """(revoked?, cached user json) in one round trip: the auth middleware's hot path."""
+    async def auth_lookup(self, token_id: str, family: str | None, sub: str) -> AuthLookup:
+        """Revocation, cached user and logout-all time in one round trip: the auth middleware's hot path."""
         keys = [bl_key(token_id)] + ([famrev_key(family)] if family else [])
 
         async def run(r: Redis) -> Any:
             pipe = r.pipeline(transaction=False)
             pipe.exists(*keys)
             pipe.get(usercache_key(sub))
+            pipe.get(userrev_key(sub))
             return await pipe.execute()
 
-        revoked, cached = await self.ops.safe_redis_operation("auth_lookup", run)
-        return bool(revoked), cached
+        revoked, cached, user_rev = await self.ops.safe_redis_operation("auth_lookup", run)
+        return AuthLookup(bool(revoked), cached, int(user_rev) if user_rev else None)
 
     async def cache_user(self, sub: str, record: dict[str, Any], ttl_s: int) -> None:
         """Best effort: a failed cache write costs a lookup next time, nothing more."""

@@ -6,10 +6,12 @@ File format: ``[{"username": "...", "password_hash": "pbkdf2_sha256$ITER$SALT$HE
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,14 @@ def hash_password(password: str, iterations: int = 200_000) -> str:
     return f"pbkdf2_sha256${iterations}${salt}${digest}"
 
 
+def _cost(stored: str) -> int:
+    """PBKDF2 iterations of a stored hash (0 for anything else)."""
+    parts = stored.split("$")
+    if len(parts) == 4 and parts[0] == "pbkdf2_sha256" and parts[1].isdigit():
+        return int(parts[1])
+    return 0
+
+
 def _check(stored: str, password: str) -> bool:
     if stored.startswith("plain$"):
         return hmac.compare_digest(stored[6:].encode(), password.encode())
@@ -57,14 +67,20 @@ DEMO_USERS = (
 
 
 class UserStore:
-    def __init__(self, users: tuple[User, ...] | list[User]) -> None:
+    def __init__(self, users: tuple[User, ...] | list[User], hash_threads: int = 2) -> None:
         self._by_name = {u.username: u for u in users}
         self._by_id = {u.id: u for u in users}
+        # An unknown name is checked against a hash of the same cost as the real ones, so a wrong
+        # password takes as long for a stranger as for a user (no enumeration by timing).
+        cost = max((_cost(u.password_hash) for u in users), default=0)
+        self._decoy = hash_password(secrets.token_hex(16), cost) if cost else DEMO_USERS[0].password_hash
+        self._threads = hash_threads
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
-    def load(cls, path: Path | None) -> UserStore:
+    def load(cls, path: Path | None, hash_threads: int = 2) -> UserStore:
         if path is None:
-            return cls(DEMO_USERS)
+            return cls(DEMO_USERS, hash_threads)
         try:
             raw = json.loads(path.read_text())
         except OSError as exc:
@@ -87,14 +103,21 @@ class UserStore:
             if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
                 raise ConfigError(f"AUTHCHAOS_USERS file {path}: entry {i} 'roles' must be a list of strings")
             users.append(User(str(entry.get("id", entry["username"])), entry["username"], tuple(roles), stored))
-        return cls(users)
+        return cls(users, hash_threads)
 
-    def authenticate(self, username: str, password: str) -> User | None:
+    async def authenticate(self, username: str, password: str) -> User | None:
+        """Check a password on the hashing threads: PBKDF2 on the event loop would stall every route."""
         user = self._by_name.get(username)
-        if user is None:
-            _check(DEMO_USERS[0].password_hash, password)  # same work either way: no user enumeration by timing
-            return None
-        return user if _check(user.password_hash, password) else None
+        stored = user.password_hash if user else self._decoy
+        if self._pool is None:  # made on first use, so a service restarted in one process gets a fresh one
+            self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="password-hash")
+        ok = await asyncio.get_running_loop().run_in_executor(self._pool, _check, stored, password)
+        return user if ok and user is not None else None
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def by_username(self, username: str) -> User | None:
         return self._by_name.get(username)

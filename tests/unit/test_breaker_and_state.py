@@ -48,7 +48,7 @@ def test_success_resets_the_consecutive_count() -> None:
 
 def test_state_transitions_log_once_and_track_outage_start(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    t = StateTracker(clock=clock)
+    t = StateTracker(clock=clock, settle_s=10)
     caplog.set_level(logging.INFO, "authchaos.redis")
     t.mark(RedisState.READY)
     clock.now += 5
@@ -58,7 +58,9 @@ def test_state_transitions_log_once_and_track_outage_start(caplog: pytest.LogCap
     clock.now += 7
     assert t.outage_age_s() == 7.0
     t.mark(RedisState.READY)
-    assert t.outage_age_s() is None
+    assert t.outage_age_s() == 7.0, "one success does not end the outage"
+    clock.now += 3
+    assert t.outage_age_s() is None, "ten seconds without a failure does"
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
         "redis state connecting -> ready",

@@ -1,0 +1,36 @@
+"""The token-lifecycle state machine (tests/stateful.py) against ``authchaos serve`` on a real redis-server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from harness.services.auth_service import AuthServiceProcess
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from harness.services.redis_server import RedisServer
+from reference_impl.config import load_settings
+from tests.stateful import make_machine
+
+pytestmark = pytest.mark.integration
+
+
+def test_token_lifecycle_model_holds_on_real_redis(fresh_redis: RedisServer) -> None:
+    with AuthServiceProcess(fresh_redis.url) as service:
+
+        def client() -> tuple[Any, Any]:
+            c = httpx.Client(base_url=service.url, timeout=10)
+            return c, c.close
+
+        machine = make_machine(client, load_settings(redis_url="memory://"))
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=30, stateful_step_count=20, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )  # fmt: skip
+        log = (service.log_dir / "service.log").read_text()
+    assert "Traceback" not in log, log[-2000:]

@@ -1,0 +1,31 @@
+"""The token-lifecycle state machine (tests/stateful.py) on fakeredis, in-process."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+
+from reference_impl.app import create_app
+from reference_impl.config import load_settings
+from tests.stateful import make_machine
+
+_names = itertools.count()
+SETTINGS = load_settings(redis_url="memory://stateful", probe_interval_s=0.05)
+
+
+def _client() -> tuple[Any, Any]:
+    app = create_app(SETTINGS.model_copy(update={"redis_url": f"memory://stateful-{next(_names)}"}))
+    client = TestClient(app, raise_server_exceptions=False)
+    client.__enter__()
+    return client, lambda: client.__exit__(None, None, None)
+
+
+TokenLifecycle = make_machine(_client, SETTINGS)
+TokenLifecycle.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=25, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)  # fmt: skip
+TestTokenLifecycleOnFakeredis = TokenLifecycle.TestCase
