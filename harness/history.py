@@ -36,6 +36,8 @@ class Op:
     revoked_families: list[str] = field(default_factory=list)
     revoked_user: str | None = None  # logout-all: every session of this user issued before it
     user: str | None = None  # login-like ops: whose session ``new_family`` is
+    access_ttl_s: int | None = None  # pair-issuing ops: exp - iat of the access token received
+    refresh_ttl_s: int | None = None  # and of the refresh token
     probe: str | None = None  # set when this call presents a token that must be rejected (see PROBES)
     phase: str = "before"
 

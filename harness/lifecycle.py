@@ -37,12 +37,16 @@ class EffectiveSettings:
 
     reuse_grace_s: float = 0.0
     degraded_max_s: float = 30.0
+    access_ttl_s: float = 900.0
+    refresh_ttl_s: float = 604_800.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EffectiveSettings:
         return cls(
             reuse_grace_s=float(env.get("AUTHCHAOS_REUSE_GRACE_S", 0)),
             degraded_max_s=float(env.get("AUTHCHAOS_DEGRADED_MAX_S", 30)),
+            access_ttl_s=float(env.get("AUTHCHAOS_ACCESS_TTL_S", 900)),
+            refresh_ttl_s=float(env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800)),
         )
 
 

@@ -122,10 +122,16 @@ def row_from_response(
     return row(op, client, start_ns, end_ns, token=token, status=status, headers=headers, body=body), body
 
 
-def received(r: dict[str, Any], token: str | None) -> dict[str, Any]:
-    """Note the refresh token an exchange handed out (its id and family) on the row."""
+def lifetime(claims: dict[str, Any]) -> int | None:
+    exp, iat = claims.get("exp"), claims.get("iat")
+    return int(exp - iat) if isinstance(exp, int | float) and isinstance(iat, int | float) else None
+
+
+def received(r: dict[str, Any], token: str | None, access: str | None = None) -> dict[str, Any]:
+    """Note the pair an exchange handed out on the row: the refresh token's id and family, both lifetimes."""
     claims = peek(token)
     r["new_token_id"], r["new_family"] = claims.get("tokenId"), claims.get("family")
+    r["refresh_ttl_s"], r["access_ttl_s"] = lifetime(claims), lifetime(peek(access))
     return r
 
 

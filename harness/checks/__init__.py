@@ -49,7 +49,8 @@ def judge(
     """The one way every driver judges a history: its checks, then known findings marked as such."""
     ctx = CheckContext(
         history.ops, windows, expect, reuse_grace_s=settings.reuse_grace_s, degraded_max_s=settings.degraded_max_s,
-        steady=steady or {}, corpus=corpus or [], min_ops=min_ops,
+        steady=steady or {}, corpus=corpus or [], min_ops=min_ops, access_ttl_s=settings.access_ttl_s,
+        refresh_ttl_s=settings.refresh_ttl_s,
     )  # fmt: skip
     results = run_checks(ctx, names if names is not None else expect.checks)
     for result in results:

@@ -41,6 +41,8 @@ class CheckContext:
     steady: dict[str, Any] = field(default_factory=dict)  # "before"/"after" -> SteadyStateReport dicts
     corpus: list[Any] = field(default_factory=list)  # legacy_corpus.CorpusResult, when the scenario replays one
     min_ops: int = 0  # fewer recorded operations than this (the workload's clients) is too little to judge
+    access_ttl_s: float = 900.0  # the lifetimes the service is configured to issue
+    refresh_ttl_s: float = 604_800.0
 
     @property
     def completed_windows(self) -> list[Span]:

@@ -14,9 +14,19 @@ from dataclasses import dataclass, field
 from harness.faults.model import LOSSY_KINDS, Span
 from harness.history import Op
 
+ONE_SECOND_NS = 1_000_000_000  # iat has one-second resolution
 REVOKING = ("logout", "logout_all", "blacklist_batch", "blacklist_session")
 # Operations that present a token the service must check against revocations.
-PRESENTS_TOKEN = ("me", "refresh", "replay", "logout", "logout_all", "recheck_revoked", "concurrent_refresh")
+PRESENTS_TOKEN = (
+    "me",
+    "refresh",
+    "replay",
+    "logout",
+    "logout_all",
+    "recheck_revoked",
+    "concurrent_refresh",
+    "legacy_refresh",
+)
 
 
 def _ambiguous(op: Op) -> bool:
@@ -29,6 +39,7 @@ class Revocations:
     families: dict[str, int] = field(default_factory=dict)  # family -> acknowledged at (ns)
     maybe_families: set[str] = field(default_factory=set)
     sent: dict[str, int] = field(default_factory=dict)  # token id or family -> when its revocation was sent
+    user_wide: list[tuple[int, int]] = field(default_factory=list)  # logout-all calls (acknowledged or unknown)
     # family -> (user, when the call that created it started, when its answer came back)
     issued: dict[str, tuple[str | None, int, int]] = field(default_factory=dict)
     refreshed: dict[str, int] = field(default_factory=dict)  # family -> its last rotation's answer (ns)
@@ -63,6 +74,8 @@ class Revocations:
             self.maybe_families.add(op.family)
 
     def _logout_all(self, op: Op) -> None:
+        if op.status == 200 or _ambiguous(op):
+            self.user_wide.append((op.start_ns, op.end_ns))
         for fam, (user, created_from, created_by) in self.issued.items():
             if user != op.revoked_user:
                 continue
@@ -84,7 +97,11 @@ class Revocations:
         """Revoked, for sure or possibly, before ``op`` was answered: a revocation sent while ``op`` was in
         flight may have landed first."""
         sent = [self.sent[k] for k in (op.token_id, op.family) if k and k in self.sent]
-        return any(t <= op.end_ns for t in sent) or (op.family or "") in self.maybe_families
+        if any(t <= op.end_ns for t in sent) or (op.family or "") in self.maybe_families:
+            return True
+        # a token without a family (legacy) is revoked by a logout-all of its user up to a second after its iat
+        return op.family is None and any(s - ONE_SECOND_NS <= op.end_ns and op.start_ns - ONE_SECOND_NS <= e
+                                         for s, e in self.user_wide)  # fmt: skip
 
 
 def in_loss_window(windows: list[Span], loss_window_s: float, at_ns: int) -> bool:

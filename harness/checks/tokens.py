@@ -8,7 +8,7 @@ from harness.checks.registry import checker
 from harness.checks.revocations import PRESENTS_TOKEN, Revocations, accepted_after_revocation, in_loss_window
 from harness.history import Op
 
-REFRESHES = ("refresh", "replay", "concurrent_refresh")
+REFRESHES = ("refresh", "replay", "concurrent_refresh", "legacy_refresh")
 MUST_REJECT = ("access_at_refresh", "refresh_at_me", "expired")
 
 
@@ -151,17 +151,29 @@ def no_false_rejections(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
+def _overlived(ctx: CheckContext, op: Op) -> str | None:
+    if op.access_ttl_s is not None and op.access_ttl_s > ctx.access_ttl_s:
+        return f"an access token issued for {op.access_ttl_s}s (configured {ctx.access_ttl_s:g}s)"
+    if op.refresh_ttl_s is not None and op.refresh_ttl_s > ctx.refresh_ttl_s:
+        return f"a refresh token issued for {op.refresh_ttl_s}s (configured {ctx.refresh_ttl_s:g}s)"
+    return None
+
+
 @checker()
 def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
     """An access token is never a refresh token, a refresh token never an access token, an expired token never
-    anything, in degraded mode too."""
+    anything (in degraded mode too), and no token is issued for longer than its configured lifetime."""
     probes = [op for op in ctx.ops if op.probe in MUST_REJECT]
-    if not probes:
-        return CheckResult("kinds_and_lifetimes", True, "no cross-kind or expired token was presented",
+    issued = [op for op in ctx.ops if op.access_ttl_s is not None or op.refresh_ttl_s is not None]
+    if not probes and not issued:
+        return CheckResult("kinds_and_lifetimes", True, "no token was issued or presented cross-kind or expired",
                            applicable=False)  # fmt: skip
     bad = [op for op in probes if op.status == 200]
-    kinds = sorted({str(op.probe) for op in bad})
+    reasons = sorted({str(op.probe) for op in bad})
+    long_lived = [(op, why) for op in issued if (why := _overlived(ctx, op)) is not None]
+    reasons += sorted({why for _, why in long_lived})
     return CheckResult.from_violations(
-        "kinds_and_lifetimes", bad, f"all {len(probes)} cross-kind and expired tokens were rejected",
-        "{n} cross-kind or expired tokens were accepted (" + ", ".join(kinds) + ")",
+        "kinds_and_lifetimes", bad + [op for op, _ in long_lived],
+        f"all {len(probes)} cross-kind and expired tokens were rejected; {len(issued)} pairs within their lifetimes",
+        "{n} token kind or lifetime violations (" + "; ".join(reasons[:4]) + ")",
     )  # fmt: skip

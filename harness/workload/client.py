@@ -50,6 +50,7 @@ class AuthClient:
         self.refresh_token: str | None = None
         self.rotated: list[str] = []  # this session's rotated refresh tokens, newest last (for replays)
         self.admin_access: str | None = None
+        self.legacy: list[tuple[str, str | None]] = []  # legacy tokens exchanged, and the family each became
         self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
         self.wait_until = 0.0
 
@@ -91,10 +92,9 @@ class AuthClient:
 
     @staticmethod
     def note_pair(op: Op, body: Any) -> None:
-        """Record which refresh token an exchange handed out, without adopting it."""
+        """Record which pair an exchange handed out (``protocol.received``), without adopting it."""
         if op.status == 200 and isinstance(body, dict):
-            claims = protocol.peek(body.get("refresh_token"))
-            op.new_token_id, op.new_family = claims.get("tokenId"), claims.get("family")
+            op.update(protocol.received({}, body.get("refresh_token"), body.get("access_token")))
 
     def forget_session(self) -> None:
         self.access = self.refresh_token = None

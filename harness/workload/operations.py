@@ -8,6 +8,7 @@ Every call goes through ``AuthClient.call`` so it lands in the history as one ro
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ OperationFn = Callable[[AuthClient], Awaitable[None]]
 LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
 CONCURRENT_REFRESHES = 3
 EXPIRED_BY_S = 600  # far past any sane leeway
+LEGACY_REPLAY_RATIO = 0.3
 
 
 @dataclass(frozen=True)
@@ -182,27 +184,44 @@ async def expired_token(c: AuthClient) -> None:
     await c.present("expired_token", kind, token, probe="expired")
 
 
+def _fingerprint(token: str) -> str:
+    return "lg-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 def _legacy_refresh_token(c: AuthClient) -> str:
     """A refresh token of the pre-fix fallback shape: no tokenId, family or type, no kid."""
     assert c.keys is not None
     now = int(time.time())
+    # half with minutes left, half with most of a week: a replay marker that lives too short shows. Issued just
+    # now, so that a logout-all earlier in the run (which revokes every older token of the user) does not apply.
+    left = c.rng.randrange(60, 900) if c.rng.random() < 0.5 else LEGACY_REFRESH_TTL_S - c.rng.randrange(3600)
     payload = {
         "sub": c.user[0], "userId": c.user[0], "email": f"{c.user[0]}@example.com", "iat": now,
-        "exp": now + LEGACY_REFRESH_TTL_S - c.rng.randrange(3600), "iss": c.keys.issuer, "aud": c.keys.audience,
+        "exp": now + left, "iss": c.keys.issuer, "aud": c.keys.audience,
     }  # fmt: skip
     return sign(payload, c.keys.refresh_secret)
 
 
 @operation(needs_session=False)
 async def legacy_refresh(c: AuthClient) -> None:
-    """Exchange a refresh token of the pre-fix fallback shape (no tokenId/family/type): accepted once."""
+    """Exchange a refresh token of the pre-fix fallback shape (no tokenId/family/type): accepted once. Now and
+    then present one exchanged earlier again: a reuse that must be rejected and revoke the family it became.
+    Legacy tokens carry no id, so the history names them by a fingerprint of the token (``lg-``)."""
     if c.keys is None:
         await c.run("refresh")
+        return
+    if c.legacy and c.rng.random() < LEGACY_REPLAY_RATIO:
+        token, family = c.legacy.pop(c.rng.randrange(len(c.legacy)))
+        op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
+        op.token_id, op.family, op.probe = _fingerprint(token), family, "replayed"
+        c.note_pair(op, body)
         return
     token = _legacy_refresh_token(c)
     op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
     c.take_pair(op, body)
-    op.user = c.user[0]
+    op.token_id, op.user = _fingerprint(token), c.user[0]
+    if op.status == 200:
+        c.legacy = [*c.legacy[-4:], (token, op.new_family)]
 
 
 async def _admin(c: AuthClient) -> bool:

@@ -108,7 +108,7 @@ class AuthUser(FastHttpUser):
                                       json={"username": self.username, "password": self.password})  # fmt: skip
         if status == 200:
             self.access, self.refresh_token = body["access_token"], body["refresh_token"]
-            protocol.received(row, self.refresh_token)
+            protocol.received(row, self.refresh_token, self.access)
         HISTORY.write(row)
 
 
@@ -133,7 +133,7 @@ class RefreshUser(AuthUser):
                                       json={"refresh_token": token})  # fmt: skip
         if status == 200:
             self.access, self.refresh_token, self.previous = body["access_token"], body["refresh_token"], token
-            protocol.received(row, self.refresh_token)
+            protocol.received(row, self.refresh_token, self.access)
         elif status == 401:
             self.access = self.refresh_token = self.previous = None  # session gone (a reuse error is a failure)
         HISTORY.write(row)
