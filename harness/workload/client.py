@@ -22,7 +22,7 @@ from harness.history import History, Op
 from harness.tokens import TokenKeys
 
 ROTATED_KEPT = 3  # the immediate predecessor and two older ones
-REVOKED_KEPT = 20  # revoked tokens a client remembers, to present again later
+REVOKED_KEPT = 50  # revoked tokens a client remembers, to present again later
 
 
 class AuthClient:

@@ -24,6 +24,7 @@ LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
 CONCURRENT_REFRESHES = 3
 EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
+BATCH_VICTIMS_KEPT = 3
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ async def recheck_revoked(c: AuthClient) -> None:
     if not c.revoked:
         await c.run("me")
         return
-    kind, token = c.rng.choice(c.revoked)
+    # half the time the oldest: a revocation that lapses too early (a TTL cut short) shows on old ones
+    kind, token = c.revoked[0] if c.rng.random() < 0.5 else c.rng.choice(c.revoked)
     await c.present("recheck_revoked", kind, token, probe="revoked")
 
 
@@ -251,9 +253,10 @@ async def blacklist_batch(c: AuthClient) -> None:
                          headers=c.bearer(c.admin_access), json={"tokens": tokens})  # fmt: skip
     if op.status == 200:
         op.revoked_ids = [protocol.peek(t)["tokenId"] for t in tokens]
-        victim = c.rng.choice(tokens)
-        c.remember_revoked("access", victim)
-        await c.present("me", "access", victim, probe="revoked")
+        victims = c.rng.sample(tokens, min(BATCH_VICTIMS_KEPT, len(tokens)))
+        for victim in victims:  # presented again later: a blacklist entry must outlive the seconds after it
+            c.remember_revoked("access", victim)
+        await c.present("me", "access", victims[0], probe="revoked")
     elif op.status == 401:
         c.admin_access = None
 
