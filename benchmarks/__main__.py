@@ -143,6 +143,9 @@ def table_rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         ("Locust, recording on", f"{loc['recording_on_rps']:,.0f} req/s",
          f"{loc['recording_off_rps']:,.0f} req/s (recording off)", f"{loc['ratio']}", ">= 0.8", loc["met"]),
         ("trivial floor (ceiling)", "", _rps(r["trivial_floor"]["floor"]), "", "context", True),
+        ("trivial floor, 2 workers", _rps(r["two_workers_me"]["trivial_floor_two_workers"]),
+         _rps(r["trivial_floor"]["floor"]) + " (1 worker)", f"{r['two_workers_me']['trivial_floor_two_over_one']}",
+         "context", True),
     ]  # fmt: skip
 
 
@@ -159,6 +162,9 @@ def print_report(results: dict[str, dict[str, Any]], http: dict[str, dict[str, A
     for row in rows:
         cells = [str(c).ljust(w) for c, w in zip(row[:5], widths, strict=True)]
         print("  ".join(cells) + ("  met" if row[5] else "  MISS") * (row[4] != "context"))
+    for name, r in http.items():
+        if "note" in r:
+            print(f"note: {name}: {r['note']}")
     unclean = [name for name, r in http.items() if r.get("clean") is False]
     if unclean:
         print(f"WARNING: failed answers or socket errors during {', '.join(unclean)}: see the report")
@@ -174,6 +180,8 @@ async def main() -> int:
     results = await in_process()
     http = await measure_paths()
     http["locust_recording"] = locust_recording()
+    degraded = http["degraded_me"]  # also against /auth/me served straight from Redis (no proxy hop), same run
+    degraded["ratio_vs_direct_me"] = round(degraded["degraded"]["rps"] / http["me"]["service"]["rps"], 2)
     print_report(results, http)
     machine = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "generator": "wrk, 1 thread"}
     out = Path("reports") / f"bench-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"

@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.floors import ROOT, FloorServer
 
 LOCUSTFILE = "scenarios/load/locustfile.py"
-USERS = 1000  # ApiUser waits 0.05-0.3 s: 1,000 users ask ~5,700 requests/s, about what one Locust process makes
+USERS = 2000  # ApiUser waits 0.05-0.3 s: 2,000 users ask ~11,000 requests/s, more than one Locust process makes
 DURATION_S = 5
 
 
