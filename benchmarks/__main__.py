@@ -44,7 +44,7 @@ from reference_impl.services import build_services
 async def blacklist_10k(n: int = 10_000) -> dict[str, Any]:
     with RedisServer() as server:
         services = build_services(load_settings(redis_url=server.url))
-        tokens = [services.tokens.mint("alice", f"f{i}", f"r{i}").access_token for i in range(n)]
+        tokens: list[object] = [services.tokens.mint("alice", f"f{i}", f"r{i}").access_token for i in range(n)]
         started = time.perf_counter()
         await services.tokens.batch_blacklist_tokens(tokens)
         batched = time.perf_counter() - started
