@@ -33,6 +33,8 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Speed targets as ratios measured in one run: in-process baselines, and each HTTP path against a floor app
+# built from the same libraries, driven by wrk (scripts/bootstrap installs it; without it the bench exits 2).
 bench: setup
 	$(BIN)/python -m benchmarks $(ARGS)
 

@@ -1,9 +1,14 @@
 """`make bench`: speed targets as ratios against a baseline measured in the same run, on this machine.
 
+In-process, against a weak baseline:
   blacklist_10k      batch_blacklist_tokens (pipelined chunks) vs blacklisting token by token, real redis-server
   outage_breaker     refresh latency during a blackhole with the circuit breaker vs without (no_breaker)
   verify_overhead    TokenCodec.verify (all checks) vs a bare PyJWT decode
-Results go to stdout and reports/bench-<time>.json.
+  outage_defaults    worst wait and time to a fast answer under a real Toxiproxy blackhole (benchmarks/outage.py)
+Over HTTP with wrk, against floors built from the same libraries (benchmarks/floors.py, service_paths.py):
+  me, refresh, blacklist_10k_http, two_workers_me, degraded_me, and locust_recording (locust_overhead.py)
+Results go to stdout (with the machine's core count) and reports/bench-<time>.json. Exit 0 when every
+target is met, 1 when one is missed, 2 when wrk is missing.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -21,7 +27,10 @@ from typing import Any
 
 import jwt
 
+from benchmarks.http_load import WrkMissing, wrk_binary
+from benchmarks.locust_overhead import locust_recording
 from benchmarks.outage import outage_defaults
+from benchmarks.service_paths import measure_paths
 from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
 from harness.faults.model import Blackhole
 from harness.services.redis_server import RedisServer
@@ -35,7 +44,7 @@ from reference_impl.services import build_services
 async def blacklist_10k(n: int = 10_000) -> dict[str, Any]:
     with RedisServer() as server:
         services = build_services(load_settings(redis_url=server.url))
-        tokens = [services.tokens.mint("alice", f"f{i}", f"r{i}").access_token for i in range(n)]
+        tokens: list[object] = [services.tokens.mint("alice", f"f{i}", f"r{i}").access_token for i in range(n)]
         started = time.perf_counter()
         await services.tokens.batch_blacklist_tokens(tokens)
         batched = time.perf_counter() - started
@@ -96,8 +105,8 @@ def verify_overhead(n: int = 20_000) -> dict[str, Any]:
             "overhead_ratio": round(ours / bare, 2), "target": "<= 1.5x of a bare decode"}  # fmt: skip
 
 
-async def main() -> int:
-    logging.basicConfig(level=logging.ERROR)
+async def in_process() -> dict[str, dict[str, Any]]:
+    """The benches against a weak baseline (one process, no HTTP), and the outage figures."""
     results = {
         "blacklist_10k": await blacklist_10k(),
         "outage_breaker": await outage_breaker(),
@@ -107,15 +116,79 @@ async def main() -> int:
     results["blacklist_10k"]["met"] = results["blacklist_10k"]["speedup"] >= 2
     results["outage_breaker"]["met"] = results["outage_breaker"]["speedup"] >= 5
     results["verify_overhead"]["met"] = results["verify_overhead"]["overhead_ratio"] <= 1.5
+    return results
+
+
+def _rps(figures: dict[str, Any]) -> str:
+    return f"{figures['rps']:,.0f} req/s"
+
+
+def table_rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str, bool]]:
+    """(path, service figure, floor or baseline figure, ratio, target, met) for the HTTP comparisons."""
+    degraded, loc = r["degraded_me"], r["locust_recording"]
+    return [
+        ("GET /auth/me", _rps(r["me"]["service"]), _rps(r["me"]["floor"]) + " (me floor)", f"{r['me']['ratio']}",
+         ">= 0.8", r["me"]["met"]),
+        ("POST /auth/refresh", _rps(r["refresh"]["service"]), _rps(r["refresh"]["floor"]) + " (refresh floor)",
+         f"{r['refresh']['ratio']}", ">= 0.8", r["refresh"]["met"]),
+        ("POST /auth/blacklist 10k", f"{r['blacklist_10k_http']['service_batch_ms']} ms/batch",
+         f"{r['blacklist_10k_http']['floor_batch_ms']} ms/batch (batch floor)",
+         f"{r['blacklist_10k_http']['ratio']}x time", "<= 1.3x", r["blacklist_10k_http"]["met"]),
+        ("GET /auth/me, 2 workers", _rps(r["two_workers_me"]["two_workers"]),
+         _rps(r["two_workers_me"]["one_worker"]) + " (1 worker)", f"{r['two_workers_me']['ratio']}", ">= 1.6",
+         r["two_workers_me"]["met"]),
+        ("GET /auth/me, degraded", f"{_rps(degraded['degraded'])}, p99 {degraded['degraded']['p99_ms']} ms",
+         _rps(degraded["healthy"]) + " (healthy, via proxy)", f"{degraded['ratio']}", ">= 0.8, p99 < 50 ms",
+         degraded["met"]),
+        ("Locust, recording on", f"{loc['recording_on_rps']:,.0f} req/s",
+         f"{loc['recording_off_rps']:,.0f} req/s (recording off)", f"{loc['ratio']}", ">= 0.8", loc["met"]),
+        ("trivial floor (ceiling)", "", _rps(r["trivial_floor"]["floor"]), "", "context", True),
+        ("trivial floor, 2 workers", _rps(r["two_workers_me"]["trivial_floor_two_workers"]),
+         _rps(r["trivial_floor"]["floor"]) + " (1 worker)", f"{r['two_workers_me']['trivial_floor_two_over_one']}",
+         "context", True),
+    ]  # fmt: skip
+
+
+def print_report(results: dict[str, dict[str, Any]], http: dict[str, dict[str, Any]]) -> None:
     for name, r in results.items():
         print(
             f"{'met ' if r['met'] else 'MISS'} {name:16} " + "  ".join(f"{k}={v}" for k, v in r.items() if k != "met")
         )
+    rows = table_rows(http)
+    head = ("path", "service", "floor / baseline", "ratio", "target", "")
+    widths = [max(len(str(row[i])) for row in [*rows, head]) for i in range(5)]
+    print(f"\nHTTP paths vs floors, wrk, one run, cores: {os.cpu_count()} (os.cpu_count())")
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)))
+    for row in rows:
+        cells = [str(c).ljust(w) for c, w in zip(row[:5], widths, strict=True)]
+        print("  ".join(cells) + ("  met" if row[5] else "  MISS") * (row[4] != "context"))
+    for name, r in http.items():
+        if "note" in r:
+            print(f"note: {name}: {r['note']}")
+    unclean = [name for name, r in http.items() if r.get("clean") is False]
+    if unclean:
+        print(f"WARNING: failed answers or socket errors during {', '.join(unclean)}: see the report")
+
+
+async def main() -> int:
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        wrk_binary()
+    except WrkMissing as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    results = await in_process()
+    http = await measure_paths()
+    http["locust_recording"] = locust_recording()
+    degraded = http["degraded_me"]  # also against /auth/me served straight from Redis (no proxy hop), same run
+    degraded["ratio_vs_direct_me"] = round(degraded["degraded"]["rps"] / http["me"]["service"]["rps"], 2)
+    print_report(results, http)
+    machine = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "generator": "wrk, 1 thread"}
     out = Path("reports") / f"bench-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out.write_text(json.dumps({"machine": machine, **results, **http}, indent=2))
     print(f"written: {out}")
-    return 0 if all(r["met"] for r in results.values()) else 1
+    return 0 if all(r["met"] for r in [*results.values(), *http.values()]) else 1
 
 
 if __name__ == "__main__":

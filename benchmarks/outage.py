@@ -15,13 +15,13 @@ import time
 from typing import Any
 
 import httpx
-from harness.services.auth_service import AuthServiceProcess
 
 from harness.faults.model import Blackhole
 from harness.faults.nemesis import RealNemesis
 from harness.faults.toxiproxy_client import ToxiproxyClient
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
+from harness.services.service_process import AuthServiceProcess
 from harness.services.toxiproxy_server import ToxiproxyServer
 
 FAST_S = 0.05  # an answer this quick did not wait on Redis
