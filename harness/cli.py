@@ -320,9 +320,16 @@ def gate(
 @click.option("--mutants", "do_mutants", is_flag=True, help="Run the gate against every catalogued mutant.")
 @click.option("--switches", "do_switches", is_flag=True, help="Run the gate against every known-bug switch.")
 @click.option("--only", default=None, help="Comma-separated mutant ids (with --mutants).")
+@click.option(
+    "--trials",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 5),
+    help="Runs of the gate per mutant (another seed each) before it counts as a survivor.",
+)
 @REPORT_DIR
 @SCENARIOS_DIR
-def prove_cmd(do_mutants: bool, do_switches: bool, only: str | None, report_dir: Path,
+def prove_cmd(do_mutants: bool, do_switches: bool, only: str | None, trials: int, report_dir: Path,
               scenarios_dir: Path | None) -> None:  # fmt: skip
     """Show the gate's detection power: every known-bug switch caught by its symptom's checks (--switches,
     the same as gate --prove) and every catalogued mutant killed (--mutants). Neither flag: both. Real backend.
@@ -352,7 +359,7 @@ def prove_cmd(do_mutants: bool, do_switches: bool, only: str | None, report_dir:
         if do_switches or both:
             code, _ = await run_proof(scenarios, backend="real", report_root=report_dir, console=Console())
         if do_mutants or both:
-            mcode, _ = await prove_mutants(mutants, scenarios, Console(), report_dir)
+            mcode, _ = await prove_mutants(mutants, scenarios, Console(), report_dir, trials)
             code = max(code, mcode)
         return code
 

@@ -31,6 +31,11 @@ class Kill:
     results: list[ScenarioResult] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    trial: int = 0  # the trial (another seed each) that killed it; 1 = the gate's own seeds
+
+    def _done(self) -> bool:
+        last = self.results[-1] if self.results else None
+        return last is not None and bool(last.failed_checks or last.verdict in ("error", "skipped") or last.interrupted)
 
     @property
     def killer(self) -> ScenarioResult | None:
@@ -43,7 +48,18 @@ class Kill:
         return "killed" if self.killer else "SURVIVED"
 
 
-async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console) -> Kill:
+async def _trial(kill: Kill, scenarios: list[Scenario], code_dir: Path, trial: int, console: Console) -> None:
+    """The gate's scenarios in order until one kills; trial n shifts every seed by n - 1."""
+    for scenario in scenarios:
+        result = await run_scenario(scenario, backend="real", code_dir=code_dir, seed=scenario.seed + trial - 1)
+        console.print(f"{kill.mutant.id} #{trial} | " + verdict_line(result))
+        kill.results.append(result)
+        if kill._done():
+            kill.trial = trial
+            return
+
+
+async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console, trials: int) -> Kill:
     kill = Kill(mutant)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"authchaos-mutant-{mutant.id}-") as tmp:
@@ -55,11 +71,9 @@ async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console) -> K
         except Exception as exc:  # a catalogue that no longer applies is an error, never a kill
             kill.error = str(exc)
             return kill
-        for scenario in scenarios:
-            result = await run_scenario(scenario, backend="real", code_dir=code_dir)
-            console.print(f"{mutant.id} | " + verdict_line(result))
-            kill.results.append(result)
-            if result.failed_checks or result.verdict in ("error", "skipped") or result.interrupted:
+        for trial in range(1, trials + 1):
+            await _trial(kill, scenarios, code_dir, trial, console)
+            if kill._done():
                 break
     kill.seconds = round(time.monotonic() - started, 1)
     return kill
@@ -67,7 +81,7 @@ async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console) -> K
 
 def kill_table(kills: list[Kill]) -> Table:
     table = Table(title="prove --mutants: does the gate kill every catalogued bug?")
-    for col in ("mutant", "invariant", "verdict", "killed by (scenario: checks)", "time"):
+    for col in ("mutant", "invariant", "verdict", "killed by (scenario: checks)", "trial", "time"):
         table.add_column(col)
     for k in kills:
         killer = k.killer
@@ -75,7 +89,8 @@ def kill_table(kills: list[Kill]) -> Table:
             f"{killer.scenario.name}: {', '.join(c.name for c in killer.failed_checks)}" if killer else (k.error or "-")
         )
         style = "green" if k.verdict == "killed" else "red"
-        table.add_row(k.mutant.id, k.mutant.invariant, f"[{style}]{k.verdict}[/]", by, f"{k.seconds:.0f}s")
+        trial = str(k.trial) if k.killer else "-"
+        table.add_row(k.mutant.id, k.mutant.invariant, f"[{style}]{k.verdict}[/]", by, trial, f"{k.seconds:.0f}s")
     return table
 
 
@@ -90,19 +105,22 @@ def _write(kills: list[Kill], started_at: str, report_root: Path) -> Path:
     report_dir = write_reports(run_dict(results, started_at), report_root)
     table = [{"mutant": k.mutant.id, "invariant": k.mutant.invariant, "file": k.mutant.file, "verdict": k.verdict,
               "killed_by": {"scenario": k.killer.scenario.name, "checks": [c.name for c in k.killer.failed_checks]}
-              if k.killer else None, "error": k.error, "seconds": k.seconds} for k in kills]  # fmt: skip
+              if k.killer else None, "trial": k.trial or None, "error": k.error, "seconds": k.seconds}
+             for k in kills]  # fmt: skip
     (report_dir / "mutants.json").write_text(json.dumps(table, indent=1))
     return report_dir
 
 
 async def prove_mutants(
-    mutants: list[Mutant], scenarios: list[Scenario], console: Console, report_root: Path
+    mutants: list[Mutant], scenarios: list[Scenario], console: Console, report_root: Path, trials: int = 2
 ) -> tuple[int, list[Kill]]:
+    """Each mutant gets up to ``trials`` runs of the gate (another seed each): a bug the gate finds on any trial is
+    found, and the table says on which, so a kill that needs luck is visible."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ordered = _likeliest_killers_first(scenarios)
     kills: list[Kill] = []
     for mutant in mutants:
-        kills.append(await _try(mutant, ordered, console))
+        kills.append(await _try(mutant, ordered, console, trials))
         if any(r.interrupted for r in kills[-1].results):
             return EXIT_INTERRUPTED, kills
     console.print(kill_table(kills))
