@@ -38,12 +38,13 @@ async def _start(nemesis: Nemesis, event: FaultEvent, window: FaultWindow) -> bo
         hint = getattr(nemesis, "hint", "")
         window.skipped = f"{fault.kind} is not supported on the {nemesis.backend} backend{hint}"
         return False
+    sent_ns = time.monotonic_ns()  # the fault may bite any time during the call: its window starts before it
     try:
         await _call(nemesis, "start", fault)
     except FaultNotSupported as exc:
         window.skipped = str(exc)
         return False
-    window.start_ns = time.monotonic_ns()
+    window.start_ns = sent_ns
     if event.for_s is None:
         window.end_ns = window.start_ns
     return True
