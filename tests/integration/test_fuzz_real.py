@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 from hypothesis import HealthCheck, given, seed, settings
 
 from harness.services.redis_server import RedisServer

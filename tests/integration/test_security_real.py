@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 
 from harness.services.redis_server import RedisServer, redis_command
 from reference_impl.config import load_settings

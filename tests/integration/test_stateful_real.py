@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness.services.auth_service import AuthServiceProcess
+from harness.services.service_process import AuthServiceProcess
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
