@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from harness.services.service_process import AuthServiceProcess
 from hypothesis import HealthCheck, given, seed, settings
 
 from harness.services.redis_server import RedisServer
+from harness.services.service_process import AuthServiceProcess
 from reference_impl.config import load_settings
 from tests.hostile import codec_for, fuzz_examples, hostile_bodies, hostile_tokens, post_everywhere, present_everywhere
 

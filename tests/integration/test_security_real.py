@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from harness.services.service_process import AuthServiceProcess
 
 from harness.services.redis_server import RedisServer, redis_command
+from harness.services.service_process import AuthServiceProcess
 from reference_impl.config import load_settings
 from reference_impl.jwt_codec import Kind, TokenCodec
 from tests.support import running_service

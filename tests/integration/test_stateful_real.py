@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from harness.services.service_process import AuthServiceProcess
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from harness.services.redis_server import RedisServer
+from harness.services.service_process import AuthServiceProcess
 from reference_impl.config import load_settings
 from tests.stateful import make_machine
 
