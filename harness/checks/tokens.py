@@ -29,7 +29,8 @@ def revocations_stick(ctx: CheckContext) -> CheckResult:
         o for o in _accepted_nameless(ctx) if not o.degraded
     ]
     r = Revocations.from_ops(ctx.ops)
-    if not r.tokens and not r.families:
+    nameless = sum(1 for o in ctx.ops if o.probe == "revoked" and not o.token_id and not o.family)
+    if not r.tokens and not r.families and not nameless:
         return CheckResult("revocations_stick", True, "no revocation was acknowledged", applicable=False)
     return CheckResult.from_violations(
         "revocations_stick", bad,

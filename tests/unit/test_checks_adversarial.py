@@ -188,3 +188,31 @@ def test_too_little_history_fails() -> None:
     assert not run("enough_history", ctx).passed
     ctx.min_ops = 1
     assert run("enough_history", ctx).passed
+
+
+def test_a_token_issued_for_longer_than_configured_breaks_lifetimes() -> None:
+    h = H()
+    h.op("login", 1, 200, access_ttl_s=900, refresh_ttl_s=604_800)
+    assert run("kinds_and_lifetimes", h.ctx()).passed
+    long_lived = h.op("refresh", 2, 200, access_ttl_s=604_800, refresh_ttl_s=604_800)
+    result = run("kinds_and_lifetimes", h.ctx())
+    assert result.evidence == [long_lived.id] and "access token issued for 604800s" in result.summary
+
+
+def test_a_legacy_refresh_token_exchanged_twice_is_a_double_rotation() -> None:
+    h = H()
+    h.op("legacy_refresh", 1, 200, token_id="lg-1", new_token_id="n1", new_family="f1")
+    h.op("legacy_refresh", 3, 401, token_id="lg-1", family="f1", error="token_reused", probe="replayed")
+    assert run("rotation_once", h.ctx()).passed
+    again = h.op("legacy_refresh", 4, 200, token_id="lg-1", new_token_id="n2", new_family="f2", probe="replayed")
+    assert run("rotation_once", h.ctx()).evidence == [again.id]
+
+
+def test_a_blacklisted_token_without_ids_accepted_is_caught_by_its_probe() -> None:
+    h = H()
+    h.op("blacklist_legacy", 1, 200)
+    h.op("legacy_refresh", 1.1, 401, error="token_revoked", probe="revoked")
+    assert run("revocations_stick", h.ctx()).passed
+    leak = h.op("legacy_refresh", 2, 200, probe="revoked")
+    assert run("revocations_stick", h.ctx()).evidence == [leak.id]
+    assert run("revocations_hold_while_healthy", h.ctx()).evidence == [leak.id]
