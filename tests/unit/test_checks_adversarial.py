@@ -216,3 +216,14 @@ def test_a_blacklisted_token_without_ids_accepted_is_caught_by_its_probe() -> No
     leak = h.op("legacy_refresh", 2, 200, probe="revoked")
     assert run("revocations_stick", h.ctx()).evidence == [leak.id]
     assert run("revocations_hold_while_healthy", h.ctx()).evidence == [leak.id]
+
+
+def test_a_logout_all_without_an_answer_makes_every_session_of_the_user_maybe_revoked() -> None:
+    h = H()
+    login(h, 0, "mine", client=0)
+    login(h, 0, "theirs", client=1)
+    h.op("logout_all", 1, None, family="mine", revoked_user="alice", client=0)
+    h.op("refresh", 2, 401, error="token_revoked", family="theirs", client=1)
+    assert run("no_false_rejections", h.ctx()).passed
+    h.op("refresh", 3, 200, family="theirs", client=1)
+    assert run("revocations_stick", h.ctx()).passed, "an unknown outcome never proves a violation"
