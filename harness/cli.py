@@ -415,9 +415,10 @@ def replay_tokens(corpus: Path, target: str) -> None:
 @cli.command()
 @click.option(
     "--profile",
-    type=click.Choice(["smoke", "ramp", "soak", "spike"]),
+    type=click.Choice(["smoke", "ramp", "soak", "spike", "capacity"]),
     default=None,
-    help="A load shape (default smoke, unless --users/--spawn-rate/--duration are given).",
+    help="A load shape (default smoke, unless --users/--spawn-rate/--duration are given). capacity: step users "
+    "up until the --slo (default me p95 100 ms, refresh p95 200 ms, 1% errors) breaks; report the knee.",
 )
 @click.option("--users", type=click.IntRange(1, 10_000), default=None)
 @click.option("--spawn-rate", type=click.FloatRange(0.1), default=None)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from harness.faults.model import FaultWindow
-from harness.protocol import Outcome
+from harness.protocol import SHED_ERROR, Outcome
 
 
 @dataclass
@@ -44,6 +44,11 @@ class Op:
     @property
     def latency_ms(self) -> float:
         return (self.end_ns - self.start_ns) / 1e6
+
+    @property
+    def shed(self) -> bool:
+        """Refused as overload, explicitly: 503 ``overloaded`` with a Retry-After."""
+        return self.status == 503 and self.error == SHED_ERROR and bool(self.retry_after)
 
     def as_dict(self) -> dict[str, Any]:
         """The row as written to run.json and JSONL histories (empty fields left out)."""

@@ -17,6 +17,9 @@ Outcome = Literal["ok", "fail", "unknown"]
 LOGIN, REFRESH, LOGOUT, BLACKLIST, ME = "/auth/login", "/auth/refresh", "/auth/logout", "/auth/blacklist", "/auth/me"
 OAUTH_CALLBACK, HEALTH = "/oauth/callback", "/health"
 DEGRADED_HEADER = "x-auth-degraded"
+# Explicit load shedding: 503 with this error code and a Retry-After. Beyond capacity a service must say
+# "busy, retry" rather than degrade (accept tokens unchecked) or fail as if its store were down.
+SHED_ERROR = "overloaded"
 INVALID_TYPE_FOR_REFRESH = "Invalid token type for refresh"  # the headline regression's symptom
 DEFAULT_USER = ("alice", "wonderland")
 DEFAULT_ADMIN = ("admin", "admin-secret")
@@ -36,12 +39,18 @@ PROBES = {
 }
 
 # Load shapes: (until second, users, spawn rate) per stage.
+CAPACITY_STEP_S = 8.0
+CAPACITY_USERS = (10, 25, 50, 100, 150, 200, 300, 450, 600)
 LOAD_PROFILES: dict[str, list[tuple[float, int, float]]] = {
     "smoke": [(20, 10, 10)],
     "ramp": [(20, 10, 5), (40, 30, 5), (60, 60, 5)],
     "soak": [(600, 30, 5)],
     "spike": [(10, 10, 10), (20, 80, 80), (35, 10, 80)],
+    # A capacity search: steps of users held CAPACITY_STEP_S each; the shape stops after the first step whose
+    # p95 or error ratio breaks the bound it is given (AUTHCHAOS_CAPACITY_P95_MS, _MAX_ERROR_RATIO).
+    "capacity": [(CAPACITY_STEP_S * (i + 1), users, 200) for i, users in enumerate(CAPACITY_USERS)],
 }
+CAPACITY_STEPS_FILE = "capacity-steps.jsonl"
 
 
 def profile_seconds(profile: str) -> float:

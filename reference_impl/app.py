@@ -2,15 +2,14 @@
 
 Routes are thin: they parse, call one service method, and shape the answer.
 The exception handlers are where the degradation policy meets HTTP: a Redis
-fault is a 503 with Retry-After on fail-closed paths, never a 500. Two ASGI
-layers run before any body is parsed: a size limit, and authentication for
-the routes that need it (an unauthenticated body is never read).
+fault is a 503 with Retry-After on fail-closed paths, never a 500. One ASGI
+layer (``front.Front``) runs before any body is parsed: admission control, a
+size limit, and authentication for the routes that need it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,22 +17,25 @@ from typing import Any
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.telemetry import TelemetryConfig
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reference_impl.auth_app import AuthApp
 from reference_impl.auth_cache import DEGRADED_HEADER, Principal
 from reference_impl.bugs import Bug
 from reference_impl.config import Settings, load_settings
-from reference_impl.errors import AuthError, BadRequest, Forbidden, PayloadTooLarge, ServiceUnavailable
+from reference_impl.errors import AuthError, PayloadTooLarge
+from reference_impl.front import Front, error_body, error_response
 from reference_impl.redis_client import redact_url
 from reference_impl.redis_ops import StoreError, StoreUnavailable
 from reference_impl.redis_state import RedisState
 from reference_impl.services import Services, build_services, running
 
 log = logging.getLogger("authchaos.http")
-
-AUTHENTICATED_ROUTES = frozenset({"/auth/logout", "/auth/blacklist"})
+# FastAPI's built-in OpenTelemetry hooks ask the provider registry on every request; /metrics is ours.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+FAST_PATHS = ("/auth/me", "/auth/refresh")
 
 
 class LoginBody(BaseModel):
@@ -54,135 +56,24 @@ class BlacklistBody(BaseModel):
     tokens: list[str]
 
 
-def error_body(code: str, message: str) -> dict[str, str]:
-    return {"error": code, "message": message}
+AUTHORIZATION_PARAMETER = {"name": "authorization", "in": "header", "required": False, "schema": {"type": "string"}}
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    first = exc.errors()[0]
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _validation_message(errors: list[Any]) -> str:
+    first = errors[0]
     if first.get("type") == "json_invalid":
         return "Request body is not valid JSON"
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     return f"{where}: {first.get('msg', 'invalid')}"
 
 
-def error_response(exc: Exception) -> JSONResponse:
-    """The one place an exception becomes an HTTP answer (routes and the ASGI layers share it)."""
-    if isinstance(exc, StoreUnavailable | StoreError):
-        exc = ServiceUnavailable("Session store unavailable; retry later", retry_after_s=exc.retry_after_s)
-    if isinstance(exc, AuthError):
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
-    return JSONResponse(error_body("internal_error", "Internal server error"), 500)
-
-
-async def _send_json(send: Send, response: JSONResponse) -> None:
-    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
-
-
-class MetricsMiddleware:
-    """Counts and times requests by route template (pure ASGI: no per-request task)."""
-
-    def __init__(self, app: ASGIApp, services: Services) -> None:
-        self.app = app
-        self.metrics = services.metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.http_requests.labels(route, str(status)).inc()
-            self.metrics.http_latency.labels(route).observe(time.perf_counter() - start)
-
-
-class BodyLimitMiddleware:
-    """413 for a body over the route's limit: by Content-Length before reading, or while it streams."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-
-    def limit(self, path: str) -> int:
-        if path == "/auth/blacklist":
-            return self.settings.blacklist_max_body_bytes
-        return self.settings.max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit(scope["path"])
-        too_large = PayloadTooLarge(f"Request body larger than {limit} bytes")
-        length = dict(scope["headers"]).get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > limit:
-            await _send_json(send, error_response(too_large if length.isdigit() else _bad_length()))
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await _send_json(send, error_response(too_large))
-
-
-class _BodyTooLarge(Exception):
-    """Raised from inside the receive channel to stop reading a body past its limit."""
-
-
-def _bad_length() -> AuthError:
-    return BadRequest("Content-Length must be a number")
-
-
-class AuthenticateFirst:
-    """Authenticate routes that need a bearer token before their body is read (and, for the
-    batch blacklist, check the admin role): a stranger's body is never parsed."""
-
-    def __init__(self, app: ASGIApp, services: Services) -> None:
-        self.app = app
-        self.services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in AUTHENTICATED_ROUTES or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        authorization = dict(scope["headers"]).get(b"authorization")
-        try:
-            principal = await self.services.cached_auth.authenticate(
-                authorization.decode("latin-1") if authorization is not None else None
-            )
-            if scope["path"] == "/auth/blacklist" and not principal.is_admin:
-                raise Forbidden("Blacklisting tokens needs the admin role")
-        except (AuthError, StoreUnavailable, StoreError) as exc:
-            await _send_json(send, error_response(exc))
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
-
 def _principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
-    assert isinstance(principal, Principal)  # AuthenticateFirst put it there before the body was read
+    assert isinstance(principal, Principal)  # Front put it there before the body was read
     return principal
 
 
@@ -193,8 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     async def on_invalid_request(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return JSONResponse(error_body("bad_request", _validation_message(exc)), 400)
+        assert isinstance(exc, RequestValidationError | ValidationError)
+        return JSONResponse(error_body("bad_request", _validation_message(list(exc.errors()))), 400)
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -208,6 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind in (AuthError, StoreUnavailable, StoreError):
         app.add_exception_handler(kind, on_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(ValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
 
@@ -219,9 +111,12 @@ def install_auth_routes(app: FastAPI, svc: Services) -> None:
     async def login(body: LoginBody) -> dict[str, Any]:
         return (await svc.auth.login(body.username, body.password)).body()
 
-    @app.post("/auth/refresh")
-    async def refresh(body: RefreshBody) -> dict[str, Any]:
-        return (await svc.tokens.refresh(body.refresh_token)).body()
+    # The two hottest paths take the bare Request and answer a Response, so AuthApp can serve them directly
+    # (``FAST_PATHS``); ``openapi_extra`` keeps their contract in the schema the fuzzer reads.
+    @app.post("/auth/refresh", openapi_extra=_json_body(RefreshBody))
+    async def refresh(request: Request) -> Response:
+        body = RefreshBody.model_validate_json(await request.body() or b"null")
+        return JSONResponse((await svc.tokens.refresh(body.refresh_token)).body())
 
     @app.post("/auth/logout")
     async def logout(
@@ -236,19 +131,19 @@ def install_auth_routes(app: FastAPI, svc: Services) -> None:
     async def blacklist(
         request: Request, body: BlacklistBody, authorization: str | None = Header(None)
     ) -> dict[str, int]:
-        _principal(request)  # an admin: AuthenticateFirst checked before the body was read
+        _principal(request)  # an admin: Front checked before the body was read
         if len(body.tokens) > settings.blacklist_max:
             raise PayloadTooLarge(f"At most {settings.blacklist_max} tokens per request; split the batch")
         if Bug.MISSING_BATCH_BLACKLIST in settings.bugs:
             raise AttributeError("'TokenService' object has no attribute 'batchBlacklistTokens'")
         return (await svc.tokens.batch_blacklist_tokens(list(body.tokens))).body()
 
-    @app.get("/auth/me")
-    async def me(response: Response, authorization: str | None = Header(None)) -> dict[str, Any]:
-        principal = await svc.cached_auth.authenticate(authorization)
-        if principal.degraded:
-            response.headers[DEGRADED_HEADER] = "redis-unavailable"
-        return {k: principal.user[k] for k in ("sub", "username", "roles")}
+    @app.get("/auth/me", openapi_extra={"parameters": [AUTHORIZATION_PARAMETER]})
+    async def me(request: Request) -> Response:
+        principal = await svc.cached_auth.authenticate(request.headers.get("authorization"))
+        user = principal.user
+        headers = {DEGRADED_HEADER: "redis-unavailable"} if principal.degraded else None
+        return JSONResponse({"sub": user["sub"], "username": user["username"], "roles": user["roles"]}, headers=headers)
 
     @app.get("/oauth/callback")
     async def oauth_callback(provider: str, code: str) -> dict[str, Any]:
@@ -269,6 +164,11 @@ def install_ops_routes(app: FastAPI, svc: Services) -> None:
                 "outage_s": None if age is None else round(age, 3),
             },
             "pending_families": len(svc.auth.pending),
+            "load": {
+                "inflight": svc.load.inflight,
+                "loop_lag_ms": round(svc.load.lag_s * 1000, 1),
+                "shed": svc.load.shed,
+            },
         }
 
     @app.get("/metrics")
@@ -289,12 +189,12 @@ def _lifespan(svc: Services) -> Callable[[FastAPI], Any]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else load_settings())
     svc = services or build_services(settings)
-    app = FastAPI(title="authchaos reference auth service", lifespan=_lifespan(svc), docs_url=None, redoc_url=None)
+    app = AuthApp(title="authchaos reference auth service", lifespan=_lifespan(svc), docs_url=None, redoc_url=None,
+                  telemetry=NO_TELEMETRY)  # fmt: skip
     app.state.services = svc
-    app.add_middleware(AuthenticateFirst, services=svc)
-    app.add_middleware(BodyLimitMiddleware, settings=settings)
-    app.add_middleware(MetricsMiddleware, services=svc)
+    app.front = Front(app.dispatch, svc)
     install_error_handlers(app)
     install_auth_routes(app, svc)
     install_ops_routes(app, svc)
+    app.serve_directly(FAST_PATHS)
     return app

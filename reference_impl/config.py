@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024)  # every route but the batch blacklist
     blacklist_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     login_hash_threads: int = Field(2, ge=1, le=64)  # PBKDF2 runs here, never on the event loop
+    # Load shedding (503 overloaded): requests in progress, and how far the event loop may lag behind.
+    max_inflight: int = Field(256, ge=1)
+    shed_lag_s: float = Field(0.1, gt=0)
 
     users: Path | None = None
     oauth_demo: bool | None = None  # the network-free demo provider; default: on except in production

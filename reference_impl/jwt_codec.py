@@ -18,11 +18,37 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from reference_impl.config import Settings
 from reference_impl.errors import INVALID_TYPE_FOR_REFRESH, InvalidToken, TokenExpired
 
 ALGORITHM = "HS256"
+
+
+class _PreparedHMAC(HMACAlgorithm):
+    """HS256 whose key checks run once per key, not once per token.
+
+    Why: PyJWT re-validates an HMAC secret on every sign and verify (PEM, SSH and DER probes, and a JSON
+    parse that raises each time), about a tenth of a refresh's CPU. The keys here are the service's own,
+    few and fixed, so the first answer stands. Registered through PyJWT's own algorithm API.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[str | bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)  # raises for unusable keys, which are then never cached
+            if len(self._prepared) < 64:
+                self._prepared[key] = prepared
+        return prepared
+
+
+jwt.unregister_algorithm(ALGORITHM)
+jwt.register_algorithm(ALGORITHM, _PreparedHMAC())
 _JWS = jwt.PyJWS()
 REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
 
@@ -58,20 +84,24 @@ MAX_HEADER_BYTES = 1024
 FORBIDDEN_HEADERS = ("crit", "b64", "jku", "x5u", "jwk", "x5c")
 
 
-def _canonical_b64(segment: str, *, may_be_empty: bool = False) -> bytes:
-    """Decode one base64url segment, refusing every non-canonical spelling (padding, slack bits, other alphabets).
+# The last character of a canonical base64url segment carries no slack bits: with 2 or 3 characters in the
+# final quantum only these may end it.
+_CANONICAL_LAST = {0: None, 2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
+def _check_canonical(segment: str, *, may_be_empty: bool = False) -> None:
+    """Refuse every non-canonical base64url spelling (padding, slack bits, other alphabets), without decoding.
 
     Why: PyJWT's decoder is lenient, so ``token + "="`` verifies like ``token``; a revocation keyed by
     the token string would then miss its twin. One token, one spelling.
     """
     if not segment and may_be_empty:
-        return b""
+        return
     if not segment or not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise InvalidToken("Malformed token")
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+    last = _CANONICAL_LAST[len(segment) % 4]
+    if last is not None and segment[-1] not in last:
         raise InvalidToken("Malformed token: non-canonical base64url")
-    return raw
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -81,21 +111,43 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+_HEADERS: dict[str, dict[str, Any]] = {}  # header segment -> parsed header; few distinct ones exist
+_HEADERS_MAX = 256
+
+
 def _parse_header(token: str) -> dict[str, Any]:
     """The JOSE header, read once and cheaply (PyJWT's own reader parses all three segments).
 
     Only used to pick the key; the signature check in ``jwt.decode`` still covers it. Every
     segment must be canonical base64url; the header must be a small, flat-enough JSON object
     (a deeply nested one is a RecursionError in ``json``, which must never reach the route).
+    Headers that passed are remembered: a service sees a handful of distinct ones, so the hot
+    path skips a base64 decode and a JSON parse (the cache is cleared when it fills).
     """
     segments = token.split(".")
     if len(segments) != 3:
         raise InvalidToken("Malformed token")
-    raw = [_canonical_b64(segments[0]), _canonical_b64(segments[1]), _canonical_b64(segments[2], may_be_empty=True)]
-    if len(raw[0]) > MAX_HEADER_BYTES:
+    head = segments[0]
+    _check_canonical(head)
+    _check_canonical(segments[1])
+    _check_canonical(segments[2], may_be_empty=True)
+    header = _HEADERS.get(head)
+    if header is None:
+        header = _read_header(head)
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[head] = header
+    return header
+
+
+def _read_header(head: str) -> dict[str, Any]:
+    if len(head) > MAX_HEADER_BYTES * 4 // 3 + 4:
+        raise InvalidToken("Malformed token: header too large")
+    raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    if len(raw) > MAX_HEADER_BYTES:
         raise InvalidToken("Malformed token: header too large")
     try:
-        header = json.loads(raw[0], object_pairs_hook=_no_duplicates)
+        header = json.loads(raw, object_pairs_hook=_no_duplicates)
     except (ValueError, TypeError, RecursionError):
         raise InvalidToken("Malformed token") from None
     if not isinstance(header, dict):

@@ -8,10 +8,12 @@ that was not stored is never acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from reference_impl.bugs import Bug
@@ -30,6 +32,8 @@ from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
 from reference_impl.redis_ops import StoreUnavailable
 from reference_impl.token_store import TokenStore
+
+SLICE_S = 0.005  # the longest a batch validates before letting other requests run
 
 
 @dataclass(frozen=True)
@@ -251,14 +255,19 @@ class TokenService:
     async def batch_blacklist_tokens(self, tokens: list[object]) -> BlacklistResult:
         """Revoke many tokens: one pipelined round trip per chunk; repeating a call changes nothing.
 
-        Tokens are validated chunk by chunk, each chunk's pipeline sent before the next is
-        validated, so a 10,000-token batch does not hold the event loop for its whole CPU time.
+        Tokens are validated chunk by chunk, each chunk's pipeline sent before the next is validated,
+        and validation yields the event loop every ``SLICE_S`` of CPU: a 10,000-token batch (about a
+        third of a second of signature checks) must not stall every other request for that long.
         """
         expired = invalid = 0
         chunk = self.settings.blacklist_chunk
+        slice_began = perf_counter()
         for start in range(0, len(tokens), chunk):
             revocations: list[Revocation] = []
             for token in tokens[start : start + chunk]:
+                if perf_counter() - slice_began > SLICE_S:
+                    await asyncio.sleep(0)
+                    slice_began = perf_counter()
                 target = self._revocation_target(token)
                 if isinstance(target, Revocation):
                     revocations.append(target)

@@ -71,6 +71,9 @@ def create_redis(settings: Settings, connection_class: type | None = None) -> Re
         "socket_connect_timeout": settings.redis_connect_timeout_s,
         "retry": retry,
         "client_name": "authchaos-reference",
+        # One connection per request in progress, plus the probe and cleanup: admission control
+        # (max_inflight) sheds before the pool can run dry.
+        "max_connections": settings.max_inflight + 16,
     }
     if scheme == "memory":
         name = urlsplit(url).netloc

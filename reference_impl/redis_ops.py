@@ -15,12 +15,14 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import MaxConnectionsError, ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from reference_impl.breaker import BreakerState, CircuitBreaker
 from reference_impl.bugs import Bug
 from reference_impl.config import Settings
 from reference_impl.metrics import Metrics
+from reference_impl.overload import LoadMonitor, Overloaded
 from reference_impl.redis_state import RedisState, StateTracker
 
 log = logging.getLogger("authchaos.redis")
@@ -66,8 +68,11 @@ RAISE: Any = _Raise()
 
 
 class RedisOperations:
-    def __init__(self, client: Redis, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, client: Redis, settings: Settings, metrics: Metrics, load: LoadMonitor | None = None) -> None:
         self.client = client
+        self.load = load or LoadMonitor(settings.max_inflight, settings.shed_lag_s)
+        # A timeout while the loop lags this much may be our own queueing: the reply can be there, unread.
+        self._own_lag_s = min(settings.shed_lag_s, settings.redis_command_timeout_s / 4)
         self.settings = settings
         self.metrics = metrics
         self.state = StateTracker(settle_s=settings.outage_settle_s)
@@ -93,6 +98,8 @@ class RedisOperations:
                 return self._refused(name, exc, fallback)
             if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
                 self._gave_up = True
+            if self._is_own_delay(exc):
+                return self._overloaded(name, fallback)
             if self._unsafe:  # the bug: no wrapper, the raw error reaches the route (a 500)
                 self._fail(name, f"{type(exc).__name__}: {exc}", None)
                 raise
@@ -104,6 +111,19 @@ class RedisOperations:
             raise
         self._succeeded(name)
         return result
+
+    def _is_own_delay(self, exc: BaseException) -> bool:
+        """Our queueing, not Redis: every pooled connection busy, or a timeout while the loop was late."""
+        if isinstance(exc, MaxConnectionsError):
+            return True
+        return isinstance(exc, RedisTimeoutError | asyncio.TimeoutError) and self.load.lag_s > self._own_lag_s
+
+    def _overloaded(self, name: str, fallback: T) -> T:
+        """A timeout while this process was saturated: not Redis's failure, so no breaker, no degraded mode."""
+        self.metrics.redis_ops.labels(name, "overload").inc()
+        if fallback is RAISE:
+            raise Overloaded("Server busy; retry shortly")
+        return fallback
 
     def _succeeded(self, name: str) -> None:
         self.metrics.redis_ops.labels(name, "ok").inc()

@@ -21,6 +21,7 @@ from reference_impl.jwt_service import TokenService
 from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
 from reference_impl.oauth import OAuthController
+from reference_impl.overload import LoadMonitor
 from reference_impl.redis_client import create_redis
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.redis_state import RedisState
@@ -40,6 +41,7 @@ class Services:
     oauth: OAuthController
     cached_auth: CachedAuth
     cleanup: RedisCleanupService
+    load: LoadMonitor
 
     async def probe_forever(self) -> None:
         """Recovery probes while Redis is not ready; registers outage families once it is."""
@@ -60,7 +62,8 @@ class Services:
 
 def build_services(settings: Settings, connection_class: type | None = None) -> Services:
     metrics = Metrics()
-    ops = RedisOperations(create_redis(settings, connection_class), settings, metrics)
+    load = LoadMonitor(settings.max_inflight, settings.shed_lag_s)
+    ops = RedisOperations(create_redis(settings, connection_class), settings, metrics, load)
     users = UserStore.load(settings.users, settings.login_hash_threads)
     tokens = TokenService(
         settings, TokenCodec(settings), TokenStore(ops, settings.refresh_ttl_s), LocalRevocations(), metrics
@@ -75,17 +78,20 @@ def build_services(settings: Settings, connection_class: type | None = None) -> 
         oauth=OAuthController(auth),
         cached_auth=CachedAuth(tokens, users, ops, settings, metrics),
         cleanup=RedisCleanupService(ops, settings.refresh_ttl_s),
+        load=load,
     )
 
 
 @contextlib.asynccontextmanager
 async def running(services: Services) -> AsyncIterator[Services]:
-    """Start the probe task for the lifetime of the block; always close Redis."""
-    task = asyncio.create_task(services.probe_forever(), name="redis-probe")
+    """Start the probe and the loop-lag watch for the lifetime of the block; always close Redis."""
+    tasks = [asyncio.create_task(services.probe_forever(), name="redis-probe"),
+             asyncio.create_task(services.load.watch(), name="loop-lag")]  # fmt: skip
     try:
         yield services
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await services.aclose()

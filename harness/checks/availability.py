@@ -16,21 +16,29 @@ def _answered_well(op: Op) -> bool:
 
 @checker()
 def no_server_errors(ctx: CheckContext) -> CheckResult:
-    """5xx other than the policy's 503 store_unavailable (with Retry-After) is a bug."""
+    """5xx other than the policy's 503s with Retry-After (store_unavailable, or overloaded: shedding) is a bug."""
     bad = [
         op for op in ctx.ops
-        if op.status is not None and op.status >= 500
+        if op.status is not None and op.status >= 500 and not op.shed
         and not (op.status == 503 and op.error == "store_unavailable" and op.retry_after)
     ]  # fmt: skip
+    shed = sum(op.shed for op in ctx.ops)
     codes = sorted({f"{op.status} {op.error or ''}".strip() for op in bad})
-    return CheckResult.from_violations(
-        "no_server_errors", bad, "no 5xx besides 503 store_unavailable with Retry-After",
+    result = CheckResult.from_violations(
+        "no_server_errors", bad, "no 5xx besides 503 store_unavailable or overloaded, with Retry-After",
         "{n} responses were server errors: " + ", ".join(codes),
     )  # fmt: skip
+    if shed:
+        result.summary += f" ({shed} shed as 503 overloaded)"
+        result.details["shed"] = shed
+    return result
 
 
 def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
-    """Why one answer breaks the degradation policy, or None."""
+    """Why one answer breaks the degradation policy, or None. Explicit shedding is never a violation: beyond
+    capacity "busy, retry later" is the right answer, where a degraded accept or a store error is not."""
+    if op.shed:
+        return None
     if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
         return "login without fallback tokens"
     if op.op in ("login", "oauth_login") and op.status is None:

@@ -40,9 +40,11 @@ def latency_slo(ctx: CheckContext) -> CheckResult:
                 misses.append(f"{slo.op} {slo.phase} p{q} {value:.1f}ms > {limit:g}ms")
                 evidence.extend(o.id for o in sorted(answered, key=lambda o: -o.latency_ms)[:5])
         errors = sum(o.outcome != "ok" for o in ops) / len(ops)
-        row["error_ratio"] = round(errors, 4)
+        shed = sum(o.shed for o in ops) / len(ops)
+        row["error_ratio"], row["shed_ratio"] = round(errors, 4), round(shed, 4)
         if slo.max_error_ratio is not None and errors > slo.max_error_ratio:
-            misses.append(f"{slo.op} {slo.phase} error ratio {errors:.1%} > {slo.max_error_ratio:.1%}")
+            why = f" ({shed:.1%} shed as overloaded)" if shed else ""
+            misses.append(f"{slo.op} {slo.phase} error ratio {errors:.1%} > {slo.max_error_ratio:.1%}{why}")
             evidence.extend(o.id for o in ops if o.outcome != "ok")
         rows.append(row)
     if not ctx.expect.slo:

@@ -17,13 +17,14 @@ from harness.checks import CheckResult, judge
 from harness.experiment import ScenarioResult
 from harness.history import History
 from harness.lifecycle import RunLifecycle, ServicePlan
+from harness.loadtest.capacity import capacity, capacity_slos, read_steps
 from harness.loadtest.history_reader import locust_stats, read_history
 from harness.loadtest.locust_process import live_rps, locust_env, spawn_locust, wait_for_master
 from harness.loadtest.spec import LoadOptions, load_scenario
 from harness.loadtest.summary import print_summary
 from harness.report.run_json import run_dict
 from harness.report.writer import write_reports
-from harness.scenario.model import Scenario
+from harness.scenario.model import Scenario, Slo
 from harness.services.processes import ManagedProcess
 from harness.suite import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS
 
@@ -36,6 +37,7 @@ class LoadRecord:
     aborted: str | None = None
     interrupted: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    capacity_slos: dict[str, Slo] | None = None  # set for a capacity search
 
 
 async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tuple[int, Path | None]:
@@ -44,7 +46,7 @@ async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tu
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out = report_root / f".load-{os.getpid()}-{int(time.time())}"
     (out / "history").mkdir(parents=True, exist_ok=True)
-    record = LoadRecord()
+    record = LoadRecord(capacity_slos=capacity_slos(opts.slo) if opts.profile == "capacity" else None)
     started = time.monotonic()
     lifecycle = RunLifecycle(plan, backend=opts.backend, target=opts.target)
     try:
@@ -100,6 +102,11 @@ def _judge(
     history.windows = run.timeline.windows
     history.label_phases()
     checks = _checks(scenario, plan, history, info)
+    if record.capacity_slos is not None:
+        record.info["capacity"] = found = capacity(
+            history.ops, read_steps(out / "history", time.monotonic_ns()), record.capacity_slos
+        )
+        checks.append(_capacity_check(found))
     return ScenarioResult(
         scenario, 0, run.backend, run.backend_reason if not run.target else f"--target {run.target}", started_at,
         plan.env, duration_s, history, run.timeline, checks=checks, aborted=record.aborted,
@@ -116,6 +123,23 @@ def _checks(scenario: Scenario, plan: ServicePlan, history: History, info: dict[
         for check in checks:
             check.summary += note
     return checks
+
+
+def _capacity_check(found: dict[str, Any]) -> CheckResult:
+    """Passes when every endpoint held its SLO at some step: the knee exists and is reported."""
+    knees = found["knees"]
+    return CheckResult("capacity", all(knees.values()), "knee: " + "; ".join(
+        _knee_text(op, k) for op, k in knees.items()), details=found)  # fmt: skip
+
+
+def _knee_text(op: str, knee: dict[str, Any] | None) -> str:
+    if knee is None:
+        return f"{op}: no step met the SLO"
+    text = f"{op} {knee['ok_per_s']:,.0f} ok/s at {knee['users']} users (p95 {knee['p95_ms']} ms)"
+    if not knee["reached"]:
+        why = "the load generator stopped scaling first" if knee["generator_bound"] else "raise the steps"
+        text += f", SLO never broke: the knee is higher ({why})"
+    return text
 
 
 def _locust_error(out: Path, history: History) -> str | None:

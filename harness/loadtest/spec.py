@@ -77,6 +77,9 @@ class LoadOptions:
     batch_sizes: str = "1,100,1000,10000"
 
     def __post_init__(self) -> None:
+        if self.profile == "capacity" and self.batch_sizes == LoadOptions.batch_sizes:
+            # Interactive capacity: 10,000-token batches would measure the batch path, which make bench does.
+            self.batch_sizes = "1,100"
         if self.profile is not None and self.profile not in LOAD_PROFILES:
             raise LoadError(f"--profile {self.profile!r}: choose one of {', '.join(LOAD_PROFILES)}")
         if self.target and self.faults:
@@ -94,7 +97,10 @@ class LoadOptions:
 
 
 def default_slos(opts: LoadOptions) -> list[Slo]:
-    """Outside fault windows requests must not fail; the user's own SLOs come on top."""
+    """Outside fault windows requests must not fail; the user's own SLOs come on top. A capacity search
+    pushes past capacity on purpose: its SLOs decide the knee (``capacity.py``), not the verdict."""
+    if opts.profile == "capacity":
+        return []
     healthy = [Slo(op=op, phase="healthy", max_error_ratio=opts.max_fail_ratio) for op in ("refresh", "me")]
     return healthy + opts.slo
 

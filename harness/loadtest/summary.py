@@ -19,6 +19,16 @@ def _table(title: str, columns: tuple[str, ...]) -> Table:
     return table
 
 
+def _print_capacity(console: Console, found: dict[str, Any]) -> None:
+    table = _table("Capacity search (settled part of each step)",
+                   ("users", "endpoint", "ok/s", "p50 ms", "p95 ms", "errors", "shed", "SLO"))  # fmt: skip
+    for r in found["steps"]:
+        verdict = "met" if r["within_slo"] else "MISS"
+        table.add_row(str(r["users"]), r["op"], f"{r['ok_per_s']:,.1f}", str(r["p50_ms"]), str(r["p95_ms"]),
+                      f"{r['error_ratio']:.1%}", f"{r['shed_ratio']:.1%}", verdict)  # fmt: skip
+    console.print(table)
+
+
 def print_summary(
     console: Console, result: ScenarioResult, info: dict[str, Any], stats: list[dict[str, Any]], report_dir: Path
 ) -> None:
@@ -30,6 +40,8 @@ def print_summary(
     if info.get("per_worker"):
         per = ", ".join(f"pid {k}: {v}" for k, v in info["per_worker"].items())
         console.print(f"requests per Locust process: {per}")
+    if info.get("capacity"):
+        _print_capacity(console, info["capacity"])
     checks = _table("SLOs and correctness", ("", "check", "result"))
     for c in result.checks:
         checks.add_row("[green]pass[/]" if c.passed else "[red]FAIL[/]", c.name, escape(c.summary))

@@ -249,7 +249,62 @@ def _load_section(sc: dict[str, Any]) -> str:
         f"<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>{rows}</table>"
         f"<p class=muted>Load by Locust process: {escape(workers) or 'n/a'} · profile {escape(str(load.get('profile') or 'custom'))} · "
         f"{load.get('workers', 0)} workers · Locust's own report: <a href='locust.html'>locust.html</a></p>{sampled}"
-        f"<h3>Per endpoint</h3>{''.join(per_endpoint)}"
+        f"{_capacity_section(load)}<h3>Per endpoint</h3>{''.join(per_endpoint)}"
+    )
+
+
+_ENDPOINT_COLORS = {"me": "#2b6cb0", "refresh": "#c05621"}
+
+
+def capacity_svg(found: dict[str, Any], width: int = 640, height: int = 200) -> str:
+    """Good answers per second at each step, one line per endpoint, the knee ringed."""
+    users = sorted({r["users"] for r in found["steps"]})
+    top = max([float(r["ok_per_s"]) for r in found["steps"]] + [1.0])
+    x = {u: 50 + i * (width - 70) / max(1, len(users) - 1) for i, u in enumerate(users)}
+
+    def y(v: float) -> float:
+        return height - 30 - v / top * (height - 50)
+
+    parts = ['<text x="50" y="14">good answers/s by step (users); ringed: the knee</text>',
+             f'<text x="4" y="{y(top) + 4:.0f}">{top:,.0f}</text><text x="4" y="{y(0) + 4:.0f}">0</text>']  # fmt: skip
+    parts += [f'<text x="{x[u] - 8:.0f}" y="{height - 10}">{u}</text>' for u in users]
+    for op, color in _ENDPOINT_COLORS.items():
+        rows = [r for r in found["steps"] if r["op"] == op]
+        points = " ".join(f"{x[r['users']]:.0f},{y(r['ok_per_s']):.0f}" for r in rows)
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
+        parts += [
+            f'<circle cx="{x[r["users"]]:.0f}" cy="{y(r["ok_per_s"]):.0f}" r="3" fill="{color if r["within_slo"] else "#fff"}" stroke="{color}"/>'
+            for r in rows
+        ]
+        knee = found["knees"].get(op)
+        if knee:
+            parts.append(
+                f'<circle cx="{x[knee["users"]]:.0f}" cy="{y(knee["ok_per_s"]):.0f}" r="8" fill="none" stroke="{color}"/>'
+            )
+        parts.append(
+            f'<text x="{width - 70}" y="{20 + 14 * list(_ENDPOINT_COLORS).index(op)}" fill="{color}">{op}</text>'
+        )
+    return f'<svg width="{width}" height="{height}" role="img" aria-label="capacity by step">{"".join(parts)}</svg>'
+
+
+def _capacity_section(load: dict[str, Any]) -> str:
+    found = load.get("capacity")
+    if not found:
+        return ""
+    rows = "".join(
+        f"<tr><td>{r['users']}</td><td>{r['op']}</td><td>{r['ok_per_s']:,.1f}</td><td>{r['p50_ms']}</td>"
+        f"<td>{r['p95_ms']}</td><td>{r['error_ratio']:.1%}</td><td>{r['shed_ratio']:.1%}</td>"
+        f"<td>{'met' if r['within_slo'] else '<b>MISS</b>'}</td></tr>"
+        for r in found["steps"]
+    )
+    slo = "; ".join(
+        f"{op}: " + ", ".join(f"{k}={v}" for k, v in s.items() if k != "op") for op, s in found["slo"].items()
+    )
+    return (
+        f"<h3>Capacity search</h3><p class=muted>SLO per endpoint: {escape(slo)} · each step judged after its "
+        f"first {found['settle_s']:g} s · sheds (503 overloaded) count as errors</p>{capacity_svg(found)}"
+        "<table><tr><th>users</th><th>endpoint</th><th>good answers/s</th><th>p50 ms</th><th>p95 ms</th>"
+        f"<th>errors</th><th>shed</th><th>SLO</th></tr>{rows}</table>"
     )
 
 

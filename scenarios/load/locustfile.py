@@ -203,17 +203,55 @@ class BlacklistUser(AuthUser):
             HISTORY.write(probe)
 
 
+def _step_broke() -> bool:
+    """Did the last seconds break the capacity bound? (Locust's sliding window; the harness judges exactly.)"""
+    env = ENVIRONMENT
+    total = env.runner.stats.total if env is not None and env.runner is not None else None
+    if total is None or not total.num_requests:
+        return False
+    p95 = total.get_current_response_time_percentile(0.95) or 0
+    rps = total.current_rps or 0
+    failing = (total.current_fail_per_sec or 0) / rps if rps else 0
+    bound_ms = float(os.environ.get("AUTHCHAOS_CAPACITY_P95_MS", "inf"))
+    return p95 > bound_ms or failing > float(os.environ.get("AUTHCHAOS_CAPACITY_MAX_ERROR_RATIO", "1"))
+
+
+ENVIRONMENT: Any = None  # Locust's Environment, for the capacity shape's stop rule
+
+
+@events.init.add_listener
+def _keep_environment(environment: Any, **_: Any) -> None:
+    globals()["ENVIRONMENT"] = environment
+
+
 if os.environ.get("AUTHCHAOS_LOAD_PROFILE"):
 
     class ProfileShape(LoadTestShape):
-        """Stages of the chosen profile; AUTHCHAOS_LOAD_SCALE stretches time (for short CI runs)."""
+        """Stages of the chosen profile; AUTHCHAOS_LOAD_SCALE stretches time (for short CI runs).
 
-        stages = protocol.LOAD_PROFILES[os.environ["AUTHCHAOS_LOAD_PROFILE"]]
+        The capacity profile marks when each step starts (monotonic ns, the history's clock) and stops after
+        the first step that broke its bound."""
+
+        profile = os.environ["AUTHCHAOS_LOAD_PROFILE"]
+        stages = protocol.LOAD_PROFILES[profile]
         scale = float(os.environ.get("AUTHCHAOS_LOAD_SCALE", "1"))
+        step = -1
 
         def tick(self) -> tuple[int, float] | None:
             t = self.get_run_time()
-            for until, users, rate in self.stages:
+            for index, (until, users, rate) in enumerate(self.stages):
                 if t < until * self.scale:
+                    if index != self.step and self.profile == "capacity" and not self._next_step(index, users):
+                        return None
+                    self.step = index
                     return users, rate
             return None
+
+        def _next_step(self, index: int, users: int) -> bool:
+            if index > 0 and _step_broke():
+                return False
+            folder = os.environ.get("AUTHCHAOS_LOAD_HISTORY_DIR")
+            if folder:
+                with open(os.path.join(folder, protocol.CAPACITY_STEPS_FILE), "a") as marks:
+                    marks.write(json.dumps({"users": users, "start_ns": time.monotonic_ns()}) + "\n")
+            return True
