@@ -186,5 +186,5 @@ def test_capacity_knee_is_the_best_step_within_the_slo() -> None:
     me, refresh = found["knees"]["me"], found["knees"]["refresh"]
     assert me is not None and me["users"] == 20 and me["reached"], "40 users broke p95 100 ms and shed"
     assert refresh is not None and refresh["users"] == 10, "the declared refresh SLO (p95 10 ms) wins"
-    last = [r for r in found["steps"] if r["users"] == 40 and r["op"] == "me"][0]
+    last = next(r for r in found["steps"] if r["users"] == 40 and r["op"] == "me")
     assert last["shed_ratio"] > 0 and not last["within_slo"]
