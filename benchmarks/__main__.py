@@ -143,6 +143,8 @@ def table_rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         ("Locust, recording on", f"{loc['recording_on_rps']:,.0f} req/s",
          f"{loc['recording_off_rps']:,.0f} req/s (recording off)", f"{loc['ratio']}", ">= 0.8", loc["met"]),
         ("trivial floor (ceiling)", "", _rps(r["trivial_floor"]["floor"]), "", "context", True),
+        ("me floor, 2 workers", _rps(r["two_workers_me"]["me_floor_two_workers"]),
+         _rps(r["me"]["floor"]) + " (1 worker)", f"{r['two_workers_me']['me_floor_two_over_one']}", "context", True),
         ("trivial floor, 2 workers", _rps(r["two_workers_me"]["trivial_floor_two_workers"]),
          _rps(r["trivial_floor"]["floor"]) + " (1 worker)", f"{r['two_workers_me']['trivial_floor_two_over_one']}",
          "context", True),

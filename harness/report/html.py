@@ -256,35 +256,32 @@ def _load_section(sc: dict[str, Any]) -> str:
 _ENDPOINT_COLORS = {"me": "#2b6cb0", "refresh": "#c05621"}
 
 
-def capacity_svg(found: dict[str, Any], width: int = 640, height: int = 200) -> str:
-    """Good answers per second at each step, one line per endpoint, the knee ringed."""
-    users = sorted({r["users"] for r in found["steps"]})
-    top = max([float(r["ok_per_s"]) for r in found["steps"]] + [1.0])
-    x = {u: 50 + i * (width - 70) / max(1, len(users) - 1) for i, u in enumerate(users)}
+def capacity_svg(found: dict[str, Any], op: str, width: int = 360, height: int = 180) -> str:
+    """One endpoint's good answers per second at each step (hollow: the step missed the SLO), the knee ringed."""
+    rows = [r for r in found["steps"] if r["op"] == op]
+    top = max([float(r["ok_per_s"]) for r in rows] + [1.0])
+    x = {r["users"]: 50 + i * (width - 70) / max(1, len(rows) - 1) for i, r in enumerate(rows)}
 
     def y(v: float) -> float:
         return height - 30 - v / top * (height - 50)
 
-    parts = ['<text x="50" y="14">good answers/s by step (users); ringed: the knee</text>',
-             f'<text x="4" y="{y(top) + 4:.0f}">{top:,.0f}</text><text x="4" y="{y(0) + 4:.0f}">0</text>']  # fmt: skip
-    parts += [f'<text x="{x[u] - 8:.0f}" y="{height - 10}">{u}</text>' for u in users]
-    for op, color in _ENDPOINT_COLORS.items():
-        rows = [r for r in found["steps"] if r["op"] == op]
-        points = " ".join(f"{x[r['users']]:.0f},{y(r['ok_per_s']):.0f}" for r in rows)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
-        parts += [
-            f'<circle cx="{x[r["users"]]:.0f}" cy="{y(r["ok_per_s"]):.0f}" r="3" fill="{color if r["within_slo"] else "#fff"}" stroke="{color}"/>'
-            for r in rows
-        ]
-        knee = found["knees"].get(op)
-        if knee:
-            parts.append(
-                f'<circle cx="{x[knee["users"]]:.0f}" cy="{y(knee["ok_per_s"]):.0f}" r="8" fill="none" stroke="{color}"/>'
-            )
+    color = _ENDPOINT_COLORS.get(op, "#444")
+    points = " ".join(f"{x[r['users']]:.0f},{y(r['ok_per_s']):.0f}" for r in rows)
+    parts = [f'<text x="50" y="14" fill="{color}">{escape(op)}: good answers/s by users</text>',
+             f'<text x="4" y="{y(top) + 4:.0f}">{top:,.0f}</text><text x="4" y="{y(0) + 4:.0f}">0</text>',
+             f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>']  # fmt: skip
+    for r in rows:
+        fill = color if r["within_slo"] else "#fff"
         parts.append(
-            f'<text x="{width - 70}" y="{20 + 14 * list(_ENDPOINT_COLORS).index(op)}" fill="{color}">{op}</text>'
+            f'<circle cx="{x[r["users"]]:.0f}" cy="{y(r["ok_per_s"]):.0f}" r="3" fill="{fill}" stroke="{color}"/>'
         )
-    return f'<svg width="{width}" height="{height}" role="img" aria-label="capacity by step">{"".join(parts)}</svg>'
+        parts.append(f'<text x="{x[r["users"]] - 8:.0f}" y="{height - 10}">{r["users"]}</text>')
+    knee = found["knees"].get(op)
+    if knee:
+        parts.append(
+            f'<circle cx="{x[knee["users"]]:.0f}" cy="{y(knee["ok_per_s"]):.0f}" r="8" fill="none" stroke="{color}"/>'
+        )
+    return f'<svg width="{width}" height="{height}" role="img" aria-label="{escape(op)} capacity by step">{"".join(parts)}</svg>'
 
 
 def _capacity_section(load: dict[str, Any]) -> str:
@@ -298,11 +295,14 @@ def _capacity_section(load: dict[str, Any]) -> str:
         for r in found["steps"]
     )
     slo = "; ".join(
-        f"{op}: " + ", ".join(f"{k}={v}" for k, v in s.items() if k != "op") for op, s in found["slo"].items()
+        f"{op}: " + ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("op", "phase"))
+        for op, s in found["slo"].items()
     )
+    charts = "".join(capacity_svg(found, op) for op in _ENDPOINT_COLORS)
     return (
         f"<h3>Capacity search</h3><p class=muted>SLO per endpoint: {escape(slo)} · each step judged after its "
-        f"first {found['settle_s']:g} s · sheds (503 overloaded) count as errors</p>{capacity_svg(found)}"
+        f"first {found['settle_s']:g} s · sheds (503 overloaded) count as errors · hollow points missed the SLO, "
+        f"the ring marks the knee</p>{charts}"
         "<table><tr><th>users</th><th>endpoint</th><th>good answers/s</th><th>p50 ms</th><th>p95 ms</th>"
         f"<th>errors</th><th>shed</th><th>SLO</th></tr>{rows}</table>"
     )

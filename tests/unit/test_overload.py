@@ -188,3 +188,16 @@ def test_capacity_knee_is_the_best_step_within_the_slo() -> None:
     assert refresh is not None and refresh["users"] == 10, "the declared refresh SLO (p95 10 ms) wins"
     last = next(r for r in found["steps"] if r["users"] == 40 and r["op"] == "me")
     assert last["shed_ratio"] > 0 and not last["within_slo"]
+
+
+def test_capacity_section_renders_a_chart_per_endpoint_and_the_table() -> None:
+    from harness.report.html import _capacity_section
+
+    h = H()
+    steps = [Step(10, 0, 10 * S), Step(20, 10 * S, 20 * S)]
+    for step in steps:
+        for i in range(20):
+            h.op("me", step.start_ns / S + 3 + i / 10, 200)
+            h.op("refresh", step.start_ns / S + 3 + i / 10, 200)
+    html = _capacity_section({"capacity": capacity(h.ops, steps, capacity_slos([]))})
+    assert html.count("<svg") == 2 and html.count("<tr>") == 1 + 4 and "Capacity search" in html
