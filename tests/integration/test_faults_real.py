@@ -38,6 +38,7 @@ def client(url: str, timeout_s: float = 2.0) -> redis.Redis:
 
 
 def timed_ping(url: str, timeout_s: float = 2.0) -> float:
+    """Seconds a PING took: only ever compared with a delay a fault injected (a lower bound, never a speed claim)."""
     c = client(url, timeout_s)
     try:
         started = time.perf_counter()
@@ -47,10 +48,18 @@ def timed_ping(url: str, timeout_s: float = 2.0) -> float:
         c.close()
 
 
+def pings(url: str) -> bool:
+    c = client(url, timeout_s=2.0)
+    try:
+        return bool(c.ping())
+    finally:
+        c.close()
+
+
 def assert_clean(proxy: RedisProxy) -> None:
     state = proxy.client.proxies()[proxy.name]
     assert state["enabled"] and state["toxics"] == []
-    assert timed_ping(proxy.url) < 0.5
+    assert pings(proxy.url)
 
 
 def test_latency_200ms_makes_a_ping_take_at_least_200ms(redis_proxy: RedisProxy) -> None:
@@ -64,12 +73,8 @@ def test_latency_200ms_makes_a_ping_take_at_least_200ms(redis_proxy: RedisProxy)
 def test_blackhole_makes_the_client_give_up_within_its_timeout(redis_proxy: RedisProxy) -> None:
     c = client(redis_proxy.url, timeout_s=0.5)
     c.ping()
-    with injected(redis_proxy.nemesis, Blackhole()):
-        started = time.perf_counter()
-        with pytest.raises(redis.TimeoutError):
-            c.ping()
-        elapsed = time.perf_counter() - started
-    assert 0.45 <= elapsed < 1.5, elapsed
+    with injected(redis_proxy.nemesis, Blackhole()), pytest.raises(redis.TimeoutError):
+        c.ping()  # a timeout, not a reset: the bytes vanished and the client's own timeout ended the wait
     c.close()
     assert_clean(redis_proxy)
 
@@ -135,7 +140,7 @@ def test_process_faults(redis_proxy: RedisProxy, fresh_redis: RedisServer) -> No
         assert not fresh_redis.alive()
         with pytest.raises(redis.ConnectionError):
             client(redis_proxy.url).ping()
-    assert fresh_redis.alive() and timed_ping(redis_proxy.url) < 0.5
+    assert fresh_redis.alive() and pings(redis_proxy.url)
     with injected(redis_proxy.nemesis, Freeze()), pytest.raises(redis.TimeoutError):
         client(redis_proxy.url, timeout_s=0.3).ping()
     client(redis_proxy.url).set("k", "1")
@@ -178,8 +183,8 @@ async def test_timeline_schedules_and_records_windows(redis_proxy: RedisProxy) -
     await run_timeline(redis_proxy.nemesis, events, t0, result)
     latency, restart = result.windows
     assert latency.start_ns is not None and latency.end_ns is not None
-    assert 0.25 <= (latency.end_ns - latency.start_ns) / 1e9 < 1.5
-    assert (latency.start_ns - t0) / 1e9 >= 0.1
+    assert (latency.end_ns - latency.start_ns) / 1e9 >= 0.3 - 0.05, "held for its declared 0.3 s"
+    assert (latency.start_ns - t0) / 1e9 >= 0.1, "not started before its time"
     assert restart.start_ns is not None and restart.skipped is None
     assert result.rollback == []
     assert_clean(redis_proxy)

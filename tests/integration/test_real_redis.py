@@ -63,13 +63,13 @@ async def test_outage_costs_milliseconds_once_the_breaker_is_open(fresh_redis: R
         try:
             for _ in range(3):  # each waits the 1 s command timeout; then the breaker opens
                 assert (await svc.refresh(pair["refresh_token"])).status_code == 503
-            started = time.perf_counter()
+            before = svc.services.metrics.ops_count("rotate", "short_circuit")
             r = await svc.refresh(pair["refresh_token"])
-            elapsed = time.perf_counter() - started
         finally:
             fresh_redis.resume()
-        assert r.status_code == 503
-        assert elapsed < 0.2, f"short-circuited call took {elapsed:.3f}s"
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        # The behaviour, not a stopwatch: the call never went to Redis (make bench measures what it saves).
+        assert svc.services.metrics.ops_count("rotate", "short_circuit") == before + 1
 
 
 async def _oauth_login_while_redis_is_dead(svc: Running, server: RedisServer) -> dict:

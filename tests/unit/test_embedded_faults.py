@@ -39,10 +39,9 @@ async def test_latency_delays_each_reply() -> None:
     with injected(nemesis, Latency(ms=100)):
         started = time.perf_counter()
         await r.ping()
-        assert time.perf_counter() - started >= 0.1
-    started = time.perf_counter()
-    await r.ping()
-    assert time.perf_counter() - started < 0.05
+        assert time.perf_counter() - started >= 0.1  # the injected delay, a lower bound (not a speed claim)
+    assert not nemesis.faults.active, "removed on exit"
+    assert await r.ping()
 
 
 async def test_blackhole_times_out_at_the_client_timeout_and_the_write_may_have_landed() -> None:

