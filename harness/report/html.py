@@ -223,16 +223,23 @@ def _what_happened(sc: dict[str, Any]) -> str:
     return f"<h3>Faults</h3>{faults}<p>Rollback: {rb}.</p>{steady_html}"
 
 
+def _table(head: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+    """An HTML table of plain values, every cell escaped."""
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{header}</tr>{body}</table>"
+
+
 def _load_section(sc: dict[str, Any]) -> str:
     """Locust's per-endpoint numbers, the load per worker, and one timeline per endpoint."""
     load = sc.get("load")
     if not load:
         return ""
-    rows = "".join(
-        f"<tr><td>{escape(s['name'])}</td><td>{s['requests']}</td><td>{s['failures']}</td><td>{s['rps']:.1f}</td>"
-        f"<td>{escape(str(s['p50_ms']))}</td><td>{escape(str(s['p95_ms']))}</td><td>{escape(str(s['p99_ms']))}</td></tr>"
-        for s in load.get("locust", [])
-    )
+    locust = _table(
+        ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"),
+        [(s["name"], s["requests"], s["failures"], f"{s['rps']:.1f}", s["p50_ms"], s["p95_ms"], s["p99_ms"])
+         for s in load.get("locust", [])],
+    )  # fmt: skip
     workers = ", ".join(f"pid {k}: {v} requests" for k, v in load.get("per_worker", {}).items())
     sampled = (
         f"<p class=note>Correctness checks ran on {load['checked']} of {load['requests']} requests (whole clients sampled).</p>"
@@ -245,8 +252,7 @@ def _load_section(sc: dict[str, Any]) -> str:
         sub = {**sc, "history": [o for o in sc["history"] if o["op"] == op], "name": f"{sc['name']} {op}"}
         per_endpoint.append(f"<h4>{escape(op)}</h4>{timeline_svg(sub, t_max)}")
     return (
-        "<h3>Load (Locust)</h3><table><tr><th>endpoint</th><th>requests</th><th>failures</th><th>req/s</th>"
-        f"<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>{rows}</table>"
+        f"<h3>Load (Locust)</h3>{locust}"
         f"<p class=muted>Load by Locust process: {escape(workers) or 'n/a'} · profile {escape(str(load.get('profile') or 'custom'))} · "
         f"{load.get('workers', 0)} workers · Locust's own report: <a href='locust.html'>locust.html</a></p>{sampled}"
         f"{_capacity_section(load)}<h3>Per endpoint</h3>{''.join(per_endpoint)}"
@@ -288,12 +294,11 @@ def _capacity_section(load: dict[str, Any]) -> str:
     found = load.get("capacity")
     if not found:
         return ""
-    rows = "".join(
-        f"<tr><td>{r['users']}</td><td>{r['op']}</td><td>{r['ok_per_s']:,.1f}</td><td>{r['p50_ms']}</td>"
-        f"<td>{r['p95_ms']}</td><td>{r['error_ratio']:.1%}</td><td>{r['shed_ratio']:.1%}</td>"
-        f"<td>{'met' if r['within_slo'] else '<b>MISS</b>'}</td></tr>"
-        for r in found["steps"]
-    )
+    table = _table(
+        ("users", "endpoint", "good answers/s", "p50 ms", "p95 ms", "errors", "shed", "SLO"),
+        [(r["users"], r["op"], f"{r['ok_per_s']:,.1f}", r["p50_ms"], r["p95_ms"], f"{r['error_ratio']:.1%}",
+          f"{r['shed_ratio']:.1%}", "met" if r["within_slo"] else "MISS") for r in found["steps"]],
+    )  # fmt: skip
     slo = "; ".join(
         f"{op}: " + ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("op", "phase"))
         for op, s in found["slo"].items()
@@ -303,8 +308,7 @@ def _capacity_section(load: dict[str, Any]) -> str:
         f"<h3>Capacity search</h3><p class=muted>SLO per endpoint: {escape(slo)} · each step judged after its "
         f"first {found['settle_s']:g} s · sheds (503 overloaded) count as errors · hollow points missed the SLO, "
         f"the ring marks the knee</p>{charts}"
-        "<table><tr><th>users</th><th>endpoint</th><th>good answers/s</th><th>p50 ms</th><th>p95 ms</th>"
-        f"<th>errors</th><th>shed</th><th>SLO</th></tr>{rows}</table>"
+        f"{table}"
     )
 
 
