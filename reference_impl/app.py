@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,8 +25,8 @@ from reference_impl.auth_app import AuthApp
 from reference_impl.auth_cache import DEGRADED_HEADER, Principal
 from reference_impl.bugs import Bug
 from reference_impl.config import Settings, load_settings
-from reference_impl.errors import AuthError, PayloadTooLarge
-from reference_impl.front import Front, error_body, error_response
+from reference_impl.errors import AuthError, BadRequest, PayloadTooLarge
+from reference_impl.front import BodyTooLarge, Front, error_body, error_response
 from reference_impl.redis_client import redact_url
 from reference_impl.redis_ops import StoreError, StoreUnavailable
 from reference_impl.redis_state import RedisState
@@ -63,6 +63,23 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[Model]) -> Model:
+    """Parse and validate a JSON body as FastAPI would for ``body: Model``, for routes taking the bare Request."""
+    media = request.headers.get("content-type", "application/json").partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise BadRequest("body: send JSON (Content-Type: application/json)")
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("body: Field required")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise BadRequest(_validation_message(list(exc.errors()))) from None
+
+
 def _validation_message(errors: list[Any]) -> str:
     first = errors[0]
     if first.get("type") == "json_invalid":
@@ -84,11 +101,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     async def on_invalid_request(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError | ValidationError)
+        assert isinstance(exc, RequestValidationError)
         return JSONResponse(error_body("bad_request", _validation_message(list(exc.errors()))), 400)
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI's body reader wraps Front's signal in a 400
+            return error_response(PayloadTooLarge(str(exc.__cause__)))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
@@ -99,7 +118,6 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind in (AuthError, StoreUnavailable, StoreError):
         app.add_exception_handler(kind, on_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
-    app.add_exception_handler(ValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
 
@@ -115,7 +133,7 @@ def install_auth_routes(app: FastAPI, svc: Services) -> None:
     # (``FAST_PATHS``); ``openapi_extra`` keeps their contract in the schema the fuzzer reads.
     @app.post("/auth/refresh", openapi_extra=_json_body(RefreshBody))
     async def refresh(request: Request) -> Response:
-        body = RefreshBody.model_validate_json(await request.body() or b"null")
+        body = await json_body(request, RefreshBody)
         return JSONResponse((await svc.tokens.refresh(body.refresh_token)).body())
 
     @app.post("/auth/logout")

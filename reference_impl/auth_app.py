@@ -4,6 +4,7 @@ Why: FastAPI adds four ASGI layers, a routing pass and a request wrapper to ever
 a /auth/me's CPU. The routes named in ``fast_routes`` are the app's own FastAPI endpoints (documented in its
 schema, taking the bare Request); an exact method-and-path match calls them directly and maps their
 exceptions with the app's own exception handlers, so both ways answer alike. Everything else goes to FastAPI.
+Middleware belongs in ``front.Front``: one added with ``add_middleware`` would not see the direct routes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reference_impl.front import BodyTooLarge
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -48,6 +52,10 @@ class AuthApp(FastAPI):
         request = Request(scope, receive)
         try:
             response = await endpoint(request)
+        except BodyTooLarge:
+            raise  # Front answers 413
+        except ClientDisconnect:
+            return  # nobody left to answer
         except Exception as exc:
             response = await self._handled(request, exc)
         await response(scope, receive, send)

@@ -23,6 +23,7 @@ from reference_impl.services import Services
 
 AUTHENTICATED_ROUTES = frozenset({"/auth/logout", "/auth/blacklist"})
 UNSHED = frozenset({"/health", "/metrics"})  # operators must see an overloaded service
+CLIENT_GONE = 499  # the metrics' status for a request that ended without an answer (nginx's convention)
 
 
 def error_body(code: str, message: str) -> dict[str, str]:
@@ -43,8 +44,8 @@ async def send_json(send: Send, response: JSONResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-class _BodyTooLarge(Exception):
-    """Raised from inside the receive channel to stop reading a body past its limit."""
+class BodyTooLarge(Exception):
+    """Raised from inside the receive channel to stop reading a body past its limit (answered 413)."""
 
 
 class RouteMetrics:
@@ -91,7 +92,7 @@ class Front:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
+        status = CLIENT_GONE  # no answer was started: the client went away first
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -101,6 +102,9 @@ class Front:
 
         try:
             await self._admit(scope, receive, send_wrapper)
+        except Exception:
+            status = 500 if status == CLIENT_GONE else status
+            raise
         finally:
             route = getattr(scope.get("route"), "path", None) or _known(scope["path"])
             self.metrics.observe(route, status, time.perf_counter() - start)
@@ -141,12 +145,12 @@ class Front:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise _BodyTooLarge
+                raise BodyTooLarge(too_large.message)
             return message
 
         try:
             await self.app(scope, counted, send)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             await send_json(send, error_response(too_large))
 
     async def _authenticate(self, scope: Scope, authorization: bytes | None) -> JSONResponse | None:

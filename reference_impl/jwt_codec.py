@@ -49,7 +49,9 @@ class _PreparedHMAC(HMACAlgorithm):
 
 jwt.unregister_algorithm(ALGORITHM)
 jwt.register_algorithm(ALGORITHM, _PreparedHMAC())
-_JWS = jwt.PyJWS()
+_JWS = jwt.PyJWS()  # signature-only checks (``_verifies_as``), with the same prepared keys
+_JWS.unregister_algorithm(ALGORITHM)
+_JWS.register_algorithm(ALGORITHM, _PreparedHMAC())
 REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
 
 

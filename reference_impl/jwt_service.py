@@ -30,6 +30,7 @@ from reference_impl.errors import (
 from reference_impl.jwt_codec import Kind, TokenCodec, Verified, new_id, token_fingerprint
 from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
+from reference_impl.overload import Overloaded
 from reference_impl.redis_ops import StoreUnavailable
 from reference_impl.token_store import TokenStore
 
@@ -170,7 +171,7 @@ class TokenService:
                 adopt=bool(c.get("fb")),
                 issued_upper_ms=issued_upper_ms(c),
             )
-        except StoreUnavailable:
+        except (StoreUnavailable, Overloaded):  # the script may have run: a retry must propose the same id
             self.undelivered.put(tid, new_tid)
             raise
         if rotation.status in ("ok", "grace"):
@@ -209,7 +210,7 @@ class TokenService:
                 legacy_ttl_s=max(1, remaining_s(verified.claims, self.settings.leeway_s)),
                 issued_upper_ms=issued_upper_ms(verified.claims),
             )
-        except StoreUnavailable:
+        except (StoreUnavailable, Overloaded):
             self.undelivered.put("legacy:" + fingerprint, f"{family} {refresh_id}")
             raise
         if status == "ok":

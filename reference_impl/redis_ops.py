@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ T = TypeVar("T")
 
 # Failures that mean "Redis is not answering" (OSError covers refused/reset sockets
 # that slip past redis-py's own wrapping; TimeoutError covers asyncio timeouts).
+RECENT_SUCCESS_S = 1.0  # Redis answered another call this recently: it is up, a late timeout is ours
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -73,6 +75,7 @@ class RedisOperations:
         self.load = load or LoadMonitor(settings.max_inflight, settings.shed_lag_s)
         # A timeout while the loop lags this much may be our own queueing: the reply can be there, unread.
         self._own_lag_s = min(settings.shed_lag_s, settings.redis_command_timeout_s / 4)
+        self._last_success = float("-inf")
         self.settings = settings
         self.metrics = metrics
         self.state = StateTracker(settle_s=settings.outage_settle_s)
@@ -96,13 +99,13 @@ class RedisOperations:
         except REDIS_FAILURES as exc:
             if is_command_error(exc) and not self._unsafe:
                 return self._refused(name, exc, fallback)
-            if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
-                self._gave_up = True
-            if self._is_own_delay(exc):
-                return self._overloaded(name, fallback)
             if self._unsafe:  # the bug: no wrapper, the raw error reaches the route (a 500)
                 self._fail(name, f"{type(exc).__name__}: {exc}", None)
                 raise
+            if self._is_own_delay(exc):
+                return self._overloaded(name, fallback)
+            if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
+                self._gave_up = True
             return self._fail(name, f"{type(exc).__name__}: {exc}", fallback)
         except BaseException:
             # Cancelled mid-call: the outcome is unknown, so a half-open probe must not stay in flight.
@@ -113,19 +116,28 @@ class RedisOperations:
         return result
 
     def _is_own_delay(self, exc: BaseException) -> bool:
-        """Our queueing, not Redis: every pooled connection busy, or a timeout while the loop was late."""
+        """Our queueing, not Redis: every pooled connection busy, or a timeout while the loop was late *and*
+        Redis has been answering other calls (within the last second). A blackholed Redis answers nobody,
+        so its timeouts count against it however busy the loop is."""
         if isinstance(exc, MaxConnectionsError):
             return True
-        return isinstance(exc, RedisTimeoutError | asyncio.TimeoutError) and self.load.lag_s > self._own_lag_s
+        if not isinstance(exc, RedisTimeoutError | asyncio.TimeoutError) or self.load.lag_s <= self._own_lag_s:
+            return False
+        return time.monotonic() - self._last_success < RECENT_SUCCESS_S
 
     def _overloaded(self, name: str, fallback: T) -> T:
-        """A timeout while this process was saturated: not Redis's failure, so no breaker, no degraded mode."""
+        """Our own saturation: no breaker failure, no degraded mode; counted as shed. A half-open trial whose
+        outcome is unknown re-opens the breaker, so the next probe can run (as for a cancelled call)."""
         self.metrics.redis_ops.labels(name, "overload").inc()
+        self.load.shed += 1
+        if self.breaker.state is BreakerState.HALF_OPEN:
+            self.breaker.record_failure()
         if fallback is RAISE:
             raise Overloaded("Server busy; retry shortly")
         return fallback
 
     def _succeeded(self, name: str) -> None:
+        self._last_success = time.monotonic()
         self.metrics.redis_ops.labels(name, "ok").inc()
         self.breaker.record_success()
         if self.state.state is not RedisState.READY:

@@ -21,7 +21,7 @@ from reference_impl.jwt_service import TokenService
 from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
 from reference_impl.oauth import OAuthController
-from reference_impl.overload import LoadMonitor
+from reference_impl.overload import LoadMonitor, Overloaded
 from reference_impl.redis_client import create_redis
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.redis_state import RedisState
@@ -52,6 +52,8 @@ class Services:
                     await self.ops.probe()
                 if self.ops.state.state is RedisState.READY and len(self.auth.pending):
                     await self.auth.register_pending()
+            except Overloaded:
+                log.debug("redis probe deferred: the service is overloaded")
             except Exception:  # the probe must outlive any surprise
                 log.exception("redis probe failed unexpectedly")
 

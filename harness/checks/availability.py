@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
+
 from harness.checks.base import MAX_EVIDENCE, CheckContext, CheckResult
 from harness.checks.registry import checker
 from harness.history import Op
@@ -34,11 +37,26 @@ def no_server_errors(ctx: CheckContext) -> CheckResult:
     return result
 
 
+def _in_flight(ops: list[Op]) -> Callable[[Op], int]:
+    """How many requests were in progress when an operation started (itself included)."""
+    starts = sorted(o.start_ns for o in ops)
+    ends = sorted(o.end_ns for o in ops)
+    return lambda op: bisect.bisect_right(starts, op.start_ns) - bisect.bisect_right(ends, op.start_ns)
+
+
+def _shed_violation(ctx: CheckContext, op: Op, in_flight: Callable[[Op], int]) -> str | None:
+    """Beyond capacity "busy, retry later" is the right answer, where a degraded accept or a store error is
+    not; below it a shed is a service refusing work it could do (or hiding an outage behind "overloaded")."""
+    floor = ctx.expect.shed_min_inflight
+    if floor is None:
+        return "shed (503 overloaded) where no overload was expected"
+    if in_flight(op) < floor:
+        return f"shed (503 overloaded) with fewer than {floor} requests in flight"
+    return None
+
+
 def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
-    """Why one answer breaks the degradation policy, or None. Explicit shedding is never a violation: beyond
-    capacity "busy, retry later" is the right answer, where a degraded accept or a store error is not."""
-    if op.shed:
-        return None
+    """Why one answer breaks the degradation policy, or None (sheds are judged by ``_shed_violation``)."""
     if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
         return "login without fallback tokens"
     if op.op in ("login", "oauth_login") and op.status is None:
@@ -73,7 +91,12 @@ def _status_violations(ctx: CheckContext) -> list[tuple[Op, str]]:
 @checker()
 def degradation_policy(ctx: CheckContext) -> CheckResult:
     """Logins always answer; degraded accepts only during an outage, within the window; none when healthy."""
-    found = [(op, why) for op in ctx.ops if (why := _policy_violation(ctx, op)) is not None]
+    in_flight = _in_flight(ctx.ops)
+
+    def judge(op: Op) -> str | None:
+        return _shed_violation(ctx, op, in_flight) if op.shed else _policy_violation(ctx, op)
+
+    found = [(op, why) for op in ctx.ops if (why := judge(op)) is not None]
     found += _status_violations(ctx)
     reasons: dict[str, int] = {}
     for _, why in found:

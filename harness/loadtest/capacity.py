@@ -44,6 +44,11 @@ class StepRow:
     within_slo: bool
 
 
+def stop_bounds(slos: dict[str, Slo]) -> str:
+    """The bounds the Locust shape stops on, per endpoint, as JSON (AUTHCHAOS_CAPACITY_SLO)."""
+    return json.dumps({op: {"p95_ms": s.p95_ms, "max_error_ratio": s.max_error_ratio} for op, s in slos.items()})
+
+
 def capacity_slos(declared: list[Slo]) -> dict[str, Slo]:
     """The user's ``--slo`` per endpoint where given, else the defaults (me p95 100 ms, refresh 200 ms, 1 %)."""
     slos = dict(DEFAULT_SLOS)
@@ -65,7 +70,7 @@ def read_steps(history_dir: Path, end_ns: int) -> list[Step]:
 
 
 def _row(step: Step, op: str, ops: list[Op], slo: Slo) -> StepRow:
-    begin = step.start_ns + int(SETTLE_S * 1e9)
+    begin = step.start_ns + int(min(SETTLE_S, (step.end_ns - step.start_ns) / 4e9) * 1e9)  # short steps settle less
     mine = [o for o in ops if o.op == op and o.probe is None and begin <= o.start_ns < step.end_ns]
     seconds = max((step.end_ns - begin) / 1e9, 1e-9)
     latencies = [o.latency_ms for o in mine if o.status is not None]

@@ -103,8 +103,9 @@ def _judge(
     history.label_phases()
     checks = _checks(scenario, plan, history, info)
     if record.capacity_slos is not None:
+        last_answer_ns = max((op.end_ns for op in history.ops), default=time.monotonic_ns())  # not teardown time
         record.info["capacity"] = found = capacity(
-            history.ops, read_steps(out / "history", time.monotonic_ns()), record.capacity_slos
+            history.ops, read_steps(out / "history", last_answer_ns), record.capacity_slos
         )
         checks.append(_capacity_check(found))
     return ScenarioResult(

@@ -14,6 +14,7 @@ from harness.infra import Backend
 from harness.protocol import LOAD_PROFILES, profile_seconds
 from harness.scenario.model import Expectations, Scenario, Slo, Workload
 
+SHED_MIN_INFLIGHT = 16  # a load run may meet explicit shedding, but not with a handful of requests in flight
 RECOVERY_MAX_S = 3.0  # after a fault, this long to recover before "healthy" SLOs apply again
 _FAULT: TypeAdapter[Fault] = TypeAdapter(Fault)
 
@@ -115,6 +116,9 @@ def load_scenario(opts: LoadOptions) -> Scenario:
         workload=Workload(duration_s=max(opts.seconds, end)),
         faults=opts.faults,
         expect=Expectations(
-            checks=list(check_names(load_only=True)), slo=default_slos(opts), recovery_max_s=RECOVERY_MAX_S
+            checks=list(check_names(load_only=True)),
+            slo=default_slos(opts),
+            recovery_max_s=RECOVERY_MAX_S,
+            shed_min_inflight=SHED_MIN_INFLIGHT,
         ),
     )

@@ -142,6 +142,10 @@ class Expectations(_Strict):
     known_findings: CheckNames = Field(
         default_factory=list, description="checks expected to fail here: reported as findings, not failures"
     )
+    shed_min_inflight: int | None = Field(
+        None, ge=1, description="explicit shedding (503 overloaded) is correct only with at least this many requests "
+        "in flight (load runs); unset: a scenario's few clients never justify it",
+    )  # fmt: skip
 
 
 class Scenario(_Strict):

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from harness.checks import CHECKERS
 from harness.loadtest.capacity import Step, capacity, capacity_slos
 from harness.scenario.model import Slo
+from reference_impl.breaker import BreakerState
 from reference_impl.errors import InvalidToken
 from reference_impl.jwt_codec import Kind, _check_canonical
 from reference_impl.overload import LoadMonitor, Overloaded
@@ -61,15 +62,76 @@ async def _failing(exc: BaseException) -> Any:
     raise exc
 
 
-@pytest.mark.parametrize("lagging", [False, True])
-async def test_a_timeout_blames_redis_only_when_the_loop_was_on_time(svc: Running, lagging: bool) -> None:
+@pytest.mark.parametrize(
+    ("lagging", "redis_answering", "ours"), [(False, True, False), (True, True, True), (True, False, False)]
+)
+async def test_a_timeout_is_ours_only_when_the_loop_was_late_and_redis_answers_others(
+    svc: Running, lagging: bool, redis_answering: bool, ours: bool
+) -> None:
+    """A blackholed Redis answers nobody: its timeouts count against it however busy the loop is."""
     ops = svc.services.ops
+    await ops.safe_redis_operation("ping", lambda r: r.ping())
+    if not redis_answering:
+        ops._last_success -= 5
     ops.load.lag_s = 0.15 if lagging else 0.0
     failures = ops.breaker.failures
-    raised = Overloaded if lagging else StoreUnavailable
-    with pytest.raises(raised):
+    with pytest.raises(Overloaded if ours else StoreUnavailable):
         await ops.safe_redis_operation("x", lambda _: _failing(RedisTimeoutError("Timeout reading from socket")))
-    assert ops.breaker.failures == failures + (0 if lagging else 1)
+    assert ops.breaker.failures == failures + (0 if ours else 1)
+
+
+async def test_an_overloaded_half_open_trial_reopens_the_breaker_so_probes_go_on(svc: Running) -> None:
+    ops = svc.services.ops
+    await ops.safe_redis_operation("ping", lambda r: r.ping())
+    for _ in range(ops.breaker.threshold):
+        ops.breaker.record_failure()
+    ops.breaker._opened_at -= ops.breaker.reset_s  # the reset time has passed: the next call is the trial
+    with pytest.raises(Overloaded):
+        await ops.safe_redis_operation("x", lambda _: _failing(MaxConnectionsError("Too many connections")))
+    assert ops.breaker.state is BreakerState.OPEN, "never stuck half-open with no trial in flight"
+
+
+async def test_a_refresh_retried_after_overloaded_completes_the_same_rotation(svc: Running) -> None:
+    """The rotation may have run before its reply was read: the retry must not look like reuse."""
+    pair = await svc.login()
+    store = svc.services.tokens.store
+    real = store.rotate
+
+    async def ran_but_answer_lost(*args: Any, **kw: Any) -> Any:
+        await real(*args, **kw)
+        raise Overloaded("Server busy; retry shortly")
+
+    store.rotate = ran_but_answer_lost  # type: ignore[method-assign]
+    first = await svc.refresh(pair["refresh_token"])
+    store.rotate = real  # type: ignore[method-assign]
+    retry = await svc.refresh(pair["refresh_token"])
+    assert first.status_code == 503 and first.json()["error"] == "overloaded"
+    assert retry.status_code == 200, retry.text
+    assert (await svc.me(pair["access_token"])).status_code == 200, "the session was not revoked"
+
+
+def test_unsafe_redis_bug_still_surfaces_when_the_loop_lags() -> None:
+    async def go() -> None:
+        async with running_service(bugs="unsafe_redis") as svc:
+            ops = svc.services.ops
+            await ops.safe_redis_operation("ping", lambda r: r.ping())
+            ops.load.lag_s = 0.2
+            with pytest.raises(RedisTimeoutError):
+                await ops.safe_redis_operation("x", lambda _: _failing(RedisTimeoutError("t")))
+
+    asyncio.run(go())
+
+
+async def test_streamed_bodies_over_the_limit_are_413_on_every_route(svc: Running) -> None:
+    limit = svc.services.settings.max_body_bytes
+
+    async def chunks() -> Any:
+        for _ in range(limit // 1000 + 2):
+            yield b"x" * 1000
+
+    for path in ("/auth/refresh", "/auth/login"):
+        r = await svc.client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"] == "payload_too_large", (path, r.status_code, r.text)
 
 
 async def test_an_exhausted_pool_is_overload_not_an_outage(svc: Running) -> None:
@@ -158,18 +220,32 @@ def test_canonical_check_refuses_exactly_the_non_canonical(raw: bytes, tail: str
     assert accepted == canonical, twin
 
 
-def test_shedding_is_not_a_server_error_nor_a_policy_breach_but_degrading_still_is() -> None:
+def test_shedding_under_load_is_not_a_server_error_nor_a_policy_breach_but_degrading_still_is() -> None:
     h = H()
-    h.op("me", 1, 503, error="overloaded", retry_after="1")
-    h.op("login", 2, 503, error="overloaded", retry_after="1")
-    ctx = h.ctx()
+    for i in range(20):  # 20 requests in flight at t=1
+        h.op("me", 1 + i / 1000, 200, client=i, dur=0.5)
+    h.op("me", 1.1, 503, error="overloaded", retry_after="1")
+    h.op("login", 1.2, 503, error="overloaded", retry_after="1")
+    ctx = h.ctx(shed_min_inflight=16)
     assert CHECKERS["no_server_errors"](ctx).passed
     assert CHECKERS["degradation_policy"](ctx).passed
     h.op("me", 3, 200, degraded=True)  # Redis healthy: a degraded accept is still a breach
     h.op("refresh", 4, 503, error="overloaded")  # no Retry-After: not an explicit shed
-    ctx = h.ctx()
+    ctx = h.ctx(shed_min_inflight=16)
     assert not CHECKERS["degradation_policy"](ctx).passed
     assert not CHECKERS["no_server_errors"](ctx).passed
+
+
+def test_shedding_without_load_or_where_none_is_expected_breaks_the_policy() -> None:
+    """A service answering "overloaded" to a handful of clients (or to hide an outage) must not pass."""
+    h = H()
+    h.fault("blackhole", 1, 3)
+    h.op("login", 2, 503, error="overloaded", retry_after="1")
+    h.op("me", 2.5, 503, error="overloaded", retry_after="1")
+    loaded = CHECKERS["degradation_policy"](h.ctx(shed_min_inflight=16))
+    assert not loaded.passed and "fewer than 16 requests in flight" in loaded.summary
+    scenario = CHECKERS["degradation_policy"](h.ctx())
+    assert not scenario.passed and "where no overload was expected" in scenario.summary
 
 
 def test_capacity_knee_is_the_best_step_within_the_slo() -> None:
