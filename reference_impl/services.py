@@ -21,10 +21,10 @@ from reference_impl.jwt_service import TokenService
 from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
 from reference_impl.oauth import OAuthController
-from reference_impl.redis_client import create_redis
+from reference_impl.redis_client import create_redis, is_cluster_url
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.redis_state import RedisState
-from reference_impl.token_store import TokenStore
+from reference_impl.token_store import KeyLayout, TokenStore
 from reference_impl.users import UserStore
 
 log = logging.getLogger("authchaos.service")
@@ -58,12 +58,21 @@ class Services:
         await self.ops.aclose()
 
 
+def store_layout(settings: Settings) -> KeyLayout:
+    """Hash-tagged keys on a cluster (one slot per user); the plain layout everywhere else."""
+    return KeyLayout(tagged=is_cluster_url(settings.redis_url))
+
+
 def build_services(settings: Settings, connection_class: type | None = None) -> Services:
     metrics = Metrics()
     ops = RedisOperations(create_redis(settings, connection_class), settings, metrics)
     users = UserStore.load(settings.users, settings.login_hash_threads)
     tokens = TokenService(
-        settings, TokenCodec(settings), TokenStore(ops, settings.refresh_ttl_s), LocalRevocations(), metrics
+        settings,
+        TokenCodec(settings),
+        TokenStore(ops, settings.refresh_ttl_s, store_layout(settings)),
+        LocalRevocations(),
+        metrics,
     )
     auth = AuthService(users, tokens)
     return Services(
