@@ -149,6 +149,9 @@ class Expectations(_Strict):
     revocation_loss_window_s: float = Field(
         0.0, ge=0, description="revocations acknowledged this long before a kill may be lost (AOF fsync interval)"
     )
+    unwritable_max_s: float | None = Field(
+        None, gt=0, description="writable_primary fails past this many seconds without a writable primary per fault"
+    )
     known_findings: CheckNames = Field(
         default_factory=list, description="checks expected to fail here: reported as findings, not failures"
     )

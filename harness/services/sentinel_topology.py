@@ -21,6 +21,7 @@ from harness.services.binaries import find_redis_server
 from harness.services.processes import ManagedProcess, free_port
 from harness.services.redis_server import RedisServer
 from harness.services.topology import (
+    CLIENT_USER,
     HOST,
     PEER_PASSWORD,
     PEER_USER,
@@ -86,14 +87,14 @@ class SentinelTopology:
     def __init__(self, client: ToxiproxyClient) -> None:
         self.client = client
         self.prefix = unique_prefix("sentinel")
-        self.password = secrets.token_hex(16)  # the default user's: the service's Redis URL carries it
+        self.password = secrets.token_hex(16)  # CLIENT_USER's: the service's Redis URL carries it
         self.nodes: list[ProxiedNode] = []
         self.sentinels: list[tuple[SentinelProcess, str, int]] = []  # process, proxy name, proxy port
 
     @property
     def service_url(self) -> str:
         hosts = ",".join(f"{HOST}:{port}" for _, _, port in self.sentinels)
-        return f"redis+sentinel://:{self.password}@{hosts}/{MASTER}/0"
+        return f"redis+sentinel://{CLIENT_USER}:{self.password}@{hosts}/{MASTER}/0"
 
     @property
     def proxies(self) -> list[str]:

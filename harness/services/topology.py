@@ -33,13 +33,13 @@ from harness.services.topology_kinds import TOPOLOGY_KINDS, TopologyKind
 __all__ = ["TOPOLOGY_KINDS", "ProxiedNode", "Topology", "TopologyError", "TopologyKind", "start_topology"]
 
 HOST = "127.0.0.1"
-# Replicas and sentinels authenticate as this ACL user; clients use the default user. A proxy cannot tell
-# who connects through it, so "the primary cut from its peers while clients still reach it" (split brain)
-# switches this user off on the primary and drops its connections.
-# Peers must not fall back to the default user when their own is off, so in a sentinel topology the default
-# user has a password too (the client password, part of the service's Redis URL).
+# Replicas and sentinels authenticate as this ACL user, clients as CLIENT_USER; the default user is off. A proxy
+# cannot tell who connects through it, so "the primary cut from its peers while clients still reach it" (split
+# brain) switches the peer user off on the primary and drops its connections; a peer that then fails AUTH is
+# left on the (disabled) default user, where it can do nothing until the partition heals.
 PEER_USER = "authchaos-peer"
 PEER_PASSWORD = "authchaos-peer-pw"  # loopback-only throwaway nodes; not a secret of the service
+CLIENT_USER = "authchaos-client"
 _names = itertools.count(1)
 
 
@@ -48,9 +48,10 @@ class TopologyError(Exception):
 
 
 def peer_acl_args(client_password: str) -> list[str]:
-    """The peer user on every data node (replicas authenticate to their primary with it); clients need
-    ``client_password`` (the default user's)."""
-    return ["--requirepass", client_password, "--user", PEER_USER, "on", f">{PEER_PASSWORD}", "~*", "&*", "+@all",
+    """The users of every data node: peers (replicas authenticate to their primary with it), clients
+    (``CLIENT_USER`` with ``client_password``), and no default user."""
+    return ["--user", "default", "off", "--user", CLIENT_USER, "on", f">{client_password}", "~*", "&*", "+@all",
+            "--user", PEER_USER, "on", f">{PEER_PASSWORD}", "~*", "&*", "+@all",
             "--masteruser", PEER_USER, "--masterauth", PEER_PASSWORD]  # fmt: skip
 
 
@@ -64,12 +65,13 @@ class ProxiedNode:
     proxy_port: int
     bus_proxy: str | None = None
     bus_proxy_port: int | None = None
-    password: str | None = None
+    password: str | None = None  # CLIENT_USER's, when the node has users (sentinel topology)
 
     def client(self, *, direct: bool = False, timeout_s: float = 1.0) -> redis.Redis:
         """A sync client through the proxy (or ``direct`` to the server, for setup and faults)."""
         port = self.server.port if direct else self.proxy_port
-        return redis.Redis(HOST, port, password=self.password, socket_timeout=timeout_s,
+        user = CLIENT_USER if self.password else None
+        return redis.Redis(HOST, port, username=user, password=self.password, socket_timeout=timeout_s,
                            socket_connect_timeout=timeout_s, decode_responses=True)  # fmt: skip
 
     def address(self) -> str:
@@ -170,8 +172,9 @@ def set_peer_user(node: ProxiedNode, enabled: bool) -> None:
     """Let the node's peers (replicas, sentinels) in or shut them out, dropping their open connections."""
     with contextlib.closing(node.client(direct=True)) as c:
         command(c, "ACL", "SETUSER", PEER_USER, "on" if enabled else "off")
-        if not enabled:
-            command(c, "CLIENT", "KILL", "USER", PEER_USER)
+        # off: drop the peers' sessions; on: drop the connections that failed AUTH meanwhile (still on the disabled
+        # default user; a sentinel would keep its link and never authenticate again), so the peers reconnect
+        command(c, "CLIENT", "KILL", "USER", PEER_USER if not enabled else "default")
 
 
 def start_topology(kind: TopologyKind, client: ToxiproxyClient) -> Topology:

@@ -53,6 +53,7 @@ class TopologyActions:
 
     def partition_primary(self) -> None:
         node = self.topology.primary()
+        log.info("partition_primary: %s cut from its peers", node.name)
         self._partitioned.append(node)
         if node.bus_proxy is not None:  # cluster: the bus carries failure detection and the failover votes
             self.toxiproxy.set_enabled(node.bus_proxy, False)
@@ -71,6 +72,8 @@ class TopologyActions:
 
     def heal(self) -> list[str]:
         undone: list[str] = []
+        with contextlib.suppress(TopologyError, redis.RedisError, OSError):
+            log.info("heal: the primary is now %s", self.topology.primary().name)
         for node in self._frozen:
             node.server.resume()
             undone.append(f"{node.name}/resumed")

@@ -72,12 +72,12 @@ def test_sentinel_clients_discover_only_proxies(sentinel_infra: Infrastructure) 
     sentinels = [(h.split(":")[0], int(h.split(":")[1])) for h in hosts]
     proxied = proxy_ports(sentinel_infra)
     assert {port for _, port in sentinels} <= proxied
-    password = url.split("://:", 1)[1].split("@", 1)[0]
-    discovery = Sentinel(sentinels, socket_timeout=1.0, password=password)
+    user, password = url.split("://", 1)[1].split("@", 1)[0].split(":")
+    discovery = Sentinel(sentinels, socket_timeout=1.0, username=user, password=password)
     master = discovery.discover_master("authchaos")
     replicas = discovery.discover_slaves("authchaos")
     assert master[1] in proxied and len(replicas) == 2 and all(port in proxied for _, port in replicas)
-    primary = discovery.master_for("authchaos", socket_timeout=1.0, password=password)
+    primary = discovery.master_for("authchaos", socket_timeout=1.0, username=user, password=password)
     assert primary.set("authchaos:topology-test", "1")
 
 
