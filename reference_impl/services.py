@@ -70,7 +70,13 @@ def build_services(settings: Settings, connection_class: type | None = None) -> 
     tokens = TokenService(
         settings,
         TokenCodec(settings),
-        TokenStore(ops, settings.refresh_ttl_s, store_layout(settings)),
+        TokenStore(
+            ops,
+            settings.refresh_ttl_s,
+            store_layout(settings),
+            durable_replicas=settings.durable_replicas,
+            durable_timeout_ms=settings.revocation_durability_timeout_ms,
+        ),
         LocalRevocations(),
         metrics,
     )

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
-from reference_impl.redis_ops import RedisOperations
+from reference_impl.redis_ops import RedisOperations, StoreUnavailable
 
 P = "ac:"
 
@@ -213,10 +214,16 @@ class AuthLookup:
 
 
 class TokenStore:
-    def __init__(self, ops: RedisOperations, refresh_ttl_s: int, layout: KeyLayout | None = None) -> None:
+    def __init__(
+        self, ops: RedisOperations, refresh_ttl_s: int, layout: KeyLayout | None = None, *, durable_replicas: int = 0,
+        durable_timeout_ms: int = 150,
+    ) -> None:  # fmt: skip
         self.ops = ops
         self.ttl = refresh_ttl_s
         self.keys = layout or KeyLayout()
+        # replicas:N durability: revocations and rotations wait for N replicas (WAIT on the same connection)
+        self.durable = durable_replicas
+        self.durable_timeout_ms = durable_timeout_ms
         client = ops.client
         self._register = client.register_script(REGISTER)
         self._rotate = client.register_script(ROTATE)
@@ -251,14 +258,10 @@ class TokenStore:
     ) -> Rotation:
         """Rotate one refresh token atomically; ``issued_upper_ms`` bounds when the presented token was issued."""
         k = self.keys
-        status, current = await self.ops.safe_redis_operation(
-            "rotate",
-            lambda r: self._rotate(
-                keys=[k.fam(family, sub), k.famrev(family, sub), k.bl(token_id, sub), k.userfams(sub), k.userrev(sub)],
-                args=[token_id, new_token_id, now_ms, grace_ms, self.ttl, sub, "1" if adopt else "0", family,
-                      issued_upper_ms],
-                client=r,
-            ),
+        status, current = await self._durable_script(
+            "rotate", self._rotate,
+            [k.fam(family, sub), k.famrev(family, sub), k.bl(token_id, sub), k.userfams(sub), k.userrev(sub)],
+            [token_id, new_token_id, now_ms, grace_ms, self.ttl, sub, "1" if adopt else "0", family, issued_upper_ms],
         )  # fmt: skip
         return Rotation(str(status), str(current))
 
@@ -267,14 +270,10 @@ class TokenStore:
     ) -> tuple[str, str]:
         """Exchange a legacy token for a new family, once: (ok | reused | revoked, family). Atomic, retry-safe."""
         k = self.keys
-        status, owner = await self.ops.safe_redis_operation(
-            "upgrade_legacy",
-            lambda r: self._upgrade_legacy(
-                keys=[k.legacy(fingerprint, sub), k.bl(fingerprint, sub), k.fam(family, sub), k.userfams(sub),
-                      k.userrev(sub)],
-                args=[family, sub, token_id, legacy_ttl_s, self.ttl, k.prefix(sub), issued_upper_ms],
-                client=r,
-            ),
+        status, owner = await self._durable_script(
+            "upgrade_legacy", self._upgrade_legacy,
+            [k.legacy(fingerprint, sub), k.bl(fingerprint, sub), k.fam(family, sub), k.userfams(sub), k.userrev(sub)],
+            [family, sub, token_id, legacy_ttl_s, self.ttl, k.prefix(sub), issued_upper_ms],
         )  # fmt: skip
         return str(status), str(owner)
 
@@ -282,13 +281,33 @@ class TokenStore:
         """Revoke every family of ``sub`` and every token issued to it before ``now_ms``; returns the families.
         One script in the user's slot: on a cluster too, logout-all is one atomic step."""
         k = self.keys
-        families = await self.ops.safe_redis_operation(
-            "revoke_user",
-            lambda r: self._revoke_user(
-                keys=[k.userfams(sub), k.userrev(sub)], args=[self.ttl, k.prefix(sub), now_ms], client=r
-            ),
+        families = await self._durable_script(
+            "revoke_user", self._revoke_user, [k.userfams(sub), k.userrev(sub)], [self.ttl, k.prefix(sub), now_ms]
         )
         return {str(f) for f in families}
+
+    async def _durable_script(self, op: str, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """One script; with replicas:N durability, followed by WAIT on its connection (one pipeline, one round trip)."""
+
+        async def run_script(r: Redis) -> Any:
+            if not self.durable:
+                return await script(keys=keys, args=args, client=r), None
+            pipe = r.pipeline(transaction=False)
+            await script(keys=keys, args=args, client=pipe)
+            pipe.wait(self.durable, self.durable_timeout_ms)
+            result, acked = await pipe.execute()
+            return result, acked
+
+        result, acked = await self.ops.safe_redis_operation(op, run_script)
+        self._require_replicas(op, acked)
+        return result
+
+    def _require_replicas(self, op: str, acked: Any) -> None:
+        """Fail closed (503) when fewer than N replicas confirmed the write: never acknowledge what one node holds.
+        The write did run on the primary: like a lost answer, so a retried rotation completes the one proposed."""
+        if self.durable and int(acked or 0) < self.durable:
+            reason = f"replicated to {int(acked or 0)} of {self.durable} replicas within {self.durable_timeout_ms} ms"
+            raise StoreUnavailable(op, reason, 1.0)
 
     async def blacklist(
         self,
@@ -308,6 +327,8 @@ class TokenStore:
             return await self._write_revocations(r, tokens, families, legacy)
 
         answers = await self.ops.safe_redis_operation(op, run)
+        if self.durable:
+            self._require_replicas(op, answers.pop())
         owners = answers[len(tokens) + len(families) :]
         return {str(owner) for owner in owners if owner}
 
@@ -331,6 +352,8 @@ class TokenStore:
                 pipe.eval(REVOKE_LEGACY, len(keys), *keys, *args)
             else:
                 await self._revoke_legacy(keys=keys, args=args, client=pipe)
+        if self.durable:
+            pipe.wait(self.durable, self.durable_timeout_ms)
         raw = await pipe.execute()
         answers: list[Any] = [None] * len(writes)
         for pos, i in enumerate(order):
