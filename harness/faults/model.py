@@ -66,7 +66,7 @@ class ReplicatedRedis(Protocol):
     def kill_primary(self) -> None: ...
     def partition_primary(self) -> None: ...
     def freeze_replicas(self) -> None: ...
-    def kill_shard(self) -> None: ...
+    def kill_shard(self, slot: int = 0) -> None: ...
     def migrate_slots(self, count: int) -> None: ...
     def heal(self) -> list[str]: ...
     def rollback(self) -> list[str]: ...
@@ -364,13 +364,15 @@ class ReplicaLag(_ReplicatedFault):
 
 
 class KillShard(_ReplicatedFault):
-    """kill -9 the first shard's primary and its replica: its slots have no node until the fault ends."""
+    """kill -9 the primary serving ``slot`` and its replica: that shard's slots have no node until the fault ends
+    (restarted without persistence, it comes back empty)."""
 
     kind: Literal["kill_shard"] = "kill_shard"
     topologies: ClassVar[tuple[str, ...]] = ("cluster",)
+    slot: int = Field(0, ge=0, le=16383)
 
     def start_real(self, on: RealTargets) -> None:
-        on.replicated().kill_shard()
+        on.replicated().kill_shard(self.slot)
 
 
 class SlotMigration(_ReplicatedFault):

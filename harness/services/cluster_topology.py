@@ -73,6 +73,14 @@ def node_args(announce_port: int, announce_bus_port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _covers(spec: str, slot: int) -> bool:
+    """A CLUSTER NODES slot field: ``5``, ``0-5460`` (``[..]`` migration markers cover nothing)."""
+    if spec.startswith("["):
+        return False
+    lo, _, hi = spec.partition("-")
+    return int(lo) <= slot <= int(hi or lo)
+
+
 def _replicate(replica: ProxiedNode, primary_id: str) -> Callable[[], bool]:
     return lambda: redis_command(HOST, replica.server.port, "CLUSTER", "REPLICATE", primary_id).startswith(b"+OK")
 
@@ -161,10 +169,13 @@ class ClusterTopology:
 
     def primary(self) -> ProxiedNode:
         """The primary serving slot 0 (the first shard), as the cluster sees it now."""
+        return self.primary_of(0)
+
+    def primary_of(self, slot: int) -> ProxiedNode:
         for line in self._view():
-            if line.is_primary and any(s.split("-")[0] == "0" for s in line.slots):
+            if line.is_primary and any(_covers(s, slot) for s in line.slots):
                 return self.by_port(line.port)
-        raise TopologyError("no primary serves slot 0")
+        raise TopologyError(f"no primary serves slot {slot}")
 
     def replicas_of(self, primary: ProxiedNode) -> list[ProxiedNode]:
         lines = self._view()

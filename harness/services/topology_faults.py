@@ -40,8 +40,9 @@ class TopologyActions:
         node.server.kill()
         self._killed.append(node)
 
-    def kill_shard(self) -> None:
-        primary = self.topology.primary()
+    def kill_shard(self, slot: int = 0) -> None:
+        primary_of = getattr(self.topology, "primary_of", None)
+        primary = primary_of(slot) if primary_of is not None else self.topology.primary()
         for node in [primary, *self.topology.replicas_of(primary)]:
             node.server.kill()
             self._killed.append(node)
