@@ -24,7 +24,7 @@ def test_the_embedded_backend_skips_replicated_faults_by_name() -> None:
 
 def test_cluster_only_faults_are_refused_on_sentinel() -> None:
     base = {"name": "x", "service": {"redis": {"topology": "sentinel"}}, "workload": {"duration_s": 5}}
-    with pytest.raises(ScenarioError, match="kill_shard cannot run on service.redis.topology sentinel"):
+    with pytest.raises(ScenarioError, match=r"kill_shard cannot run on service\.redis\.topology sentinel"):
         parse_scenario({**base, "faults": [{"at": 1, "for": 1, "fault": {"kind": "kill_shard"}}]}, "inline")
     ok = parse_scenario({**base, "faults": [{"at": 1, "for": 1, "fault": {"kind": "failover"}}]}, "inline")
     assert ok.service.redis.topology == "sentinel"
@@ -33,6 +33,6 @@ def test_cluster_only_faults_are_refused_on_sentinel() -> None:
 
 
 def test_replicated_faults_need_a_replicated_topology() -> None:
-    with pytest.raises(ScenarioError, match="failover cannot run on service.redis.topology single"):
+    with pytest.raises(ScenarioError, match=r"failover cannot run on service\.redis\.topology single"):
         parse_scenario({"name": "x", "workload": {"duration_s": 5},
                         "faults": [{"at": 1, "for": 1, "fault": {"kind": "failover"}}]}, "inline")  # fmt: skip
