@@ -66,3 +66,12 @@ def test_topology_urls_are_redacted_with_every_host() -> None:
     url = "redis+sentinel://:s3cret@127.0.0.1:1,127.0.0.1:2/mymaster/0"
     assert redact_url(url) == "redis+sentinel://:***@127.0.0.1:1,127.0.0.1:2/mymaster/0"
     assert redact_url("redis://u:s3cret@h:6379/0") == "redis://u:***@h:6379/0"
+
+
+async def test_cleanup_refuses_a_cluster_instead_of_scanning_the_wrong_keys() -> None:
+    from reference_impl.services import build_services
+
+    services = build_services(make_settings(redis_url="redis+cluster://127.0.0.1:1"))
+    with pytest.raises(ConfigError, match="cluster"):
+        await services.cleanup.run(dry_run=True)
+    await services.aclose()
