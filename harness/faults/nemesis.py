@@ -72,13 +72,10 @@ class RealNemesis:
             from harness.services.topology_faults import TopologyActions
 
             self._replicated = TopologyActions(topology, toxiproxy)
-        self.hint = (
-            "" if topology is not None else ": replicated faults need service.redis.topology sentinel or cluster"
-        )
 
     def supports(self, fault: Fault) -> bool:
-        if fault.target == "replicated":
-            return self._replicated is not None and fault.supported_on(self._replicated.kind)
+        if fault.target == "replicated":  # without a topology, starting it says why it is skipped
+            return self._replicated is None or fault.supported_on(self._replicated.kind)
         return fault.target == "network" or self.redis is not None
 
     def start(self, fault: Fault) -> None:

@@ -36,3 +36,12 @@ def test_replicated_faults_need_a_replicated_topology() -> None:
     with pytest.raises(ScenarioError, match=r"failover cannot run on service\.redis\.topology single"):
         parse_scenario({"name": "x", "workload": {"duration_s": 5},
                         "faults": [{"at": 1, "for": 1, "fault": {"kind": "failover"}}]}, "inline")  # fmt: skip
+
+
+def test_without_a_topology_the_real_nemesis_says_why_a_replicated_fault_is_skipped() -> None:
+    from harness.faults.nemesis import FaultNotSupported, RealNemesis
+
+    nemesis = RealNemesis(None, "proxy")  # type: ignore[arg-type]  # never reached: no toxics involved
+    assert nemesis.supports(Failover())
+    with pytest.raises(FaultNotSupported, match="sentinel or cluster topology"):
+        nemesis.start(Failover())
