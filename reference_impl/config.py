@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     outage_settle_s: float = Field(10.0, ge=0)  # an outage ends after this long without a single failure
     # "replicas:N": revocations and rotations are answered only once N replicas have them (WAIT N), else 503.
     revocation_durability: str = ""
-    revocation_durability_timeout_ms: int = Field(150, ge=1, le=10_000)  # WAIT's own bound (< command timeout)
+    # WAIT's own bound. Redis checks it on its 100 ms clock (hz 10), so it must leave that much of the command timeout.
+    revocation_durability_timeout_ms: int = Field(50, ge=1, le=10_000)
 
     # Tokens
     jwt_access_secret: SecretStr = SecretStr(DEV_ACCESS_SECRET)
@@ -116,8 +117,11 @@ class Settings(BaseSettings):
                 "AUTHCHAOS_REVOCATION_DURABILITY needs redis://, rediss:// or redis+sentinel:// (WAIT must follow the "
                 "write on its connection: not supported through the cluster client)"
             )
-        if self.durable_replicas and self.revocation_durability_timeout_ms / 1000 >= self.redis_command_timeout_s:
-            raise ValueError("AUTHCHAOS_REVOCATION_DURABILITY_TIMEOUT_MS must be below the command timeout")
+        if self.durable_replicas and self.revocation_durability_timeout_ms / 1000 + 0.1 > self.redis_command_timeout_s:
+            raise ValueError(
+                "AUTHCHAOS_REVOCATION_DURABILITY_TIMEOUT_MS must leave 100 ms of AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S "
+                "(Redis times WAIT out on its 100 ms clock)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -21,15 +21,17 @@ for byte (existing data, cleanup and the legacy corpus keep working).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
-from reference_impl.redis_ops import RedisOperations, StoreUnavailable
+from reference_impl.redis_ops import REDIS_FAILURES, RedisOperations, StoreUnavailable
 
 P = "ac:"
 
@@ -216,7 +218,7 @@ class AuthLookup:
 class TokenStore:
     def __init__(
         self, ops: RedisOperations, refresh_ttl_s: int, layout: KeyLayout | None = None, *, durable_replicas: int = 0,
-        durable_timeout_ms: int = 150,
+        durable_timeout_ms: int = 50,
     ) -> None:  # fmt: skip
         self.ops = ops
         self.ttl = refresh_ttl_s
@@ -299,13 +301,20 @@ class TokenStore:
             return result, acked
 
         result, acked = await self.ops.safe_redis_operation(op, run_script)
-        self._require_replicas(op, acked)
+        await self._require_replicas(op, acked)
         return result
 
-    def _require_replicas(self, op: str, acked: Any) -> None:
+    async def _require_replicas(self, op: str, acked: Any) -> None:
         """Fail closed (503) when fewer than N replicas confirmed the write: never acknowledge what one node holds.
-        The write did run on the primary: like a lost answer, so a retried rotation completes the one proposed."""
+        The write did run on the primary: like a lost answer, so a retried rotation completes the one proposed.
+
+        A primary without replicas may be one the sentinels already replaced (they demote it only seconds
+        later): ask them, and redis-py drops its idle connections if the primary has moved."""
         if self.durable and int(acked or 0) < self.durable:
+            pool = self.ops.client.connection_pool
+            if isinstance(pool, SentinelConnectionPool):
+                with contextlib.suppress(*REDIS_FAILURES):
+                    await pool.get_master_address()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             reason = f"replicated to {int(acked or 0)} of {self.durable} replicas within {self.durable_timeout_ms} ms"
             raise StoreUnavailable(op, reason, 1.0)
 
@@ -328,7 +337,7 @@ class TokenStore:
 
         answers = await self.ops.safe_redis_operation(op, run)
         if self.durable:
-            self._require_replicas(op, answers.pop())
+            await self._require_replicas(op, answers.pop())
         owners = answers[len(tokens) + len(families) :]
         return {str(owner) for owner in owners if owner}
 

@@ -130,13 +130,14 @@ def sessions_lost(ctx: CheckContext) -> CheckResult:
 
 
 def _unwritable_s(ops: list[Op], span: Span, until_ns: int) -> float:
-    """From the first write refused or unanswered in ``span`` to the next write that succeeded (0: none refused)."""
+    """From the first write refused or unanswered in ``span`` to the next write answered 200 (0: none refused);
+    a 401 proves nothing was written, so only a 200 ends the gap."""
     writes = sorted((o for o in ops if o.op in WRITES and o.probe is None and span.start_ns <= o.start_ns < until_ns),
                     key=lambda o: o.start_ns)  # fmt: skip
     failed = next((o for o in writes if o.start_ns <= span.end_ns and (o.status is None or o.status >= 500)), None)
     if failed is None:
         return 0.0
-    ok = next((o for o in writes if o.start_ns > failed.start_ns and o.status is not None and o.status < 500), None)
+    ok = next((o for o in writes if o.start_ns > failed.start_ns and o.status == 200), None)
     return ((ok.start_ns if ok else until_ns) - failed.start_ns) / 1e9
 
 

@@ -227,6 +227,7 @@ def test_writable_primary_measures_and_bounds() -> None:
     h.op("refresh", 1, 200)
     h.op("logout", 2.5, 503, error="store_unavailable")
     h.op("refresh", 3, None)  # no answer
+    h.op("logout", 3.5, 401, error="token_revoked")  # an answer, but no proof a write can land
     h.op("refresh", 4.5, 200)
     result = run("writable_primary", h.ctx())
     assert result.passed and result.details["figures"]["unwritable_s_per_fault"] == {"1:failover": 2.0}

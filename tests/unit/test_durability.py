@@ -16,8 +16,9 @@ def test_durability_setting_is_parsed_strictly() -> None:
             make_settings(revocation_durability=bad)
     with pytest.raises(ConfigError, match="cluster"):
         make_settings(revocation_durability="replicas:1", redis_url="redis+cluster://127.0.0.1:7000")
-    with pytest.raises(ConfigError, match="below the command timeout"):
-        make_settings(revocation_durability="replicas:1", revocation_durability_timeout_ms=500)
+    with pytest.raises(ConfigError, match="must leave 100 ms"):
+        make_settings(revocation_durability="replicas:1", revocation_durability_timeout_ms=150)
+    assert make_settings(revocation_durability="replicas:1").revocation_durability_timeout_ms == 50
 
 
 async def test_without_replicas_revocations_and_rotations_fail_closed() -> None:
