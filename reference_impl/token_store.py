@@ -234,16 +234,16 @@ class TokenStore:
         self._revoke_user = client.register_script(REVOKE_USER)
 
     async def register_family(self, family: str, sub: str, token_id: str, *, issued_ms: int) -> int:
-        """Record a new family: 1 written, 0 already there (adopted on refresh), -1 revoked by a later logout-all."""
+        """Record a new family: 1 written, 0 already there (adopted on refresh), -1 revoked by a later logout-all.
+
+        Durable too under replicas:N: a logout-all can only name the families its primary knows, so a session
+        registered on a primary that is then replaced would outlive an acknowledged logout-all. On a shortfall
+        the login falls back (its family is registered later, by name, with the logout-all time checked)."""
         k = self.keys
-        done = await self.ops.safe_redis_operation(
-            "register_family",
-            lambda r: self._register(
-                keys=[k.fam(family, sub), k.userfams(sub), k.userrev(sub)],
-                args=[sub, token_id, self.ttl, family, issued_ms, k.prefix(sub)],
-                client=r,
-            ),
-        )
+        done = await self._durable_script(
+            "register_family", self._register, [k.fam(family, sub), k.userfams(sub), k.userrev(sub)],
+            [sub, token_id, self.ttl, family, issued_ms, k.prefix(sub)],
+        )  # fmt: skip
         return int(done)
 
     async def rotate(

@@ -23,8 +23,9 @@ def test_durability_setting_is_parsed_strictly() -> None:
 
 async def test_without_replicas_revocations_and_rotations_fail_closed() -> None:
     """fakeredis has no replicas (and no WAIT): nothing that must be durable is acknowledged."""
-    async with running_service(revocation_durability="replicas:1") as svc:
-        pair = await svc.login()  # issuing a session is not a revocation: not held back
+    async with running_service(redis_url="memory://durability-off") as plain:
+        pair = await plain.login()  # a session registered without durability, on the same store
+    async with running_service(redis_url="memory://durability-off", revocation_durability="replicas:1") as svc:
         assert (await svc.me(pair["access_token"])).status_code == 200
         refresh = await svc.refresh(pair["refresh_token"])
         assert refresh.status_code == 503 and refresh.json()["error"] == "store_unavailable"
