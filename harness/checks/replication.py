@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.checks.base import MAX_EVIDENCE, CheckContext, CheckResult
 from harness.checks.registry import checker
-from harness.checks.revocations import PRESENTS_TOKEN, Revocations
+from harness.checks.revocations import PRESENTS_TOKEN, Revocations, in_loss_window
 from harness.checks.tokens import REFRESHES, false_rejection, refresh_exchanges
 from harness.faults.model import REPLICATED_KINDS, Span
 from harness.history import Op
@@ -53,8 +53,10 @@ def _lost_entry(key: str, acked_ns: int, op: Op, t0: int, windows: list[Span]) -
 @checker()
 def acknowledged_revocations_lost(ctx: CheckContext) -> CheckResult:
     """No revocation answered 200 is lost: counts (and names, by token id or family) every acknowledged
-    revocation whose token or session was accepted afterwards outside degraded mode, per fault."""
+    revocation whose token or session was accepted afterwards outside degraded mode, per fault (a declared
+    ``revocation_loss_window_s`` before a crash excuses what it covers, as for ``revocations_stick``)."""
     r = Revocations.from_ops(ctx.ops)
+    spans, loss_s = ctx.completed_windows, ctx.expect.revocation_loss_window_s
     if not r.tokens and not r.families:
         return CheckResult("acknowledged_revocations_lost", True, "no revocation was acknowledged", applicable=False)
     lost: dict[str, tuple[int, Op]] = {}  # revoked id or family -> (acknowledged at, first accept after it)
@@ -65,7 +67,9 @@ def acknowledged_revocations_lost(ctx: CheckContext) -> CheckResult:
             (op.token_id, r.tokens.get(op.token_id or "")),
             (op.family, r.families.get(op.family or "")),
         ):
-            if key and acked is not None and op.start_ns > acked and key not in lost:
+            if not key or acked is None or key in lost:
+                continue
+            if op.start_ns > acked and not in_loss_window(spans, loss_s, acked):
                 lost[key] = (acked, op)
     t0 = min((o.start_ns for o in ctx.ops), default=0)
     which = [_lost_entry(k, at, op, t0, ctx.completed_windows) for k, (at, op) in lost.items()]

@@ -233,3 +233,12 @@ def test_writable_primary_measures_and_bounds() -> None:
     assert result.passed and result.details["figures"]["unwritable_s_per_fault"] == {"1:failover": 2.0}
     assert not run("writable_primary", h.ctx(unwritable_max_s=1.5)).passed
     assert run("writable_primary", h.ctx(unwritable_max_s=2.5)).passed
+
+
+def test_acknowledged_revocations_lost_honours_the_declared_loss_window() -> None:
+    h = H()
+    h.op("logout", 2.6, 200, revoked_ids=["a1"])
+    h.windows.append(FaultWindow("kill", "kill", "process", 3, 2, 3 * S, 5 * S))
+    h.op("me", 6, 200, token_id="a1")
+    assert not run("acknowledged_revocations_lost", h.ctx()).passed
+    assert run("acknowledged_revocations_lost", h.ctx(revocation_loss_window_s=1.5)).passed
