@@ -342,11 +342,14 @@ class KillPrimary(_ReplicatedFault):
 
 
 class PartitionPrimary(_ReplicatedFault):
-    """Split brain: the primary is cut from its replicas and sentinels (sentinel: their ACL user is switched
-    off on it; cluster: its bus proxy is disabled) while clients still reach it. Healed when the fault ends;
-    it then rejoins as a replica and whatever it acknowledged alone is gone."""
+    """Split brain (Sentinel): the primary is cut from its replicas and the sentinels (the ACL user they
+    authenticate as is switched off on it and their connections dropped) while clients still reach it. Healed
+    when the fault ends; the sentinels then demote it and whatever it acknowledged alone is gone. Not offered on
+    a cluster: Redis 7 takes any bus traffic a node sends as proof of life, and a node's outbound bus links go
+    through its peers' proxies, so cutting one node's bus proxy does not isolate it."""
 
     kind: Literal["partition_primary"] = "partition_primary"
+    topologies: ClassVar[tuple[str, ...]] = ("sentinel",)
 
     def start_real(self, on: RealTargets) -> None:
         on.replicated().partition_primary()

@@ -56,10 +56,7 @@ class TopologyActions:
         node = self.topology.primary()
         log.info("partition_primary: %s cut from its peers", node.name)
         self._partitioned.append(node)
-        if node.bus_proxy is not None:  # cluster: the bus carries failure detection and the failover votes
-            self.toxiproxy.set_enabled(node.bus_proxy, False)
-        else:  # sentinel: the replicas and the sentinels authenticate as the peer user
-            set_peer_user(node, False)
+        set_peer_user(node, False)  # the replicas and the sentinels authenticate as the peer user
 
     def migrate_slots(self, count: int) -> None:
         source = self.topology.primary()
@@ -83,11 +80,8 @@ class TopologyActions:
                 node.server.restart()
                 undone.append(f"{node.name}/restarted")
         for node in self._partitioned:
-            if node.bus_proxy is not None:
-                self.toxiproxy.set_enabled(node.bus_proxy, True)
-            else:
-                with contextlib.suppress(redis.RedisError, OSError):
-                    set_peer_user(node, True)
+            with contextlib.suppress(redis.RedisError, OSError):
+                set_peer_user(node, True)
             undone.append(f"{node.name}/rejoined")
         self._frozen, self._killed, self._partitioned = [], [], []
         return undone

@@ -45,3 +45,11 @@ def test_without_a_topology_the_real_nemesis_says_why_a_replicated_fault_is_skip
     assert nemesis.supports(Failover())
     with pytest.raises(FaultNotSupported, match="sentinel or cluster topology"):
         nemesis.start(Failover())
+
+
+def test_split_brain_is_offered_on_sentinel_only() -> None:
+    fault = [{"at": 1, "for": 1, "fault": {"kind": "partition_primary"}}]
+    base = {"name": "x", "workload": {"duration_s": 5}, "faults": fault}
+    with pytest.raises(ScenarioError, match=r"partition_primary cannot run on service\.redis\.topology cluster"):
+        parse_scenario({**base, "service": {"redis": {"topology": "cluster"}}}, "inline")
+    assert parse_scenario({**base, "service": {"redis": {"topology": "sentinel"}}}, "inline").faults
