@@ -5,6 +5,7 @@ In-process, against a weak baseline:
   outage_breaker     refresh latency during a blackhole with the circuit breaker vs without (no_breaker)
   verify_overhead    TokenCodec.verify (all checks) vs a bare PyJWT decode
   outage_defaults    worst wait and time to a fast answer under a real Toxiproxy blackhole (benchmarks/outage.py)
+  durable_revocations  refresh and batch-blacklist throughput with replicas:1 durability over without, one replica
 Over HTTP with wrk, against floors built from the same libraries (benchmarks/floors.py, service_paths.py):
   me, refresh, blacklist_10k_http, two_workers_me, degraded_me, and locust_recording (locust_overhead.py)
 Results go to stdout (with the machine's core count) and reports/bench-<time>.json. Exit 0 when every
@@ -27,6 +28,7 @@ from typing import Any
 
 import jwt
 
+from benchmarks.durability import durable_revocations
 from benchmarks.http_load import WrkMissing, wrk_binary
 from benchmarks.locust_overhead import locust_recording
 from benchmarks.outage import outage_defaults
@@ -112,6 +114,7 @@ async def in_process() -> dict[str, dict[str, Any]]:
         "outage_breaker": await outage_breaker(),
         "verify_overhead": verify_overhead(),
         "outage_defaults": await outage_defaults(),
+        "durable_revocations": await durable_revocations(),  # replicas:1 over off, refresh and batch blacklist
     }
     results["blacklist_10k"]["met"] = results["blacklist_10k"]["speedup"] >= 2
     results["outage_breaker"]["met"] = results["outage_breaker"]["speedup"] >= 5

@@ -52,6 +52,28 @@ def _binary(name: str, finder: Callable[[], Path], version_args: tuple[str, ...]
     return Check(name, True, f"{version} at {path}")
 
 
+# What each Redis topology needs from redis-server (besides toxiproxy-server): ACL peer users and
+# ``sentinel auth-user`` arrived in 6.2, ``cluster-port`` and ``CLUSTER ADDSLOTSRANGE`` in 7.0.
+TOPOLOGY_NEEDS = {"single": (0, 0), "sentinel": (6, 2), "cluster": (7, 0)}
+TOPOLOGY_WHAT = {
+    "single": "one redis-server behind one proxy",
+    "sentinel": "3 redis-server + 3 'redis-server --sentinel' (quorum 2), 6 proxies",
+    "cluster": "6 'redis-server --cluster-enabled' (3 primaries, 3 replicas), 12 proxies (data and bus)",
+}
+
+
+def _topologies(redis_version: str | None, toxiproxy_ok: bool) -> list[Check]:
+    found = re.search(r"(\d+)\.(\d+)", redis_version or "")
+    have = (int(found.group(1)), int(found.group(2))) if found else None
+    out = []
+    for kind, need in TOPOLOGY_NEEDS.items():
+        ok = have is not None and have >= need and toxiproxy_ok
+        wanted = f"redis-server >= {need[0]}.{need[1]} and toxiproxy-server" if need > (0, 0) else "the binaries above"
+        fix = None if ok else f"needs {wanted}: run 'make setup' (apt-get install redis-server)"
+        out.append(Check(f"topology {kind}", ok, f"{TOPOLOGY_WHAT[kind]}; needs {wanted}", fix))
+    return out
+
+
 def diagnose() -> Diagnosis:
     d = Diagnosis()
     d.checks.append(
@@ -62,8 +84,10 @@ def diagnose() -> Diagnosis:
             d.checks.append(Check(pkg, True, importlib.metadata.version(pkg)))
         except importlib.metadata.PackageNotFoundError:
             d.checks.append(Check(pkg, False, "not installed", "run 'make setup' (pip install -e '.[dev]' in .venv)"))
-    d.checks.append(_binary("redis-server", find_redis_server, ("--version",), None))
-    d.checks.append(_binary("toxiproxy-server", find_toxiproxy_server, ("-version",), EXPECTED_VERSION))
+    redis_check = _binary("redis-server", find_redis_server, ("--version",), None)
+    toxiproxy_check = _binary("toxiproxy-server", find_toxiproxy_server, ("-version",), EXPECTED_VERSION)
+    d.checks += [redis_check, toxiproxy_check]
+    d.checks += _topologies(redis_check.detail if redis_check.ok else None, toxiproxy_check.ok)
     choice = choose_backend("auto")
     d.backend, d.backend_reason = choice.backend, choice.reason
     return d

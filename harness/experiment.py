@@ -93,7 +93,10 @@ class Observations:
 
 def plan_for(scenario: Scenario, code_dir: Path | None = None) -> ServicePlan:
     spec = scenario.service
-    return ServicePlan.build(spec.env, spec.bugs, workers=spec.workers, aof=spec.aof, tls=spec.tls, code_dir=code_dir)
+    return ServicePlan.build(
+        spec.env, spec.bugs, workers=spec.workers, aof=spec.aof, tls=spec.tls, code_dir=code_dir,
+        topology=spec.redis.topology,
+    )  # fmt: skip
 
 
 async def run_scenario(

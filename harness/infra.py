@@ -27,6 +27,7 @@ from harness.services.binaries import BinaryMissing, find_redis_server, find_tox
 from harness.services.processes import free_port
 from harness.services.redis_server import RedisServer
 from harness.services.reference import memory_server
+from harness.services.topology import Topology, TopologyKind, start_topology
 from harness.services.toxiproxy_server import ToxiproxyServer
 
 log = logging.getLogger("authchaos.infra")
@@ -62,6 +63,7 @@ class InfraOptions:
     backend: Backend = "auto"
     aof: bool = False
     tls: bool = False
+    topology: TopologyKind = "single"  # sentinel and cluster: real backend only (embedded runs one fakeredis)
     external_redis_url: str | None = field(default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_REDIS_URL"))
     external_toxiproxy_url: str | None = field(
         default_factory=lambda: os.environ.get("AUTHCHAOS_EXTERNAL_TOXIPROXY_URL")
@@ -107,8 +109,12 @@ class Infrastructure:
             self.choice = BackendChoice("external", reason)
         else:
             self.choice = choose_backend(self.options.backend)
+        if self.choice.backend == "embedded" and self.options.topology != "single":
+            reason = f"{self.choice.reason}; topology {self.options.topology} needs the real backend: one fakeredis"
+            self.choice = BackendChoice("embedded", reason)
         self._own_proxy = True
         self.redis: RedisServer | None = None
+        self.topology: Topology | None = None
         self.toxiproxy: ToxiproxyServer | None = None
         self.client: ToxiproxyClient | None = None
         self.proxy_name = f"authchaos-redis-{os.getpid()}-{next(_names)}"
@@ -126,6 +132,8 @@ class Infrastructure:
         """The Redis URL the service under test must use (through the fault injector)."""
         if self.backend == "embedded":
             return f"memory://{self.memory_name}"
+        if self.topology is not None:
+            return self.topology.service_url
         scheme = "rediss" if self.redis is not None and self.redis.tls else "redis"
         return f"{scheme}://127.0.0.1:{self.proxy_port}/0"
 
@@ -141,6 +149,8 @@ class Infrastructure:
         """Redis without the proxy (for checks that must not be faulted)."""
         if self.backend == "embedded":
             return self.service_redis_url
+        if self.topology is not None:
+            return None  # no single server: the topology's nodes are reached through its proxies
         return self.options.external_redis_url or (self.redis.url if self.redis else None)
 
     def start(self) -> Infrastructure:
@@ -177,6 +187,9 @@ class Infrastructure:
 
     def _start_real(self) -> None:
         opts = self.options
+        if opts.topology != "single":
+            self._start_topology(opts.topology)
+            return
         if opts.external_redis_url:
             parts = urlsplit(opts.external_redis_url)
             upstream = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
@@ -192,6 +205,18 @@ class Infrastructure:
         self.client.create_proxy(self.proxy_name, f"127.0.0.1:{self.proxy_port}", upstream)
         self.nemesis = RealNemesis(self.client, self.proxy_name, self.redis)
 
+    def _start_topology(self, kind: TopologyKind) -> None:
+        """Sentinel or cluster on a Toxiproxy of our own; the network faults act on the first primary's proxy."""
+        if self.options.external_redis_url or self.options.tls:
+            raise ValueError(f"topology {kind}: not with an external Redis or TLS (single topology only)")
+        self.toxiproxy = ToxiproxyServer().start()
+        self.client = ToxiproxyClient(self.toxiproxy.api_url)
+        self._own_proxy = False  # the topology owns and deletes its proxies
+        self.topology = start_topology(kind, self.client)
+        primary = self.topology.primary()
+        self.proxy_name, self.proxy_port = primary.proxy, primary.proxy_port
+        self.nemesis = RealNemesis(self.client, self.proxy_name, None, topology=self.topology)
+
     def rollback(self) -> list[str]:
         return self.nemesis.rollback() if self.nemesis else []
 
@@ -202,6 +227,8 @@ class Infrastructure:
         if self.client is not None and self._own_proxy:
             with contextlib.suppress(Exception):
                 self.client.delete_proxy(self.proxy_name)
+        if self.topology is not None:
+            self.topology.close()
         if self.toxiproxy is not None:
             self.toxiproxy.stop()
         if self.redis is not None:

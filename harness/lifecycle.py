@@ -20,6 +20,7 @@ from harness.faults.model import FaultEvent, TimelineResult
 from harness.faults.timeline import run_timeline
 from harness.infra import Backend, InfraOptions, Infrastructure
 from harness.services.reference import RunningService, parse_bugs, start_service, token_keys
+from harness.services.topology_kinds import TopologyKind
 from harness.tokens import TokenKeys, new_secrets
 
 # Fast failure detection for the harness; a scenario's service.env overrides any of these.
@@ -59,6 +60,7 @@ class ServicePlan:
     aof: bool = False
     tls: bool = False
     code_dir: Path | None = None  # run this reference_impl instead (mutation testing)
+    topology: TopologyKind = "single"
 
     @classmethod
     def build(
@@ -70,12 +72,13 @@ class ServicePlan:
         aof: bool = False,
         tls: bool = False,
         code_dir: Path | None = None,
+        topology: TopologyKind = "single",
     ) -> ServicePlan:
         """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
         merged = {**HARNESS_DEFAULTS, **env}
         switches = set(bugs) | set(parse_bugs(os.environ.get("AUTHCHAOS_BUGS", "")))
         merged["AUTHCHAOS_BUGS"] = ",".join(sorted(switches))
-        return cls(merged, workers, aof, tls, code_dir)
+        return cls(merged, workers, aof, tls, code_dir, topology)
 
     @property
     def settings(self) -> EffectiveSettings:
@@ -89,7 +92,9 @@ class RunLifecycle:
         self.plan = plan
         self.target = target
         self.infra = Infrastructure(
-            InfraOptions(backend=backend, aof=plan.aof, tls=plan.tls, external_service=target is not None)
+            InfraOptions(
+                backend=backend, aof=plan.aof, tls=plan.tls, topology=plan.topology, external_service=target is not None
+            )
         )
         self.timeline = TimelineResult()
         self.url = target or ""

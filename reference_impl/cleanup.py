@@ -18,6 +18,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from reference_impl.config import ConfigError
+from reference_impl.redis_client import is_cluster_url
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.token_store import P, fam_key
 
@@ -58,6 +60,10 @@ class RedisCleanupService:
 
     async def run(self, *, dry_run: bool = False) -> CleanupReport:
         """One bounded pass over the keyspace; ``complete`` says whether SCAN finished."""
+        if is_cluster_url(
+            self.ops.settings.redis_url
+        ):  # one cursor, the plain layout: not for hash-tagged cluster keys
+            raise ConfigError("cleanup does not support redis+cluster:// yet (keys are hash-tagged per user there)")
         report = CleanupReport(dry_run=dry_run)
         deadline = time.monotonic() + self.max_seconds
         cursor = 0

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(1.0, gt=0)
     probe_interval_s: float = Field(0.5, gt=0)
     outage_settle_s: float = Field(10.0, ge=0)  # an outage ends after this long without a single failure
+    # "replicas:N": revocations and rotations are answered only once N replicas have them (WAIT N), else 503.
+    revocation_durability: str = ""
+    # WAIT's own bound. Redis checks it on its 100 ms clock (hz 10), so it must leave that much of the command timeout.
+    revocation_durability_timeout_ms: int = Field(50, ge=1, le=10_000)
 
     # Tokens
     jwt_access_secret: SecretStr = SecretStr(DEV_ACCESS_SECRET)
@@ -94,6 +98,34 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [s for s in (part.strip() for part in value.split(",")) if s]
         return value
+
+    @field_validator("revocation_durability")
+    @classmethod
+    def _durability(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.startswith("replicas:") and value.removeprefix("replicas:").isdigit()
+                          and int(value.removeprefix("replicas:")) >= 1):  # fmt: skip
+            raise ValueError("AUTHCHAOS_REVOCATION_DURABILITY must be empty (off) or replicas:N with N >= 1")
+        return value
+
+    @property
+    def durable_replicas(self) -> int:
+        """N of ``replicas:N``; 0 when revocations are acknowledged as soon as the primary has them."""
+        return int(self.revocation_durability.removeprefix("replicas:")) if self.revocation_durability else 0
+
+    @model_validator(mode="after")
+    def _durability_fits(self) -> Settings:
+        if self.durable_replicas and self.redis_url.startswith("redis+cluster:"):
+            raise ValueError(
+                "AUTHCHAOS_REVOCATION_DURABILITY needs redis://, rediss:// or redis+sentinel:// (WAIT must follow the "
+                "write on its connection: not supported through the cluster client)"
+            )
+        if self.durable_replicas and self.revocation_durability_timeout_ms / 1000 + 0.1 > self.redis_command_timeout_s:
+            raise ValueError(
+                "AUTHCHAOS_REVOCATION_DURABILITY_TIMEOUT_MS must leave 100 ms of AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S "
+                "(Redis times WAIT out on its 100 ms clock)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_keys(self) -> Settings:

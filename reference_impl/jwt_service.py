@@ -32,7 +32,7 @@ from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
 from reference_impl.overload import Overloaded
 from reference_impl.redis_ops import StoreUnavailable
-from reference_impl.token_store import TokenStore
+from reference_impl.token_store import TokenEntry, TokenStore
 
 SLICE_S = 0.005  # the longest a batch validates before letting other requests run
 
@@ -104,6 +104,7 @@ class Revocation:
     token: tuple[str, int] | None = None
     family: str | None = None
     legacy: tuple[str, int] | None = None
+    sub: str = ""  # whose token: on a cluster the entry lives in that user's slot
 
 
 class TokenService:
@@ -231,10 +232,13 @@ class TokenService:
     def revocation_of(self, kind: Kind, verified: Verified, token: str) -> Revocation:
         """What to write to revoke one verified token (its remaining lifetime rounded up)."""
         ttl = remaining_s(verified.claims, self.settings.leeway_s)
+        sub = str(verified.claims["sub"])
         if kind is Kind.REFRESH and verified.is_legacy:
-            return Revocation(legacy=(token_fingerprint(token), ttl))
+            return Revocation(legacy=(token_fingerprint(token), ttl), sub=sub)
         family = verified.claims.get("family") if kind is Kind.REFRESH else None
-        return Revocation(token=(token_id(verified, token), ttl), family=family if isinstance(family, str) else None)
+        return Revocation(
+            token=(token_id(verified, token), ttl), family=family if isinstance(family, str) else None, sub=sub
+        )
 
     def _revocation_target(self, token: object) -> Revocation | str:
         """The revocation for one token to blacklist, or its outcome: expired / invalid."""
@@ -281,21 +285,22 @@ class TokenService:
 
     async def _store_revocations(self, revocations: list[Revocation], op: str) -> int:
         """Write revocations in one round trip, then remember them locally; returns the families revoked."""
-        entries: dict[str, int] = {}
-        legacy: dict[str, int] = {}
-        families: set[str] = set()
+        entries: dict[tuple[str, str], int] = {}
+        legacy: dict[tuple[str, str], int] = {}
+        owned: set[tuple[str, str]] = set()
         for rev in revocations:
             if rev.token:
-                entries[rev.token[0]] = max(rev.token[1], entries.get(rev.token[0], 0))
+                entries[(rev.sub, rev.token[0])] = max(rev.token[1], entries.get((rev.sub, rev.token[0]), 0))
             if rev.legacy:
-                legacy[rev.legacy[0]] = max(rev.legacy[1], legacy.get(rev.legacy[0], 0))
+                legacy[(rev.sub, rev.legacy[0])] = max(rev.legacy[1], legacy.get((rev.sub, rev.legacy[0]), 0))
             if rev.family:
-                families.add(rev.family)
+                owned.add((rev.sub, rev.family))
         reached = await self.store.blacklist(
-            list(entries.items()), sorted(families), op=op, legacy=list(legacy.items())
-        )
-        families |= reached
-        for tid, ttl in [*entries.items(), *legacy.items()]:
+            [TokenEntry(sub, tid, ttl) for (sub, tid), ttl in entries.items()], sorted(owned), op=op,
+            legacy=[TokenEntry(sub, fp, ttl) for (sub, fp), ttl in legacy.items()],
+        )  # fmt: skip
+        families = {family for _, family in owned} | reached
+        for (_, tid), ttl in [*entries.items(), *legacy.items()]:
             self.local.token(tid, ttl)
         for family in families:
             self.local.family(family, self.settings.refresh_ttl_s)
@@ -307,9 +312,9 @@ class TokenService:
         """Revoke this session (and, with ``all_sessions``, every session of the user); returns sessions revoked."""
         sub = str(access.claims["sub"])
         own = Revocation(
-            token=(token_id(access, access_token), max(1, remaining_s(access.claims, self.settings.leeway_s)))
+            token=(token_id(access, access_token), max(1, remaining_s(access.claims, self.settings.leeway_s))), sub=sub
         )
-        revocations = [own, Revocation(family=_family(access))]
+        revocations = [own, Revocation(family=_family(access), sub=sub)]
         if refresh_token is not None:
             refresh = self.codec.verify(refresh_token, Kind.REFRESH)
             if refresh.claims["sub"] != sub:
@@ -317,7 +322,7 @@ class TokenService:
             assert isinstance(refresh_token, str)  # verify() accepts only non-empty strings
             revocations.append(self.revocation_of(Kind.REFRESH, refresh, refresh_token))
         if all_sessions:
-            revocations += [Revocation(family=f) for f in await self._revoke_user(sub)]
+            revocations += [Revocation(family=f, sub=sub) for f in await self._revoke_user(sub)]
         return max(await self._store_revocations(revocations, op="logout"), 1)
 
     async def _revoke_user(self, sub: str) -> set[str]:

@@ -15,9 +15,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import (
+    ClusterDownError,
+    MaxConnectionsError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MaxConnectionsError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import MasterNotFoundError
 
 from reference_impl.breaker import BreakerState, CircuitBreaker
 from reference_impl.bugs import Bug
@@ -32,7 +42,13 @@ T = TypeVar("T")
 # Failures that mean "Redis is not answering" (OSError covers refused/reset sockets
 # that slip past redis-py's own wrapping; TimeoutError covers asyncio timeouts).
 RECENT_SUCCESS_S = 1.0  # Redis answered another call this recently: it is up, a late timeout is ours
-REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+# RedisClusterException is not a RedisError in redis-py (a slot with no node, for one).
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
+# What a failover looks like from the client: an old primary turned replica (READONLY), no primary known to
+# the sentinels, a cluster down or mid-resharding (CLUSTERDOWN, TRYAGAIN), a slot with no node.
+FAILOVER_ERRORS: tuple[type[BaseException], ...] = (
+    ReadOnlyError, ClusterDownError, TryAgainError, MasterNotFoundError, SlotNotCoveredError,
+)  # fmt: skip
 
 
 class StoreUnavailable(Exception):
@@ -57,8 +73,8 @@ class StoreError(Exception):
 
 
 def is_command_error(exc: BaseException) -> bool:
-    """An error reply from a live Redis. A read-only replica (failover in progress) is an outage."""
-    return isinstance(exc, ResponseError) and not isinstance(exc, ReadOnlyError)
+    """An error reply from a live Redis. A failover in progress (read-only replica, cluster down) is an outage."""
+    return isinstance(exc, ResponseError) and not isinstance(exc, FAILOVER_ERRORS)
 
 
 class _Raise:
@@ -106,7 +122,7 @@ class RedisOperations:
                 return self._overloaded(name, fallback)
             if self._never_reconnect and isinstance(exc, RedisConnectionError | OSError):
                 self._gave_up = True
-            return self._fail(name, f"{type(exc).__name__}: {exc}", fallback)
+            return self._fail(name, f"{type(exc).__name__}: {exc}", fallback, failover=isinstance(exc, FAILOVER_ERRORS))
         except BaseException:
             # Cancelled mid-call: the outcome is unknown, so a half-open probe must not stay in flight.
             if self.breaker.state is BreakerState.HALF_OPEN:
@@ -154,11 +170,13 @@ class RedisOperations:
             raise StoreError(name, f"{type(exc).__name__}: {exc}")
         return fallback
 
-    def _fail(self, name: str, reason: str, fallback: T) -> T:
+    def _fail(self, name: str, reason: str, fallback: T, *, failover: bool = False) -> T:
+        """An outage call; a failover's errors are an outage too, shown as its own state."""
         self.metrics.redis_ops.labels(name, "error").inc()
         self.breaker.record_failure()
         down = self.breaker.failures >= self.settings.breaker_failure_threshold or self._gave_up
-        self.state.mark(RedisState.DOWN if down else RedisState.DEGRADED, error=f"{name}: {reason}")
+        state = RedisState.FAILOVER if failover else RedisState.DOWN if down else RedisState.DEGRADED
+        self.state.mark(state, error=f"{name}: {reason}")
         return self._unavailable(name, reason, fallback)
 
     def _unavailable(self, name: str, reason: str, fallback: T) -> T:

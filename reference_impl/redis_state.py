@@ -20,6 +20,7 @@ class RedisState(StrEnum):
     READY = "ready"
     DEGRADED = "degraded"  # failures, but fewer than the breaker threshold
     DOWN = "down"  # threshold reached: calls are short-circuited
+    FAILOVER = "failover"  # the primary is changing: READONLY, CLUSTERDOWN, TRYAGAIN, no primary known
 
 
 class StateTracker:

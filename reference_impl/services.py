@@ -22,10 +22,10 @@ from reference_impl.local_revocations import LocalRevocations
 from reference_impl.metrics import Metrics
 from reference_impl.oauth import OAuthController
 from reference_impl.overload import LoadMonitor, Overloaded
-from reference_impl.redis_client import create_redis
+from reference_impl.redis_client import create_redis, is_cluster_url
 from reference_impl.redis_ops import RedisOperations
 from reference_impl.redis_state import RedisState
-from reference_impl.token_store import TokenStore
+from reference_impl.token_store import KeyLayout, TokenStore
 from reference_impl.users import UserStore
 
 log = logging.getLogger("authchaos.service")
@@ -62,13 +62,28 @@ class Services:
         await self.ops.aclose()
 
 
+def store_layout(settings: Settings) -> KeyLayout:
+    """Hash-tagged keys on a cluster (one slot per user); the plain layout everywhere else."""
+    return KeyLayout(tagged=is_cluster_url(settings.redis_url))
+
+
 def build_services(settings: Settings, connection_class: type | None = None) -> Services:
     metrics = Metrics()
     load = LoadMonitor(settings.max_inflight, settings.shed_lag_s)
     ops = RedisOperations(create_redis(settings, connection_class), settings, metrics, load)
     users = UserStore.load(settings.users, settings.login_hash_threads)
     tokens = TokenService(
-        settings, TokenCodec(settings), TokenStore(ops, settings.refresh_ttl_s), LocalRevocations(), metrics
+        settings,
+        TokenCodec(settings),
+        TokenStore(
+            ops,
+            settings.refresh_ttl_s,
+            store_layout(settings),
+            durable_replicas=settings.durable_replicas,
+            durable_timeout_ms=settings.revocation_durability_timeout_ms,
+        ),
+        LocalRevocations(),
+        metrics,
     )
     auth = AuthService(users, tokens)
     return Services(

@@ -11,17 +11,27 @@ Keys (all under ``ac:``):
 
 Rotation and legacy upgrades are Lua scripts: atomic, and idempotent for the
 same arguments so a retried call cannot look like a reuse.
+
+On Redis Cluster (``KeyLayout(tagged=True)``) every key of a user, the user's families included,
+carries the user's hash tag: ``ac:{u:alice}:fam:<family>``. A family belongs to one user, so a
+family's keys are together and a user's keys are together, and every Lua script and every auth
+pipeline touches exactly one slot. A single server and Sentinel keep the plain layout above, byte
+for byte (existing data, cleanup and the legacy corpus keep working).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
-from reference_impl.redis_ops import RedisOperations
+from reference_impl.redis_ops import REDIS_FAILURES, RedisOperations, StoreUnavailable
 
 P = "ac:"
 
@@ -52,6 +62,46 @@ def userrev_key(sub: str) -> str:
 
 def usercache_key(sub: str) -> str:
     return f"{P}usercache:{sub}"
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Key names per user: plain (``ac:fam:x``) or hash-tagged by user for a cluster (``ac:{u:sub}:fam:x``)."""
+
+    tagged: bool = False
+
+    def prefix(self, sub: str) -> str:
+        return f"{P}{{u:{sub}}}:" if self.tagged else P
+
+    def fam(self, family: str, sub: str) -> str:
+        return f"{self.prefix(sub)}fam:{family}"
+
+    def famrev(self, family: str, sub: str) -> str:
+        return f"{self.prefix(sub)}famrev:{family}"
+
+    def bl(self, token_id: str, sub: str) -> str:
+        return f"{self.prefix(sub)}bl:{token_id}"
+
+    def userfams(self, sub: str) -> str:
+        return f"{self.prefix(sub)}userfams:{sub}"
+
+    def legacy(self, fingerprint: str, sub: str) -> str:
+        return f"{self.prefix(sub)}legacy:{fingerprint}"
+
+    def userrev(self, sub: str) -> str:
+        return f"{self.prefix(sub)}userrev:{sub}"
+
+    def usercache(self, sub: str) -> str:
+        return f"{self.prefix(sub)}usercache:{sub}"
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    """One revocation entry to write: ``bl`` for a token id (or a legacy fingerprint), TTL in seconds."""
+
+    sub: str
+    token_id: str
+    ttl_s: int
 
 
 REGISTER = """
@@ -166,9 +216,16 @@ class AuthLookup:
 
 
 class TokenStore:
-    def __init__(self, ops: RedisOperations, refresh_ttl_s: int) -> None:
+    def __init__(
+        self, ops: RedisOperations, refresh_ttl_s: int, layout: KeyLayout | None = None, *, durable_replicas: int = 0,
+        durable_timeout_ms: int = 50,
+    ) -> None:  # fmt: skip
         self.ops = ops
         self.ttl = refresh_ttl_s
+        self.keys = layout or KeyLayout()
+        # replicas:N durability: revocations and rotations wait for N replicas (WAIT on the same connection)
+        self.durable = durable_replicas
+        self.durable_timeout_ms = durable_timeout_ms
         client = ops.client
         self._register = client.register_script(REGISTER)
         self._rotate = client.register_script(ROTATE)
@@ -177,15 +234,16 @@ class TokenStore:
         self._revoke_user = client.register_script(REVOKE_USER)
 
     async def register_family(self, family: str, sub: str, token_id: str, *, issued_ms: int) -> int:
-        """Record a new family: 1 written, 0 already there (adopted on refresh), -1 revoked by a later logout-all."""
-        done = await self.ops.safe_redis_operation(
-            "register_family",
-            lambda r: self._register(
-                keys=[fam_key(family), userfams_key(sub), userrev_key(sub)],
-                args=[sub, token_id, self.ttl, family, issued_ms, P],
-                client=r,
-            ),
-        )
+        """Record a new family: 1 written, 0 already there (adopted on refresh), -1 revoked by a later logout-all.
+
+        Durable too under replicas:N: a logout-all can only name the families its primary knows, so a session
+        registered on a primary that is then replaced would outlive an acknowledged logout-all. On a shortfall
+        the login falls back (its family is registered later, by name, with the logout-all time checked)."""
+        k = self.keys
+        done = await self._durable_script(
+            "register_family", self._register, [k.fam(family, sub), k.userfams(sub), k.userrev(sub)],
+            [sub, token_id, self.ttl, family, issued_ms, k.prefix(sub)],
+        )  # fmt: skip
         return int(done)
 
     async def rotate(
@@ -201,14 +259,11 @@ class TokenStore:
         issued_upper_ms: int,
     ) -> Rotation:
         """Rotate one refresh token atomically; ``issued_upper_ms`` bounds when the presented token was issued."""
-        status, current = await self.ops.safe_redis_operation(
-            "rotate",
-            lambda r: self._rotate(
-                keys=[fam_key(family), famrev_key(family), bl_key(token_id), userfams_key(sub), userrev_key(sub)],
-                args=[token_id, new_token_id, now_ms, grace_ms, self.ttl, sub, "1" if adopt else "0", family,
-                      issued_upper_ms],
-                client=r,
-            ),
+        k = self.keys
+        status, current = await self._durable_script(
+            "rotate", self._rotate,
+            [k.fam(family, sub), k.famrev(family, sub), k.bl(token_id, sub), k.userfams(sub), k.userrev(sub)],
+            [token_id, new_token_id, now_ms, grace_ms, self.ttl, sub, "1" if adopt else "0", family, issued_upper_ms],
         )  # fmt: skip
         return Rotation(str(status), str(current))
 
@@ -216,65 +271,114 @@ class TokenStore:
         self, fingerprint: str, family: str, sub: str, token_id: str, *, legacy_ttl_s: int, issued_upper_ms: int
     ) -> tuple[str, str]:
         """Exchange a legacy token for a new family, once: (ok | reused | revoked, family). Atomic, retry-safe."""
-        status, owner = await self.ops.safe_redis_operation(
-            "upgrade_legacy",
-            lambda r: self._upgrade_legacy(
-                keys=[legacy_key(fingerprint), bl_key(fingerprint), fam_key(family), userfams_key(sub),
-                      userrev_key(sub)],
-                args=[family, sub, token_id, legacy_ttl_s, self.ttl, P, issued_upper_ms],
-                client=r,
-            ),
+        k = self.keys
+        status, owner = await self._durable_script(
+            "upgrade_legacy", self._upgrade_legacy,
+            [k.legacy(fingerprint, sub), k.bl(fingerprint, sub), k.fam(family, sub), k.userfams(sub), k.userrev(sub)],
+            [family, sub, token_id, legacy_ttl_s, self.ttl, k.prefix(sub), issued_upper_ms],
         )  # fmt: skip
         return str(status), str(owner)
 
     async def revoke_user(self, sub: str, now_ms: int) -> set[str]:
-        """Revoke every family of ``sub`` and every token issued to it before ``now_ms``; returns the families."""
-        families = await self.ops.safe_redis_operation(
-            "revoke_user",
-            lambda r: self._revoke_user(
-                keys=[userfams_key(sub), userrev_key(sub)], args=[self.ttl, P, now_ms], client=r
-            ),
+        """Revoke every family of ``sub`` and every token issued to it before ``now_ms``; returns the families.
+        One script in the user's slot: on a cluster too, logout-all is one atomic step."""
+        k = self.keys
+        families = await self._durable_script(
+            "revoke_user", self._revoke_user, [k.userfams(sub), k.userrev(sub)], [self.ttl, k.prefix(sub), now_ms]
         )
         return {str(f) for f in families}
 
+    async def _durable_script(self, op: str, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """One script; with replicas:N durability, followed by WAIT on its connection (one pipeline, one round trip)."""
+
+        async def run_script(r: Redis) -> Any:
+            if not self.durable:
+                return await script(keys=keys, args=args, client=r), None
+            pipe = r.pipeline(transaction=False)
+            await script(keys=keys, args=args, client=pipe)
+            pipe.wait(self.durable, self.durable_timeout_ms)
+            result, acked = await pipe.execute()
+            return result, acked
+
+        result, acked = await self.ops.safe_redis_operation(op, run_script)
+        await self._require_replicas(op, acked)
+        return result
+
+    async def _require_replicas(self, op: str, acked: Any) -> None:
+        """Fail closed (503) when fewer than N replicas confirmed the write: never acknowledge what one node holds.
+        The write did run on the primary: like a lost answer, so a retried rotation completes the one proposed.
+
+        A primary without replicas may be one the sentinels already replaced (they demote it only seconds
+        later): ask them, and redis-py drops its idle connections if the primary has moved."""
+        if self.durable and int(acked or 0) < self.durable:
+            pool = self.ops.client.connection_pool
+            if isinstance(pool, SentinelConnectionPool):
+                with contextlib.suppress(*REDIS_FAILURES):
+                    await pool.get_master_address()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            reason = f"replicated to {int(acked or 0)} of {self.durable} replicas within {self.durable_timeout_ms} ms"
+            raise StoreUnavailable(op, reason, 1.0)
+
     async def blacklist(
         self,
-        tokens: list[tuple[str, int]],
-        families: list[str],
+        tokens: list[TokenEntry],
+        families: list[tuple[str, str]],
         op: str = "blacklist",
-        legacy: list[tuple[str, int]] | None = None,
+        legacy: list[TokenEntry] | None = None,
     ) -> set[str]:
-        """Revoke tokens (bl:{id} EX remaining lifetime), families, and legacy refresh tokens with the family
-        each was upgraded into, in one pipelined round trip. Returns the families reached through legacy tokens."""
+        """Revoke tokens (bl EX remaining lifetime), families ((sub, family)), and legacy refresh tokens with the
+        family each was upgraded into, in one pipelined round trip (on a cluster: one per node, the commands
+        grouped by slot). Returns the families reached through legacy tokens."""
         legacy = legacy or []
-
-        async def run(r: Redis) -> Any:
-            pipe = r.pipeline(transaction=False)
-            for token_id, ttl in tokens:
-                pipe.set(bl_key(token_id), "1", ex=ttl)
-            for family in families:
-                pipe.set(famrev_key(family), "1", ex=self.ttl)
-            for fingerprint, ttl in legacy:
-                await self._revoke_legacy(
-                    keys=[bl_key(fingerprint), legacy_key(fingerprint)], args=[ttl, self.ttl, P], client=pipe
-                )
-            return await pipe.execute()
-
         if not (tokens or families or legacy):
             return set()
+
+        async def run(r: Redis) -> Any:
+            return await self._write_revocations(r, tokens, families, legacy)
+
         answers = await self.ops.safe_redis_operation(op, run)
+        if self.durable:
+            await self._require_replicas(op, answers.pop())
         owners = answers[len(tokens) + len(families) :]
         return {str(owner) for owner in owners if owner}
 
+    async def _write_revocations(
+        self, r: Redis, tokens: list[TokenEntry], families: list[tuple[str, str]], legacy: list[TokenEntry]
+    ) -> Any:
+        k = self.keys
+        writes = [(k.bl(t.token_id, t.sub), t.ttl_s) for t in tokens]
+        writes += [(k.famrev(family, sub), self.ttl) for sub, family in families]
+        if k.tagged:  # group by slot: each node gets its commands together (answers are put back in order)
+            order = sorted(range(len(writes)), key=lambda i: key_slot(writes[i][0].encode()))
+        else:
+            order = list(range(len(writes)))
+        pipe = r.pipeline(transaction=False)
+        for i in order:
+            pipe.set(writes[i][0], "1", ex=writes[i][1])
+        for entry in legacy:
+            keys = [k.bl(entry.token_id, entry.sub), k.legacy(entry.token_id, entry.sub)]
+            args: list[str | int] = [entry.ttl_s, self.ttl, k.prefix(entry.sub)]
+            if k.tagged:  # a cluster pipeline cannot load a script on NOSCRIPT: send its text (rare: legacy only)
+                pipe.eval(REVOKE_LEGACY, len(keys), *keys, *args)
+            else:
+                await self._revoke_legacy(keys=keys, args=args, client=pipe)
+        if self.durable:
+            pipe.wait(self.durable, self.durable_timeout_ms)
+        raw = await pipe.execute()
+        answers: list[Any] = [None] * len(writes)
+        for pos, i in enumerate(order):
+            answers[i] = raw[pos]
+        return answers + list(raw[len(writes) :])
+
     async def auth_lookup(self, token_id: str, family: str | None, sub: str) -> AuthLookup:
-        """Revocation, cached user and logout-all time in one round trip: the auth middleware's hot path."""
-        keys = [bl_key(token_id)] + ([famrev_key(family)] if family else [])
+        """Revocation, cached user and logout-all time in one round trip (one slot): the auth middleware's hot path."""
+        k = self.keys
+        keys = [k.bl(token_id, sub)] + ([k.famrev(family, sub)] if family else [])
 
         async def run(r: Redis) -> Any:
             pipe = r.pipeline(transaction=False)
             pipe.exists(*keys)
-            pipe.get(usercache_key(sub))
-            pipe.get(userrev_key(sub))
+            pipe.get(k.usercache(sub))
+            pipe.get(k.userrev(sub))
             return await pipe.execute()
 
         revoked, cached, user_rev = await self.ops.safe_redis_operation("auth_lookup", run)
@@ -283,5 +387,5 @@ class TokenStore:
     async def cache_user(self, sub: str, record: dict[str, Any], ttl_s: int) -> None:
         """Best effort: a failed cache write costs a lookup next time, nothing more."""
         await self.ops.safe_redis_operation(
-            "cache_user", lambda r: r.set(usercache_key(sub), json.dumps(record), ex=ttl_s), fallback=None
+            "cache_user", lambda r: r.set(self.keys.usercache(sub), json.dumps(record), ex=ttl_s), fallback=None
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.checks import availability, experiment, latency, tokens
+from harness.checks import availability, experiment, latency, replication, tokens
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.registry import CHECKERS, Checker, checker
 from harness.faults.model import FaultWindow
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from harness.scenario.model import Expectations
 
 
-# Report order: the experiment as a whole first, then availability, token safety, latency.
-MODULES = tuple(m.__name__ for m in (experiment, availability, tokens, latency))
+# Report order: the experiment as a whole first, then availability, token safety, replication losses, latency.
+MODULES = tuple(m.__name__ for m in (experiment, availability, tokens, replication, latency))
 
 
 def check_names(*, load_only: bool = False) -> tuple[str, ...]:

@@ -77,14 +77,20 @@ def _rotation_violations(uses: list[Op], grace_ns: int) -> list[Op]:
     ]  # fmt: skip
 
 
+def refresh_exchanges(ops: list[Op]) -> dict[str, list[Op]]:
+    """Every accepted exchange of each refresh token, in start order."""
+    by_token: dict[str, list[Op]] = {}
+    for op in sorted(ops, key=lambda o: o.start_ns):
+        if op.op in REFRESHES and op.status == 200 and op.token_id:
+            by_token.setdefault(op.token_id, []).append(op)
+    return by_token
+
+
 @checker()
 def rotation_once(ctx: CheckContext) -> CheckResult:
     """Each refresh token is exchanged once; inside a configured grace window its immediate repeats get the
     same successor, never a second one."""
-    by_token: dict[str, list[Op]] = {}
-    for op in ctx.ops:
-        if op.op in REFRESHES and op.status == 200 and op.token_id:
-            by_token.setdefault(op.token_id, []).append(op)
+    by_token = refresh_exchanges(ctx.ops)
     if not by_token:
         return CheckResult("rotation_once", True, "no refresh token was exchanged", applicable=False)
     grace_ns = int(ctx.reuse_grace_s * 1e9)
@@ -118,7 +124,7 @@ def reuse_revokes_family(ctx: CheckContext) -> CheckResult:
     )  # fmt: skip
 
 
-def _false_rejection(op: Op, ctx: CheckContext, revocations: Revocations, exchanged: dict[str, int]) -> bool:
+def false_rejection(op: Op, ctx: CheckContext, revocations: Revocations, exchanged: dict[str, int]) -> bool:
     if op.status != 401 or op.probe is not None or op.op not in ("refresh", "me", "logout", "legacy_refresh"):
         return False
     if op.error in ("invalid_token", "token_expired"):
@@ -143,7 +149,7 @@ def no_false_rejections(ctx: CheckContext) -> CheckResult:
         if op.op in REFRESHES and op.status == 200 and op.token_id:
             exchanged.setdefault(op.token_id, op.end_ns)
     revocations = Revocations.from_ops(ctx.ops)
-    bad = [op for op in ctx.ops if _false_rejection(op, ctx, revocations, exchanged)]
+    bad = [op for op in ctx.ops if false_rejection(op, ctx, revocations, exchanged)]
     messages = sorted({f"{op.op}: {op.error}: {op.message}" for op in bad})
     return CheckResult.from_violations(
         "no_false_rejections", bad, "no token issued by the service was wrongly rejected",

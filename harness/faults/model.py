@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Target = Literal["network", "process"]
+Target = Literal["network", "process", "replicated"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
 Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart"]
 
@@ -55,6 +55,23 @@ class RedisProcess(Protocol):
     def alive(self) -> bool: ...
 
 
+class ReplicatedRedis(Protocol):
+    """What the replicated faults act on: a sentinel or cluster topology
+    (``harness.services.topology_faults.TopologyActions``). "The primary" is the sentinels' primary, or in
+    a cluster the primary of the first shard (slot 0), as the topology sees it when the fault starts."""
+
+    kind: str
+
+    def failover(self) -> None: ...
+    def kill_primary(self) -> None: ...
+    def partition_primary(self) -> None: ...
+    def freeze_replicas(self) -> None: ...
+    def kill_shard(self, slot: int = 0) -> None: ...
+    def migrate_slots(self, count: int) -> None: ...
+    def heal(self) -> list[str]: ...
+    def rollback(self) -> list[str]: ...
+
+
 class RealTargets(Protocol):
     """What a fault can act on in the real backend (``RealNemesis`` provides it)."""
 
@@ -62,6 +79,7 @@ class RealTargets(Protocol):
     def remove_toxics(self, fault: FaultBase) -> None: ...
     def set_proxy_enabled(self, enabled: bool) -> None: ...
     def server(self) -> RedisProcess: ...
+    def replicated(self) -> ReplicatedRedis: ...
 
 
 class FaultBase(BaseModel):
@@ -70,6 +88,10 @@ class FaultBase(BaseModel):
     kind: str
     target: ClassVar[Target] = "network"
     emulation: ClassVar[Emulation | None] = None  # None: the embedded backend cannot produce it honestly
+
+    def supported_on(self, topology: str) -> bool:
+        """Replicated faults name the topologies that can produce them."""
+        return True
 
     def describe(self) -> str:
         attrs = ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"kind"}).items() if v not in (None, 1.0))
@@ -287,6 +309,87 @@ class Flush(_ProcessFault):
         return None
 
 
+class _ReplicatedFault(FaultBase):
+    """A fault of a replicated topology; the embedded backend (one fakeredis) skips it, by name."""
+
+    target: ClassVar[Target] = "replicated"
+    topologies: ClassVar[tuple[str, ...]] = ("sentinel", "cluster")
+
+    def supported_on(self, topology: str) -> bool:
+        return topology in self.topologies
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.replicated().heal()
+
+
+class Failover(_ReplicatedFault):
+    """A planned failover: SENTINEL FAILOVER, or CLUSTER FAILOVER on the first shard's replica."""
+
+    kind: Literal["failover"] = "failover"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().failover()
+
+
+class KillPrimary(_ReplicatedFault):
+    """kill -9 the primary (no persistence): its replicas are promoted; restarted when the fault ends, it
+    rejoins as a replica of the new primary."""
+
+    kind: Literal["kill_primary"] = "kill_primary"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().kill_primary()
+
+
+class PartitionPrimary(_ReplicatedFault):
+    """Split brain (Sentinel): the primary is cut from its replicas and the sentinels (the ACL user they
+    authenticate as is switched off on it and their connections dropped) while clients still reach it. Healed
+    when the fault ends; the sentinels then demote it and whatever it acknowledged alone is gone. Not offered on
+    a cluster: Redis 7 takes any bus traffic a node sends as proof of life, and a node's outbound bus links go
+    through its peers' proxies, so cutting one node's bus proxy does not isolate it."""
+
+    kind: Literal["partition_primary"] = "partition_primary"
+    topologies: ClassVar[tuple[str, ...]] = ("sentinel",)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().partition_primary()
+
+
+class ReplicaLag(_ReplicatedFault):
+    """The primary's replicas stop applying the replication stream (SIGSTOP) for the fault's duration:
+    the primary keeps acknowledging writes no replica has. (A latency toxic cannot do it: replicas and
+    clients reach the primary through the same proxy, so it would slow the clients' answers equally.)"""
+
+    kind: Literal["replica_lag"] = "replica_lag"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().freeze_replicas()
+
+
+class KillShard(_ReplicatedFault):
+    """kill -9 the primary serving ``slot`` and its replica: that shard's slots have no node until the fault ends
+    (restarted without persistence, it comes back empty)."""
+
+    kind: Literal["kill_shard"] = "kill_shard"
+    topologies: ClassVar[tuple[str, ...]] = ("cluster",)
+    slot: int = Field(0, ge=0, le=16383)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().kill_shard(self.slot)
+
+
+class SlotMigration(_ReplicatedFault):
+    """Move ``slots`` slots that hold keys from the first shard to the second (SETSLOT IMPORTING/MIGRATING,
+    MIGRATE, SETSLOT NODE) while traffic runs: clients get ASK and MOVED redirections."""
+
+    kind: Literal["slot_migration"] = "slot_migration"
+    topologies: ClassVar[tuple[str, ...]] = ("cluster",)
+    slots: int = Field(16, ge=1, le=5461)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().migrate_slots(self.slots)
+
+
 Fault = Annotated[
     Latency
     | Timeout
@@ -301,7 +404,13 @@ Fault = Annotated[
     | Kill
     | Freeze
     | Restart
-    | Flush,
+    | Flush
+    | Failover
+    | KillPrimary
+    | PartitionPrimary
+    | ReplicaLag
+    | KillShard
+    | SlotMigration,
     Field(discriminator="kind"),
 ]
 
@@ -309,6 +418,9 @@ FAULT_CLASSES: tuple[type[FaultBase], ...] = get_args(get_args(Fault)[0])
 FAULT_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES)
 EMULATED: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES if t.emulation is not None)
 LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
+REPLICATED_KINDS: tuple[str, ...] = tuple(
+    k.model_fields["kind"].default for k in FAULT_CLASSES if k.target == "replicated"
+)
 
 
 class FaultEvent(BaseModel):

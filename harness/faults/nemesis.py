@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from harness.faults.model import Fault, FaultBase, RedisProcess, ToxicSpec
+from harness.faults.model import Fault, FaultBase, RedisProcess, ReplicatedRedis, ToxicSpec
 
 if TYPE_CHECKING:
     from harness.faults.toxiproxy_client import ToxiproxyClient
+    from harness.services.topology import Topology
 
 log = logging.getLogger("authchaos.nemesis")
 _tags = itertools.count(1)
@@ -54,13 +55,27 @@ class RealNemesis:
 
     backend = "real"
 
-    def __init__(self, toxiproxy: ToxiproxyClient, proxy: str, redis: RedisProcess | None = None) -> None:
+    def __init__(
+        self,
+        toxiproxy: ToxiproxyClient,
+        proxy: str,
+        redis: RedisProcess | None = None,
+        *,
+        topology: Topology | None = None,
+    ) -> None:
         self.toxiproxy = toxiproxy
         self.proxy = proxy
         self.redis = redis
         self._toxics: dict[int, list[str]] = {}
+        self._replicated: ReplicatedRedis | None = None
+        if topology is not None:
+            from harness.services.topology_faults import TopologyActions
+
+            self._replicated = TopologyActions(topology, toxiproxy)
 
     def supports(self, fault: Fault) -> bool:
+        if fault.target == "replicated":  # without a topology, starting it says why it is skipped
+            return self._replicated is None or fault.supported_on(self._replicated.kind)
         return fault.target == "network" or self.redis is not None
 
     def start(self, fault: Fault) -> None:
@@ -93,7 +108,16 @@ class RealNemesis:
             raise FaultNotSupported("process faults need a redis-server started by the harness (not external mode)")
         return self.redis
 
+    def replicated(self) -> ReplicatedRedis:
+        if self._replicated is None:
+            raise FaultNotSupported("replicated faults need a sentinel or cluster topology (service.redis.topology)")
+        return self._replicated
+
     def rollback(self) -> list[str]:
+        if self._replicated is not None:
+            undone = self._replicated.rollback()
+            self._toxics.clear()
+            return undone
         undone = self.toxiproxy.rollback([self.proxy])
         self._toxics.clear()
         if self.redis is not None:

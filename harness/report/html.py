@@ -188,6 +188,9 @@ def _checks(sc: dict[str, Any]) -> str:
             label = "operations that broke it" if not c["passed"] else "operations listed"
             expand = not c["passed"] and not c.get("finding")
             detail = f"<details{' open' if expand else ''}><summary>{len(evidence)} {label}</summary>{_ops_table(evidence)}</details>"
+        figures = c.get("details", {}).get("figures")
+        if figures:
+            detail += "<div class='muted mono'>" + escape(", ".join(f"{k}: {v}" for k, v in figures.items())) + "</div>"
         rows.append(f"<tr><td>{mark}</td><td>{escape(c['name'])}</td><td>{escape(c['summary'])}{detail}</td></tr>")
     return "<table><tr><th></th><th>check</th><th>result</th></tr>" + "".join(rows) + "</table>"
 

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from harness.checks import check_names
 from harness.faults.model import FAULT_KINDS, FaultEvent
 from harness.services.reference import KNOWN_BUGS
+from harness.services.topology_kinds import TopologyKind
 from harness.workload.operations import OPERATIONS
 
 
@@ -45,7 +46,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RedisSpec(_Strict):
+    topology: TopologyKind = Field(
+        "single",
+        description="single: one redis-server; sentinel: a primary, two replicas, three sentinels (quorum 2); "
+        "cluster: three primaries with one replica each. Every node behind its own Toxiproxy proxy.",
+    )
+
+
 class ServiceSpec(_Strict):
+    redis: RedisSpec = Field(default_factory=RedisSpec)
     bugs: list[str] = []
     env: dict[str, str] = Field(default_factory=dict, description="AUTHCHAOS_* settings for the service")
     workers: int = Field(1, ge=1, le=8)
@@ -139,6 +149,9 @@ class Expectations(_Strict):
     revocation_loss_window_s: float = Field(
         0.0, ge=0, description="revocations acknowledged this long before a kill may be lost (AOF fsync interval)"
     )
+    unwritable_max_s: float | None = Field(
+        None, gt=0, description="writable_primary fails past this many seconds without a writable primary per fault"
+    )
     known_findings: CheckNames = Field(
         default_factory=list, description="checks expected to fail here: reported as findings, not failures"
     )
@@ -170,6 +183,16 @@ class Scenario(_Strict):
                 raise ValueError(
                     f"faults[{i}] ends at {end:g}s, after the workload's duration_s={self.workload.duration_s:g}s"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _faults_fit_topology(self) -> Scenario:
+        topology = self.service.redis.topology
+        for i, ev in enumerate(self.faults):
+            if ev.fault.target == "replicated" and not ev.fault.supported_on(topology):
+                raise ValueError(f"faults[{i}]: {ev.fault.kind} cannot run on service.redis.topology {topology}")
+        if topology != "single" and (self.service.tls or self.service.aof):
+            raise ValueError(f"service.redis.topology {topology}: tls and aof are for the single topology")
         return self
 
     @property

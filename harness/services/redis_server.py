@@ -34,8 +34,9 @@ def redis_command(host: str, port: int, *args: str, timeout_s: float = 2.0, tls:
 
 
 def redis_ping(host: str, port: int, timeout_s: float = 0.5, tls: ssl.SSLContext | None = None) -> bool:
+    """The server answers (a node with a password answers -NOAUTH: up, too)."""
     try:
-        return redis_command(host, port, "PING", timeout_s=timeout_s, tls=tls).startswith(b"+PONG")
+        return redis_command(host, port, "PING", timeout_s=timeout_s, tls=tls).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -50,6 +51,7 @@ class RedisServer:
         data_dir: Path | None = None,
         tls: bool = False,
         start_timeout_s: float = 10.0,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.binary = find_redis_server()
         self.port = port or free_port()
@@ -58,6 +60,7 @@ class RedisServer:
         self._own_dir = data_dir is None
         self.dir = data_dir or Path(tempfile.mkdtemp(prefix="authchaos-redis-"))
         self.start_timeout_s = start_timeout_s
+        self.extra_args = list(extra_args or [])  # replication, cluster and ACL settings of a topology's node
         self.process: ManagedProcess | None = None
         self.paused = False
         self.tls: TlsFiles | None = make_certs(self.dir / "tls") if tls else None
@@ -78,7 +81,7 @@ class RedisServer:
         return [
             str(self.binary), *ports, "--bind", HOST, "--dir", str(self.dir), "--save", "",
             "--appendonly", "yes" if self.aof else "no", "--appendfsync", self.appendfsync,
-            "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+            "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning", *self.extra_args,
         ]  # fmt: skip
 
     def start(self) -> RedisServer:

@@ -172,3 +172,73 @@ def test_steady_state() -> None:
     assert run("steady_state", ctx).passed
     ctx.steady["after"] = {"passed": False}
     assert "after" in run("steady_state", ctx).summary
+
+
+def _replicated(h: H, kind: str, start: float, end: float) -> None:
+    h.windows.append(FaultWindow(kind, kind, "replicated", start, end - start, int(start * S), int(end * S)))
+
+
+def test_acknowledged_revocations_lost_counts_and_names_them() -> None:
+    h = H()
+    h.op("logout", 1, 200, revoked_ids=["a1"], revoked_families=["f1"])
+    h.op("blacklist_batch", 1.5, 200, revoked_ids=["a2"])
+    _replicated(h, "partition_primary", 2, 5)
+    h.op("me", 3, 401, token_id="a1", family="f1", probe="revoked")
+    assert run("acknowledged_revocations_lost", h.ctx()).passed
+    lost = h.op("me", 6, 200, token_id="a2")
+    h.op("me", 6.5, 200, token_id="a2")  # the same loss, seen twice: counted once
+    h.op("me", 7, 200, token_id="a3", degraded=True)  # never revoked, and degraded: not a loss
+    result = run("acknowledged_revocations_lost", h.ctx())
+    assert not result.passed and result.evidence == [lost.id]
+    figures = result.details["figures"]
+    assert figures["acknowledged"] == 3 and figures["lost"] == 1
+    assert figures["lost_per_fault"] == {"partition_primary": 1}
+    assert result.details["lost"][0]["revoked"] == "a2"
+
+
+def test_double_rotation_across_failover() -> None:
+    h = H()
+    h.op("refresh", 1, 200, token_id="r1", new_token_id="r2")
+    h.op("refresh", 9, 200, token_id="r1", new_token_id="r2-again")  # no replicated fault in between
+    assert not run("double_rotation_across_failover", h.ctx()).applicable
+    _replicated(h, "failover", 3, 4)
+    result = run("double_rotation_across_failover", h.ctx())
+    assert not result.passed and result.details["figures"]["rotated_twice"] == 1
+    h.ops[1].new_token_id = "r2"  # the same successor: a retry, not a second rotation
+    assert run("double_rotation_across_failover", h.ctx()).passed
+
+
+def test_sessions_lost() -> None:
+    h = H()
+    h.op("login", 0.5, 200, new_family="f1", new_token_id="r1", user="alice")
+    h.op("refresh", 1, 200, token_id="r1", family="f1", new_token_id="r2")
+    _replicated(h, "kill_primary", 2, 3)
+    assert run("sessions_lost", h.ctx()).passed
+    gone = h.op("refresh", 4, 401, error="token_reused", token_id="r2", family="f1")  # r2 was never exchanged
+    h.op("me", 4.5, 401, error="token_revoked", token_id="a2", family="f1")  # the same session
+    result = run("sessions_lost", h.ctx())
+    assert not result.passed and result.evidence == [gone.id]
+    assert result.details["figures"] == {"sessions": 1, "lost": 1, "lost_per_fault": {"kill_primary": 1}}
+
+
+def test_writable_primary_measures_and_bounds() -> None:
+    h = H()
+    _replicated(h, "failover", 2, 4)
+    h.op("refresh", 1, 200)
+    h.op("logout", 2.5, 503, error="store_unavailable")
+    h.op("refresh", 3, None)  # no answer
+    h.op("logout", 3.5, 401, error="token_revoked")  # an answer, but no proof a write can land
+    h.op("refresh", 4.5, 200)
+    result = run("writable_primary", h.ctx())
+    assert result.passed and result.details["figures"]["unwritable_s_per_fault"] == {"1:failover": 2.0}
+    assert not run("writable_primary", h.ctx(unwritable_max_s=1.5)).passed
+    assert run("writable_primary", h.ctx(unwritable_max_s=2.5)).passed
+
+
+def test_acknowledged_revocations_lost_honours_the_declared_loss_window() -> None:
+    h = H()
+    h.op("logout", 2.6, 200, revoked_ids=["a1"])
+    h.windows.append(FaultWindow("kill", "kill", "process", 3, 2, 3 * S, 5 * S))
+    h.op("me", 6, 200, token_id="a1")
+    assert not run("acknowledged_revocations_lost", h.ctx()).passed
+    assert run("acknowledged_revocations_lost", h.ctx(revocation_loss_window_s=1.5)).passed
