@@ -21,17 +21,15 @@ for byte (existing data, cleanup and the legacy corpus keep working).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
-from reference_impl.redis_ops import REDIS_FAILURES, RedisOperations, StoreUnavailable
+from reference_impl.redis_ops import RedisOperations, StoreUnavailable
 
 P = "ac:"
 
@@ -311,10 +309,7 @@ class TokenStore:
         A primary without replicas may be one the sentinels already replaced (they demote it only seconds
         later): ask them, and redis-py drops its idle connections if the primary has moved."""
         if self.durable and int(acked or 0) < self.durable:
-            pool = self.ops.client.connection_pool
-            if isinstance(pool, SentinelConnectionPool):
-                with contextlib.suppress(*REDIS_FAILURES):
-                    await pool.get_master_address()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            await self.ops.follow_primary()
             reason = f"replicated to {int(acked or 0)} of {self.durable} replicas within {self.durable_timeout_ms} ms"
             raise StoreUnavailable(op, reason, 1.0)
 
