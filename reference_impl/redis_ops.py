@@ -165,7 +165,9 @@ class RedisOperations:
         too) so none keeps reading from, or writing to, a deposed primary that still answers. True: it moved.
 
         redis-py alone re-asks only when it opens a connection or a write meets READONLY, and a deposed primary
-        is demoted seconds after the failover: meanwhile its stale reads would accept revoked tokens."""
+        is demoted seconds after the failover: meanwhile its stale reads would accept revoked tokens. Run by the
+        probe loop under replicas:N durability only: while sentinels disagree mid-failover, following the first
+        one that answers moves writes back and forth, which only durability makes harmless (measured)."""
         pool = self.client.connection_pool
         if not isinstance(pool, SentinelConnectionPool):
             return False

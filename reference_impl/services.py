@@ -46,7 +46,8 @@ class Services:
         while True:
             await asyncio.sleep(self.settings.probe_interval_s)
             try:
-                await self.ops.follow_primary()  # Sentinel: leave a deposed primary within one probe interval
+                if self.settings.durable_replicas:  # Sentinel: leave a deposed primary within one probe interval
+                    await self.ops.follow_primary()
                 if self.ops.state.state is not RedisState.READY:
                     await self.ops.probe()
                 if self.ops.state.state is RedisState.READY and len(self.auth.pending):
