@@ -200,6 +200,16 @@ return fams
 """
 
 
+def _waited(answers: list[Any]) -> list[Any]:
+    """A pipeline's answers ending with WAIT's: the writes' own errors first (READONLY from a demoted primary is a
+    failover), then WAIT's answer, where an error (WAIT refused on a replica) counts as no replica confirming."""
+    *writes, acked = answers
+    for answer in writes:
+        if isinstance(answer, Exception):
+            raise answer
+    return [*writes, 0 if isinstance(acked, Exception) else acked]
+
+
 @dataclass(frozen=True)
 class Rotation:
     status: str  # ok | grace | reused | revoked | unknown | mismatch
@@ -295,7 +305,7 @@ class TokenStore:
             pipe = r.pipeline(transaction=False)
             await script(keys=keys, args=args, client=pipe)
             pipe.wait(self.durable, self.durable_timeout_ms)
-            result, acked = await pipe.execute()
+            result, acked = _waited(await pipe.execute(raise_on_error=False))
             return result, acked
 
         result, acked = await self.ops.safe_redis_operation(op, run_script)
@@ -358,7 +368,9 @@ class TokenStore:
                 await self._revoke_legacy(keys=keys, args=args, client=pipe)
         if self.durable:
             pipe.wait(self.durable, self.durable_timeout_ms)
-        raw = await pipe.execute()
+        raw = await pipe.execute(raise_on_error=not self.durable)
+        if self.durable:
+            raw = _waited(raw)
         answers: list[Any] = [None] * len(writes)
         for pos, i in enumerate(order):
             answers[i] = raw[pos]
