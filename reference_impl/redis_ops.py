@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import (
     ClusterDownError,
     MaxConnectionsError,
@@ -191,6 +192,28 @@ class RedisOperations:
             return bool(await self.safe_redis_operation("ping", lambda r: r.ping(), fallback=False))
         except REDIS_FAILURES:  # only under the unsafe_redis bug does the wrapper let errors out
             return False
+
+    async def follow_primary(self) -> bool:
+        """Sentinel only: ask the sentinels where the primary is; when it moved, drop every connection (in use
+        too) so none keeps reading from, or writing to, a deposed primary that still answers. True: it moved.
+
+        redis-py alone re-asks only when it opens a connection or a write meets READONLY, and a deposed primary
+        is demoted seconds after the failover: meanwhile its stale reads would accept revoked tokens. Run by the
+        probe loop under replicas:N durability only: while sentinels disagree mid-failover, following the first
+        one that answers moves writes back and forth, which only durability makes harmless (measured)."""
+        pool = self.client.connection_pool
+        if not isinstance(pool, SentinelConnectionPool):
+            return False
+        before = pool.master_address
+        try:
+            await pool.get_master_address()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        except REDIS_FAILURES:  # no sentinel answers, or none names a primary (mid-failover): ask again later
+            return False
+        if before is None or pool.master_address == before:
+            return False
+        log.warning("redis primary moved to %s (sentinels)", pool.master_address)
+        await pool.disconnect(inuse_connections=True)
+        return True
 
     async def aclose(self) -> None:
         try:

@@ -44,10 +44,12 @@ class Services:
     load: LoadMonitor
 
     async def probe_forever(self) -> None:
-        """Recovery probes while Redis is not ready; registers outage families once it is."""
+        """Recovery probes while Redis is not ready; registers outage families once it is; follows the primary."""
         while True:
             await asyncio.sleep(self.settings.probe_interval_s)
             try:
+                if self.settings.durable_replicas:  # Sentinel: leave a deposed primary within one probe interval
+                    await self.ops.follow_primary()
                 if self.ops.state.state is not RedisState.READY:
                     await self.ops.probe()
                 if self.ops.state.state is RedisState.READY and len(self.auth.pending):

@@ -21,17 +21,15 @@ for byte (existing data, cleanup and the legacy corpus keep working).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
-from reference_impl.redis_ops import REDIS_FAILURES, RedisOperations, StoreUnavailable
+from reference_impl.redis_ops import RedisOperations, StoreUnavailable
 
 P = "ac:"
 
@@ -202,6 +200,16 @@ return fams
 """
 
 
+def _waited(answers: list[Any]) -> list[Any]:
+    """A pipeline's answers ending with WAIT's: the writes' own errors first (READONLY from a demoted primary is a
+    failover), then WAIT's answer, where an error (WAIT refused on a replica) counts as no replica confirming."""
+    *writes, acked = answers
+    for answer in writes:
+        if isinstance(answer, Exception):
+            raise answer
+    return [*writes, 0 if isinstance(acked, Exception) else acked]
+
+
 @dataclass(frozen=True)
 class Rotation:
     status: str  # ok | grace | reused | revoked | unknown | mismatch
@@ -297,7 +305,7 @@ class TokenStore:
             pipe = r.pipeline(transaction=False)
             await script(keys=keys, args=args, client=pipe)
             pipe.wait(self.durable, self.durable_timeout_ms)
-            result, acked = await pipe.execute()
+            result, acked = _waited(await pipe.execute(raise_on_error=False))
             return result, acked
 
         result, acked = await self.ops.safe_redis_operation(op, run_script)
@@ -311,10 +319,7 @@ class TokenStore:
         A primary without replicas may be one the sentinels already replaced (they demote it only seconds
         later): ask them, and redis-py drops its idle connections if the primary has moved."""
         if self.durable and int(acked or 0) < self.durable:
-            pool = self.ops.client.connection_pool
-            if isinstance(pool, SentinelConnectionPool):
-                with contextlib.suppress(*REDIS_FAILURES):
-                    await pool.get_master_address()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            await self.ops.follow_primary()
             reason = f"replicated to {int(acked or 0)} of {self.durable} replicas within {self.durable_timeout_ms} ms"
             raise StoreUnavailable(op, reason, 1.0)
 
@@ -363,7 +368,9 @@ class TokenStore:
                 await self._revoke_legacy(keys=keys, args=args, client=pipe)
         if self.durable:
             pipe.wait(self.durable, self.durable_timeout_ms)
-        raw = await pipe.execute()
+        raw = await pipe.execute(raise_on_error=not self.durable)
+        if self.durable:
+            raw = _waited(raw)
         answers: list[Any] = [None] * len(writes)
         for pos, i in enumerate(order):
             answers[i] = raw[pos]

@@ -22,11 +22,13 @@ WRITES = ("refresh", "logout", "logout_all", "blacklist_batch", "blacklist_sessi
 
 
 def _fault_after(windows: list[Span], at_ns: int) -> str:
-    """The fault that can have lost a write acknowledged at ``at_ns``: the first that was active or began after it."""
-    for w in sorted(windows, key=lambda w: w.start_ns):
+    """The fault that can have lost a write acknowledged at ``at_ns``: the first that was active or began after it,
+    else the last before it (a split brain heals when its window ends; the old primary is demoted later)."""
+    ordered = sorted(windows, key=lambda w: w.start_ns)
+    for w in ordered:
         if w.end_ns >= at_ns:
             return w.name
-    return "no fault"
+    return ordered[-1].name if ordered else "no fault"
 
 
 def _fault_before(windows: list[Span], at_ns: int) -> str:

@@ -33,3 +33,8 @@ async def test_without_replicas_revocations_and_rotations_fail_closed() -> None:
         logout = await svc.client.post("/auth/logout", headers={"Authorization": f"Bearer {pair['access_token']}"})
         assert logout.status_code == 503
         assert (await svc.client.get("/health")).json()["status"] == "ok"  # Redis answered: no outage
+
+
+async def test_following_the_primary_is_a_no_op_without_sentinels() -> None:
+    async with running_service() as svc:
+        assert await svc.services.ops.follow_primary() is False
