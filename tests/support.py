@@ -73,6 +73,18 @@ class Running:
         self.fake.connected = True
 
 
+def pid_alive(pid: int) -> bool:
+    """Is this process running? A zombie still answers kill(0); it is dead for our purposes."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
 def make_settings(**overrides: Any) -> Settings:
     base: dict[str, Any] = {"redis_url": f"memory://test-{next(_names)}", "probe_interval_s": 0.05}
     return load_settings(**(base | overrides))

@@ -21,6 +21,7 @@ from harness.services.topology import (
     TopologyKind,
     close_nodes,
     info,
+    revive,
     unique_prefix,
     wait_for,
 )  # fmt: skip
@@ -195,15 +196,7 @@ class ClusterTopology:
         return False
 
     def restore(self) -> list[str]:
-        undone: list[str] = []
-        for node in self.nodes:
-            if node.server.paused:
-                node.server.resume()
-                undone.append(f"{node.name}/resumed")
-            if not node.server.alive():
-                node.server.restart()
-                undone.append(f"{node.name}/restarted")
-        return undone
+        return [done for node in self.nodes for done in revive(node)]
 
     def close(self) -> None:
         close_nodes(self.client, self.nodes)

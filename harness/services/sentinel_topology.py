@@ -32,6 +32,7 @@ from harness.services.topology import (
     command,
     info,
     peer_acl_args,
+    revive,
     set_peer_user,
     unique_prefix,
     wait_for,
@@ -192,12 +193,7 @@ class SentinelTopology:
         """After faults: every node running, every peer let in again (the sentinels then reconfigure)."""
         undone: list[str] = []
         for node in self.nodes:
-            if node.server.paused:
-                node.server.resume()
-                undone.append(f"{node.name}/resumed")
-            if not node.server.alive():
-                node.server.restart()
-                undone.append(f"{node.name}/restarted")
+            undone += revive(node)
             with contextlib.suppress(redis.RedisError, OSError):
                 set_peer_user(node, True)
         return undone

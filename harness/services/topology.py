@@ -168,6 +168,18 @@ def close_nodes(client: ToxiproxyClient | None, nodes: list[ProxiedNode]) -> Non
             node.server.close()
 
 
+def revive(node: ProxiedNode) -> list[str]:
+    """A node running again after process faults: resumed if paused, restarted if dead; what was undone."""
+    undone = []
+    if node.server.paused:
+        node.server.resume()
+        undone.append(f"{node.name}/resumed")
+    if not node.server.alive():
+        node.server.restart()
+        undone.append(f"{node.name}/restarted")
+    return undone
+
+
 def set_peer_user(node: ProxiedNode, enabled: bool) -> None:
     """Let the node's peers (replicas, sentinels) in or shut them out, dropping their open connections."""
     with contextlib.closing(node.client(direct=True)) as c:

@@ -15,21 +15,10 @@ import pytest
 from harness.faults.toxiproxy_client import ToxiproxyClient
 from harness.services.processes import wait_until
 from harness.services.toxiproxy_server import ToxiproxyServer
+from tests.support import pid_alive
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill(0); it is dead for our purposes
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def env_with(toxiproxy: ToxiproxyServer) -> dict[str, str]:

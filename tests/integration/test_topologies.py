@@ -22,20 +22,10 @@ from harness.services import cluster_topology
 from harness.services.processes import live_processes, wait_until
 from harness.services.topology import ProxiedNode, Topology, TopologyError
 from harness.services.toxiproxy_server import ToxiproxyServer
+from tests.support import pid_alive
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def pids(topology: Topology) -> list[int]:
