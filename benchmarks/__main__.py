@@ -28,19 +28,19 @@ from typing import Any
 
 import jwt
 
+from authchaos.faults.embedded import EmbeddedNemesis, FaultyConnection
+from authchaos.faults.fault_spec import Blackhole
+from authchaos.servers.redis_server import RedisServer
+from authchaos_reference.config import load_settings
+from authchaos_reference.jwt_codec import Kind, TokenCodec
+from authchaos_reference.redis_client import memory_server
+from authchaos_reference.redis_ops import StoreUnavailable
+from authchaos_reference.services import build_services
 from benchmarks.durability import durable_revocations
 from benchmarks.http_load import WrkMissing, wrk_binary
 from benchmarks.locust_overhead import locust_recording
 from benchmarks.outage import outage_defaults
 from benchmarks.service_paths import measure_paths
-from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
-from harness.faults.model import Blackhole
-from harness.services.redis_server import RedisServer
-from reference_impl.config import load_settings
-from reference_impl.jwt_codec import Kind, TokenCodec
-from reference_impl.redis_client import memory_server
-from reference_impl.redis_ops import StoreUnavailable
-from reference_impl.services import build_services
 
 
 async def blacklist_10k(n: int = 10_000) -> dict[str, Any]:
@@ -66,8 +66,7 @@ async def blacklist_10k(n: int = 10_000) -> dict[str, Any]:
 
 async def _outage_latency(bugs: str, calls: int = 20) -> float:
     name = f"bench-{bugs or 'fixed'}"
-    settings = load_settings(redis_url=f"memory://{name}", redis_command_timeout_s=0.2, bugs=bugs,
-                             breaker_reset_s=30)  # fmt: skip
+    settings = load_settings(redis_url=f"memory://{name}", redis_command_timeout_s=0.2, bugs=bugs, breaker_reset_s=30)
     services = build_services(settings, FaultyConnection)
     pair = await services.auth.login("alice", "wonderland")
     nemesis = EmbeddedNemesis(memory_server(name))
@@ -86,8 +85,12 @@ async def _outage_latency(bugs: str, calls: int = 20) -> float:
 async def outage_breaker() -> dict[str, Any]:
     with_breaker = await _outage_latency("")
     without = await _outage_latency("no_breaker")
-    return {"mean_with_breaker_ms": round(with_breaker * 1000, 2), "baseline_no_breaker_ms": round(without * 1000, 2),
-            "speedup": round(without / with_breaker, 1), "target": ">= 5x (fail fast once open)"}  # fmt: skip
+    return {
+        "mean_with_breaker_ms": round(with_breaker * 1000, 2),
+        "baseline_no_breaker_ms": round(without * 1000, 2),
+        "speedup": round(without / with_breaker, 1),
+        "target": ">= 5x (fail fast once open)",
+    }
 
 
 def verify_overhead(n: int = 20_000) -> dict[str, Any]:
@@ -103,8 +106,12 @@ def verify_overhead(n: int = 20_000) -> dict[str, Any]:
     for _ in range(n):
         codec.verify(token, Kind.ACCESS)
     ours = time.perf_counter() - started
-    return {"verify_per_s": round(n / ours), "baseline_pyjwt_per_s": round(n / bare),
-            "overhead_ratio": round(ours / bare, 2), "target": "<= 1.5x of a bare decode"}  # fmt: skip
+    return {
+        "verify_per_s": round(n / ours),
+        "baseline_pyjwt_per_s": round(n / bare),
+        "overhead_ratio": round(ours / bare, 2),
+        "target": "<= 1.5x of a bare decode",
+    }
 
 
 async def in_process() -> dict[str, dict[str, Any]]:
@@ -130,28 +137,72 @@ def table_rows(r: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     """(path, service figure, floor or baseline figure, ratio, target, met) for the HTTP comparisons."""
     degraded, loc = r["degraded_me"], r["locust_recording"]
     return [
-        ("GET /auth/me", _rps(r["me"]["service"]), _rps(r["me"]["floor"]) + " (me floor)", f"{r['me']['ratio']}",
-         ">= 0.8", r["me"]["met"]),
-        ("POST /auth/refresh", _rps(r["refresh"]["service"]), _rps(r["refresh"]["floor"]) + " (refresh floor)",
-         f"{r['refresh']['ratio']}", ">= 0.8", r["refresh"]["met"]),
-        ("POST /auth/blacklist 10k", f"{r['blacklist_10k_http']['service_batch_ms']} ms/batch",
-         f"{r['blacklist_10k_http']['floor_batch_ms']} ms/batch (batch floor)",
-         f"{r['blacklist_10k_http']['ratio']}x time", "<= 1.3x", r["blacklist_10k_http"]["met"]),
-        ("GET /auth/me, 2 workers", _rps(r["two_workers_me"]["two_workers"]),
-         _rps(r["two_workers_me"]["one_worker"]) + " (1 worker)", f"{r['two_workers_me']['ratio']}", ">= 1.6",
-         r["two_workers_me"]["met"]),
-        ("GET /auth/me, degraded", f"{_rps(degraded['degraded'])}, p99 {degraded['degraded']['p99_ms']} ms",
-         _rps(degraded["healthy"]) + " (healthy, via proxy)", f"{degraded['ratio']}", ">= 0.8, p99 < 50 ms",
-         degraded["met"]),
-        ("Locust, recording on", f"{loc['recording_on_rps']:,.0f} req/s",
-         f"{loc['recording_off_rps']:,.0f} req/s (recording off)", f"{loc['ratio']}", ">= 0.8", loc["met"]),
+        (
+            "GET /auth/me",
+            _rps(r["me"]["service"]),
+            _rps(r["me"]["floor"]) + " (me floor)",
+            f"{r['me']['ratio']}",
+            ">= 0.8",
+            r["me"]["met"],
+        ),
+        (
+            "POST /auth/refresh",
+            _rps(r["refresh"]["service"]),
+            _rps(r["refresh"]["floor"]) + " (refresh floor)",
+            f"{r['refresh']['ratio']}",
+            ">= 0.8",
+            r["refresh"]["met"],
+        ),
+        (
+            "POST /auth/blacklist 10k",
+            f"{r['blacklist_10k_http']['service_batch_ms']} ms/batch",
+            f"{r['blacklist_10k_http']['floor_batch_ms']} ms/batch (batch floor)",
+            f"{r['blacklist_10k_http']['ratio']}x time",
+            "<= 1.3x",
+            r["blacklist_10k_http"]["met"],
+        ),
+        (
+            "GET /auth/me, 2 workers",
+            _rps(r["two_workers_me"]["two_workers"]),
+            _rps(r["two_workers_me"]["one_worker"]) + " (1 worker)",
+            f"{r['two_workers_me']['ratio']}",
+            ">= 1.6",
+            r["two_workers_me"]["met"],
+        ),
+        (
+            "GET /auth/me, degraded",
+            f"{_rps(degraded['degraded'])}, p99 {degraded['degraded']['p99_ms']} ms",
+            _rps(degraded["healthy"]) + " (healthy, via proxy)",
+            f"{degraded['ratio']}",
+            ">= 0.8, p99 < 50 ms",
+            degraded["met"],
+        ),
+        (
+            "Locust, recording on",
+            f"{loc['recording_on_rps']:,.0f} req/s",
+            f"{loc['recording_off_rps']:,.0f} req/s (recording off)",
+            f"{loc['ratio']}",
+            ">= 0.8",
+            loc["met"],
+        ),
         ("trivial floor (ceiling)", "", _rps(r["trivial_floor"]["floor"]), "", "context", True),
-        ("me floor, 2 workers", _rps(r["two_workers_me"]["me_floor_two_workers"]),
-         _rps(r["me"]["floor"]) + " (1 worker)", f"{r['two_workers_me']['me_floor_two_over_one']}", "context", True),
-        ("trivial floor, 2 workers", _rps(r["two_workers_me"]["trivial_floor_two_workers"]),
-         _rps(r["trivial_floor"]["floor"]) + " (1 worker)", f"{r['two_workers_me']['trivial_floor_two_over_one']}",
-         "context", True),
-    ]  # fmt: skip
+        (
+            "me floor, 2 workers",
+            _rps(r["two_workers_me"]["me_floor_two_workers"]),
+            _rps(r["me"]["floor"]) + " (1 worker)",
+            f"{r['two_workers_me']['me_floor_two_over_one']}",
+            "context",
+            True,
+        ),
+        (
+            "trivial floor, 2 workers",
+            _rps(r["two_workers_me"]["trivial_floor_two_workers"]),
+            _rps(r["trivial_floor"]["floor"]) + " (1 worker)",
+            f"{r['two_workers_me']['trivial_floor_two_over_one']}",
+            "context",
+            True,
+        ),
+    ]
 
 
 def print_report(results: dict[str, dict[str, Any]], http: dict[str, dict[str, Any]]) -> None:

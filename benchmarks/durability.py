@@ -12,10 +12,10 @@ import itertools
 import time
 from typing import Any
 
-from harness.services.processes import wait_until
-from harness.services.redis_server import HOST, RedisServer, redis_command
-from reference_impl.config import load_settings
-from reference_impl.services import build_services
+from authchaos.servers.processes import wait_until
+from authchaos.servers.redis_server import HOST, RedisServer, redis_command
+from authchaos_reference.config import load_settings
+from authchaos_reference.services import build_services
 
 SESSIONS = 16
 ROTATIONS = 60  # per session: 960 refreshes a measurement
@@ -28,8 +28,9 @@ async def _refresh_rps(url: str, durability: str) -> float:
     run = next(_runs)
     pairs = [services.tokens.mint(f"bench-{i}", f"fam-{run}-{i}", f"r-{run}-{i}") for i in range(SESSIONS)]
     for i in range(SESSIONS):  # register the families the way a login does
-        await services.tokens.store.register_family(f"fam-{run}-{i}", f"bench-{i}", f"r-{run}-{i}",
-                                                    issued_ms=int(time.time() * 1000))  # fmt: skip
+        await services.tokens.store.register_family(
+            f"fam-{run}-{i}", f"bench-{i}", f"r-{run}-{i}", issued_ms=int(time.time() * 1000)
+        )
 
     async def chain(token: str) -> None:
         for _ in range(ROTATIONS):
@@ -65,13 +66,15 @@ async def durable_revocations() -> dict[str, Any]:
     refresh_ratio = max(on) / max(off)
     blacklist_ratio = min(bl_off) / min(bl_on)  # throughput ratio = time off / time on
     return {
-        "refresh_rps_off": round(max(off)), "refresh_rps_durable": round(max(on)),
+        "refresh_rps_off": round(max(off)),
+        "refresh_rps_durable": round(max(on)),
         "refresh_ratio": round(refresh_ratio, 2),
-        "blacklist_10k_ms_off": round(min(bl_off) * 1000), "blacklist_10k_ms_durable": round(min(bl_on) * 1000),
+        "blacklist_10k_ms_off": round(min(bl_off) * 1000),
+        "blacklist_10k_ms_durable": round(min(bl_on) * 1000),
         "blacklist_ratio": round(blacklist_ratio, 2),
         "target": "refresh >= 0.5, batch blacklist >= 0.8 (throughput durable / non-durable)",
         "met": refresh_ratio >= 0.5 and blacklist_ratio >= 0.8,
-    }  # fmt: skip
+    }
 
 
 if __name__ == "__main__":

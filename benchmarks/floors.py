@@ -35,11 +35,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness.services.processes import ManagedProcess, StartError, free_port, wait_until
-from reference_impl.config import Settings, load_settings
-from reference_impl.jwt_codec import REQUIRED, TYP_HEADER, Kind, kid_for
-from reference_impl.redis_client import create_redis
-from reference_impl.token_store import ROTATE, bl_key, fam_key, famrev_key, usercache_key, userfams_key, userrev_key
+from authchaos.servers.processes import ManagedProcess, StartError, free_port, wait_until
+from authchaos_reference.config import Settings, load_settings
+from authchaos_reference.jwt_codec import REQUIRED, TYP_HEADER, Kind, kid_for
+from authchaos_reference.redis_client import create_redis
+from authchaos_reference.token_store import (
+    ROTATE,
+    bl_key,
+    fam_key,
+    famrev_key,
+    usercache_key,
+    userfams_key,
+    userrev_key,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1000
@@ -57,12 +65,25 @@ class Keys:
 
     def verify(self, token: str, key: bytes) -> dict[str, Any]:
         s = self.settings
-        return jwt.decode(token, key, algorithms=["HS256"], issuer=s.issuer, audience=s.audience, leeway=s.leeway_s,
-                          options={"require": REQUIRED, "strict_aud": True})  # fmt: skip
+        return jwt.decode(
+            token,
+            key,
+            algorithms=["HS256"],
+            issuer=s.issuer,
+            audience=s.audience,
+            leeway=s.leeway_s,
+            options={"require": REQUIRED, "strict_aud": True},
+        )
 
     def sign(self, kind: Kind, claims: dict[str, Any], ttl_s: int, now: int) -> str:
-        body = {**claims, "type": kind.value, "iat": now, "exp": now + ttl_s, "iss": self.settings.issuer,
-                "aud": self.settings.audience}  # fmt: skip
+        body = {
+            **claims,
+            "type": kind.value,
+            "iat": now,
+            "exp": now + ttl_s,
+            "iss": self.settings.issuer,
+            "aud": self.settings.audience,
+        }
         key, kid = (self.access, self.access_kid) if kind is Kind.ACCESS else (self.refresh, self.refresh_kid)
         return jwt.encode(body, key, algorithm="HS256", headers={"kid": kid, "typ": TYP_HEADER[kind]})
 
@@ -90,9 +111,12 @@ def trivial_app() -> Starlette:
     """The server's ceiling: no token work, no Redis. Answers the Locust ApiUser's login and /auth/me."""
     keys = Keys(load_settings())
     now = int(time.time())
-    pair = {"access_token": keys.sign(Kind.ACCESS, {"sub": "alice", "tokenId": "t", "family": "f"}, 3600, now),
-            "refresh_token": keys.sign(Kind.REFRESH, {"sub": "alice", "tokenId": "r", "family": "f"}, 3600, now),
-            "token_type": "Bearer", "expires_in": 3600}  # fmt: skip
+    pair = {
+        "access_token": keys.sign(Kind.ACCESS, {"sub": "alice", "tokenId": "t", "family": "f"}, 3600, now),
+        "refresh_token": keys.sign(Kind.REFRESH, {"sub": "alice", "tokenId": "r", "family": "f"}, 3600, now),
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    }
     user = {"sub": "alice", "username": "alice", "roles": ["user"]}
 
     async def hello(_: Request) -> JSONResponse:
@@ -151,17 +175,42 @@ def refresh_floor_app() -> Starlette:
             return JSONResponse({"error": "invalid_token"}, 401)
         family, sub, tid, new_tid, now = c["family"], c["sub"], c["tokenId"], secrets.token_urlsafe(16), time.time()
         status, current = await request.app.state.redis.evalsha(
-            sha[0], 5, fam_key(family), famrev_key(family), bl_key(tid), userfams_key(sub), userrev_key(sub),
-            tid, new_tid, int(now * 1000), 0, settings.refresh_ttl_s, sub, "0", family, (int(c["iat"]) + 1) * 1000,
-        )  # fmt: skip
+            sha[0],
+            5,
+            fam_key(family),
+            famrev_key(family),
+            bl_key(tid),
+            userfams_key(sub),
+            userrev_key(sub),
+            tid,
+            new_tid,
+            int(now * 1000),
+            0,
+            settings.refresh_ttl_s,
+            sub,
+            "0",
+            family,
+            (int(c["iat"]) + 1) * 1000,
+        )
         if status not in ("ok", "grace"):
             return JSONResponse({"error": status}, 401)
-        access = keys.sign(Kind.ACCESS, {"sub": sub, "tokenId": secrets.token_urlsafe(16), "family": family},
-                           settings.access_ttl_s, int(now))  # fmt: skip
-        refresh = keys.sign(Kind.REFRESH, {"sub": sub, "tokenId": current, "family": family},
-                            settings.refresh_ttl_s, int(now))  # fmt: skip
-        return JSONResponse({"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                             "expires_in": settings.access_ttl_s})  # fmt: skip
+        access = keys.sign(
+            Kind.ACCESS,
+            {"sub": sub, "tokenId": secrets.token_urlsafe(16), "family": family},
+            settings.access_ttl_s,
+            int(now),
+        )
+        refresh = keys.sign(
+            Kind.REFRESH, {"sub": sub, "tokenId": current, "family": family}, settings.refresh_ttl_s, int(now)
+        )
+        return JSONResponse(
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "Bearer",
+                "expires_in": settings.access_ttl_s,
+            }
+        )
 
     return _app([Route("/auth/refresh", refresh, methods=["POST"])], load)
 
@@ -210,9 +259,24 @@ class FloorServer:
 
     def __enter__(self) -> FloorServer:
         env = {**os.environ, **({"AUTHCHAOS_REDIS_URL": self.redis_url} if self.redis_url else {})}
-        argv = [sys.executable, "-m", "uvicorn", f"benchmarks.floors:{self.factory}", "--factory", "--host",
-                "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
-                "--no-access-log", "--timeout-graceful-shutdown", "5"]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"benchmarks.floors:{self.factory}",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
         log = Path(tempfile.mkdtemp(prefix="authchaos-floor-")) / "floor.log"
         self.process = proc = ManagedProcess(f"floor:{self.factory}", argv, log, env=env, cwd=ROOT)
         proc.spawn()

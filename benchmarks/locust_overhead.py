@@ -37,9 +37,30 @@ def locust_run(url: str, history_dir: str | None, users: int = USERS, duration_s
     env["AUTHCHAOS_LOAD_WEIGHTS"] = "refresh=0,blacklist=0,api=1"
     if history_dir is not None:
         env["AUTHCHAOS_LOAD_HISTORY_DIR"] = history_dir
-    argv = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-H", url, "-u", str(users),
-            "-r", str(users), "-t", f"{duration_s}s", "--reset-stats", "--stop-timeout", "1", "--csv", str(out / "run"),
-            "--only-summary", "--loglevel", "WARNING"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        LOCUSTFILE,
+        "--headless",
+        "-H",
+        url,
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{duration_s}s",
+        "--reset-stats",
+        "--stop-timeout",
+        "1",
+        "--csv",
+        str(out / "run"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
     cpu = _children_cpu_s()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration_s + 60, check=False)
     cpu = _children_cpu_s() - cpu
@@ -48,9 +69,13 @@ def locust_run(url: str, history_dir: str | None, users: int = USERS, duration_s
         raise RuntimeError(f"locust wrote no stats ({done.returncode}): {done.stderr[-400:]}")
     total = next(row for row in csv.DictReader(stats.open()) if row["Name"] == "Aggregated")
     requests = int(total["Request Count"])
-    return {"rps": round(float(total["Requests/s"]), 1), "requests": requests,
-            "failures": int(total["Failure Count"]), "cpu_s": round(cpu, 2),
-            "requests_per_cpu_s": round(requests / cpu, 1) if cpu else None}  # fmt: skip
+    return {
+        "rps": round(float(total["Requests/s"]), 1),
+        "requests": requests,
+        "failures": int(total["Failure Count"]),
+        "cpu_s": round(cpu, 2),
+        "requests_per_cpu_s": round(requests / cpu, 1) if cpu else None,
+    }
 
 
 def locust_recording() -> dict[str, Any]:
@@ -64,6 +89,13 @@ def locust_recording() -> dict[str, Any]:
     off, on = (sum(r["rps"] for r in runs[m]) / 2 for m in ("off", "on"))
     ratio = on / off if off else 0.0
     failures = sum(r["failures"] for rs in runs.values() for r in rs)
-    return {"recording_off_rps": round(off, 1), "recording_on_rps": round(on, 1), "ratio": round(ratio, 2),
-            "overhead_pct": round(100 * (1 - ratio), 1), "runs": runs, "users": USERS,
-            "target": "recording costs <= 20 % (ratio >= 0.8)", "met": ratio >= 0.8 and not failures}  # fmt: skip
+    return {
+        "recording_off_rps": round(off, 1),
+        "recording_on_rps": round(on, 1),
+        "ratio": round(ratio, 2),
+        "overhead_pct": round(100 * (1 - ratio), 1),
+        "runs": runs,
+        "users": USERS,
+        "target": "recording costs <= 20 % (ratio >= 0.8)",
+        "met": ratio >= 0.8 and not failures,
+    }

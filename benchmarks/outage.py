@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 
-from harness.faults.model import Blackhole
-from harness.faults.nemesis import RealNemesis
-from harness.faults.toxiproxy_client import ToxiproxyClient
-from harness.services.processes import free_port
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
-from harness.services.toxiproxy_server import ToxiproxyServer
+from authchaos.faults.fault_spec import Blackhole
+from authchaos.faults.nemesis import RealNemesis
+from authchaos.servers.processes import free_port
+from authchaos.servers.redis_server import RedisServer
+from authchaos.servers.toxiproxy_client import ToxiproxyClient
+from authchaos.servers.toxiproxy_server import ToxiproxyServer
+from authchaos.sut.service_process import AuthServiceProcess
 
 FAST_S = 0.05  # an answer this quick did not wait on Redis
 

@@ -20,19 +20,19 @@ from typing import Any
 
 import httpx
 
+from authchaos.faults.fault_spec import Blackhole
+from authchaos.faults.nemesis import RealNemesis
+from authchaos.servers.processes import free_port
+from authchaos.servers.redis_server import RedisServer
+from authchaos.servers.toxiproxy_client import ToxiproxyClient
+from authchaos.servers.toxiproxy_server import ToxiproxyServer
+from authchaos.sut.service_process import AuthServiceProcess
+from authchaos_reference.config import load_settings
+from authchaos_reference.jwt_codec import Kind, new_id
+from authchaos_reference.jwt_service import TokenPair, TokenService
+from authchaos_reference.services import build_services
 from benchmarks.floors import FloorServer
 from benchmarks.http_load import Load, lines_file, run_wrk
-from harness.faults.model import Blackhole
-from harness.faults.nemesis import RealNemesis
-from harness.faults.toxiproxy_client import ToxiproxyClient
-from harness.services.processes import free_port
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
-from harness.services.toxiproxy_server import ToxiproxyServer
-from reference_impl.config import load_settings
-from reference_impl.jwt_codec import Kind, new_id
-from reference_impl.jwt_service import TokenPair, TokenService
-from reference_impl.services import build_services
 
 CONNECTIONS = 16
 DURATION_S = 4.0
@@ -53,8 +53,10 @@ async def mint_tokens(redis_url: str, blacklist_n: int = 10_000) -> Tokens:
     services = build_services(load_settings(redis_url=redis_url))
     pairs = [await _session(services.tokens, "alice") for _ in range(CONNECTIONS * 7)]
     codec = services.tokens.codec
-    victims = [codec.encode(Kind.ACCESS, {"sub": "alice", "tokenId": new_id(), "family": "bench"}, ttl_s=900)
-               for _ in range(blacklist_n)]  # fmt: skip
+    victims = [
+        codec.encode(Kind.ACCESS, {"sub": "alice", "tokenId": new_id(), "family": "bench"}, ttl_s=900)
+        for _ in range(blacklist_n)
+    ]
     admin = (await _session(services.tokens, "admin")).access_token
     alice = services.auth.users.by_id("alice")
     assert alice is not None
@@ -63,8 +65,12 @@ async def mint_tokens(redis_url: str, blacklist_n: int = 10_000) -> Tokens:
     n = CONNECTIONS + CONNECTIONS // 2  # slack: a refresh lost with a socket error drops its session
     refresh = [str(lines_file([p.refresh_token for p in pairs[i * n : (i + 1) * n]], "refresh")) for i in range(4)]
     body = '{"tokens":[' + ",".join(f'"{t}"' for t in victims) + "]}"
-    return Tokens(str(lines_file([p.access_token for p in pairs[-CONNECTIONS:]], "access")), refresh,
-                  str(lines_file([body], "body.json")), admin)  # fmt: skip
+    return Tokens(
+        str(lines_file([p.access_token for p in pairs[-CONNECTIONS:]], "access")),
+        refresh,
+        str(lines_file([body], "body.json")),
+        admin,
+    )
 
 
 async def _session(tokens: TokenService, sub: str) -> TokenPair:
@@ -74,8 +80,14 @@ async def _session(tokens: TokenService, sub: str) -> TokenPair:
     return pair
 
 
-def measure(url: str, script: str, args: list[str], warm_args: list[str] | None = None, connections: int = CONNECTIONS,
-            duration_s: float = DURATION_S) -> Load:  # fmt: skip
+def measure(
+    url: str,
+    script: str,
+    args: list[str],
+    warm_args: list[str] | None = None,
+    connections: int = CONNECTIONS,
+    duration_s: float = DURATION_S,
+) -> Load:
     """A short warm-up (connections, Redis pool), then the measured run."""
     run_wrk(url, script, warm_args or args, connections=min(connections, 4), duration_s=WARM_S, timeout_s=10)
     return run_wrk(url, script, args, connections=connections, duration_s=duration_s, timeout_s=10)
@@ -89,8 +101,14 @@ def compare(service: Load, floor: Load, *, higher_is_better: bool, bound: float,
     else:
         ratio = service.p50_ms / floor.p50_ms  # one connection: each request's own time, the median of them
         met = ratio <= bound
-    return {"service": service.figures(), "floor": floor.figures(), "ratio": round(ratio, 2), "target": target,
-            "met": met and service.clean and floor.clean, "clean": service.clean and floor.clean}  # fmt: skip
+    return {
+        "service": service.figures(),
+        "floor": floor.figures(),
+        "ratio": round(ratio, 2),
+        "target": target,
+        "met": met and service.clean and floor.clean,
+        "clean": service.clean and floor.clean,
+    }
 
 
 def me_and_workers(redis: RedisServer, tokens: Tokens) -> dict[str, dict[str, Any]]:

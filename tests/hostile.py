@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 from hypothesis import strategies as st
 
-from reference_impl.config import Settings
-from reference_impl.jwt_codec import Kind, TokenCodec
+from authchaos_reference.config import Settings
+from authchaos_reference.jwt_codec import Kind, TokenCodec
 
 json_scalars = st.one_of(
     st.none(),

@@ -19,8 +19,8 @@ import httpx
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, precondition, rule
 
-from reference_impl.config import Settings
-from reference_impl.jwt_codec import Kind, TokenCodec
+from authchaos_reference.config import Settings
+from authchaos_reference.jwt_codec import Kind, TokenCodec
 
 
 @dataclass
@@ -148,8 +148,15 @@ def make_machine(client_factory: Callable[[], Any], settings: Settings) -> type[
         @rule(target=legacies)
         def mint_legacy(self) -> Legacy:
             now = int(time.time())
-            payload = {"sub": "alice", "userId": "alice", "iat": now, "exp": now + 3600, "iss": settings.issuer,
-                       "aud": settings.audience, "email": f"{secrets.token_hex(6)}@example.com"}  # fmt: skip
+            payload = {
+                "sub": "alice",
+                "userId": "alice",
+                "iat": now,
+                "exp": now + 3600,
+                "iss": settings.issuer,
+                "aud": settings.audience,
+                "email": f"{secrets.token_hex(6)}@example.com",
+            }
             legacy = Legacy(codec.sign_raw(Kind.REFRESH, payload))
             self.all_legacies.append(legacy)
             return legacy

@@ -15,10 +15,10 @@ from typing import Any
 import fakeredis
 import httpx
 
-from reference_impl.app import create_app
-from reference_impl.config import Settings, load_settings
-from reference_impl.redis_client import memory_server
-from reference_impl.services import Services, build_services
+from authchaos_reference.app import create_app
+from authchaos_reference.config import Settings, load_settings
+from authchaos_reference.redis_client import memory_server
+from authchaos_reference.services import Services, build_services
 
 _names = itertools.count()
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def authchaos(
     """
     extra = ["--report-dir", str(report_dir)] if report_dir is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args, *extra],
+        [sys.executable, "-m", "authchaos", *args, *extra],
         cwd=cwd,
         env={**os.environ, "COLUMNS": "250", **(env or {})},
         capture_output=True,

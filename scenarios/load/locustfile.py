@@ -11,8 +11,8 @@ Users behave like real clients:
                  then checks one of them is rejected;
   ApiUser        calls GET /auth/me.
 
-Every request becomes one history row through ``harness.protocol.row``, exactly as the scenario
-client writes them, and tokens are minted with ``harness.tokens`` (kid and typ included).
+Every request becomes one history row through ``authchaos.record.protocol.row``, exactly as the scenario
+client writes them, and tokens are minted with ``authchaos.record.token_keys`` (kid and typ included).
 
 Environment (all optional): AUTHCHAOS_LOAD_WEIGHTS ("refresh=3,blacklist=1,api=6"),
 AUTHCHAOS_LOAD_PROFILE (smoke | ramp | soak | spike: a LoadTestShape; unset: -u/-r/-t as usual),
@@ -35,8 +35,8 @@ from typing import Any
 from locust import LoadTestShape, between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from harness import protocol
-from harness.tokens import TokenKeys, mint
+from authchaos.record import protocol
+from authchaos.record.token_keys import TokenKeys, mint
 
 KEYS = TokenKeys.from_env()
 BATCH_SIZES = [int(x) for x in os.environ.get("AUTHCHAOS_LOAD_BATCH_SIZES", "1,100,1000,10000").split(",")]
@@ -87,16 +87,30 @@ class AuthUser(FastHttpUser):
         self.login()
 
     def call(
-        self, op: str, method: str, path: str, *, name: str, token: str | None = None,
-        expect: tuple[int, ...] = (200,), **kw: Any,
-    ) -> tuple[int, dict[str, Any], dict[str, Any]]:  # fmt: skip
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        token: str | None = None,
+        expect: tuple[int, ...] = (200,),
+        **kw: Any,
+    ) -> tuple[int, dict[str, Any], dict[str, Any]]:
         """One request: Locust counts it, and ``protocol.row`` makes its history row."""
         start = time.monotonic_ns()
         with self.client.request(method, path, name=name, catch_response=True, **kw) as r:
             row, body = protocol.row_from_response(
-                op, self.uid, start, time.monotonic_ns(), token=token, status=r.status_code or None,
-                headers=dict(r.headers or {}), text=r.text, error=getattr(r, "error", None),  # set when no answer
-            )  # fmt: skip
+                op,
+                self.uid,
+                start,
+                time.monotonic_ns(),
+                token=token,
+                status=r.status_code or None,
+                headers=dict(r.headers or {}),
+                text=r.text,
+                error=getattr(r, "error", None),  # set when no answer
+            )
             if row["status"] in expect:
                 r.success()
             else:
@@ -104,8 +118,13 @@ class AuthUser(FastHttpUser):
         return row["status"] or 0, body if isinstance(body, dict) else {}, row
 
     def login(self) -> None:
-        status, body, row = self.call("login", "POST", protocol.LOGIN, name=protocol.LOGIN,
-                                      json={"username": self.username, "password": self.password})  # fmt: skip
+        status, body, row = self.call(
+            "login",
+            "POST",
+            protocol.LOGIN,
+            name=protocol.LOGIN,
+            json={"username": self.username, "password": self.password},
+        )
         if status == 200:
             self.access, self.refresh_token = body["access_token"], body["refresh_token"]
             protocol.received(row, self.refresh_token, self.access)
@@ -129,8 +148,9 @@ class RefreshUser(AuthUser):
             self.replay(self.previous)
             return
         token = self.refresh_token
-        status, body, row = self.call("refresh", "POST", protocol.REFRESH, name=protocol.REFRESH, token=token,
-                                      json={"refresh_token": token})  # fmt: skip
+        status, body, row = self.call(
+            "refresh", "POST", protocol.REFRESH, name=protocol.REFRESH, token=token, json={"refresh_token": token}
+        )
         if status == 200:
             self.access, self.refresh_token, self.previous = body["access_token"], body["refresh_token"], token
             protocol.received(row, self.refresh_token, self.access)
@@ -140,8 +160,15 @@ class RefreshUser(AuthUser):
 
     def probe(self, op: str, path: str, token: str | None, probe: str, **kw: Any) -> None:
         """Present a token the service must reject: a 401 is this request's success."""
-        _, _, row = self.call(op, "POST" if path == protocol.REFRESH else "GET", path, name=f"{path} [{probe}]",
-                              token=token, expect=(401,), **kw)  # fmt: skip
+        _, _, row = self.call(
+            op,
+            "POST" if path == protocol.REFRESH else "GET",
+            path,
+            name=f"{path} [{probe}]",
+            token=token,
+            expect=(401,),
+            **kw,
+        )
         row["probe"] = probe
         row["outcome"] = "ok" if row["status"] == 401 else ("unknown" if row["status"] is None else "fail")
         HISTORY.write(row)
@@ -163,8 +190,14 @@ class ApiUser(AuthUser):
         if self.access is None:
             self.login()
             return
-        status, _, row = self.call("me", "GET", protocol.ME, name=protocol.ME, token=self.access,
-                                   headers={"Authorization": f"Bearer {self.access}"})  # fmt: skip
+        status, _, row = self.call(
+            "me",
+            "GET",
+            protocol.ME,
+            name=protocol.ME,
+            token=self.access,
+            headers={"Authorization": f"Bearer {self.access}"},
+        )
         if status == 401:
             self.access = None
         HISTORY.write(row)
@@ -178,8 +211,10 @@ class BlacklistUser(AuthUser):
     def mint(self, n: int) -> list[str]:
         assert KEYS is not None
         sub = protocol.DEFAULT_USER[0]
-        return [mint(KEYS, "access", {"sub": sub, "tokenId": f"ld-{self.uid}-{random.getrandbits(64):x}"}, ttl_s=600)
-                for _ in range(n)]  # fmt: skip
+        return [
+            mint(KEYS, "access", {"sub": sub, "tokenId": f"ld-{self.uid}-{random.getrandbits(64):x}"}, ttl_s=600)
+            for _ in range(n)
+        ]
 
     @task
     def blacklist(self) -> None:
@@ -188,16 +223,29 @@ class BlacklistUser(AuthUser):
             return
         size = random.choice(BATCH_SIZES)
         tokens = self.mint(size)
-        status, _, row = self.call("blacklist_batch", "POST", protocol.BLACKLIST, name=f"{protocol.BLACKLIST} [{size}]",
-                                   token=self.access, headers={"Authorization": f"Bearer {self.access}"},
-                                   json={"tokens": tokens})  # fmt: skip
+        status, _, row = self.call(
+            "blacklist_batch",
+            "POST",
+            protocol.BLACKLIST,
+            name=f"{protocol.BLACKLIST} [{size}]",
+            token=self.access,
+            headers={"Authorization": f"Bearer {self.access}"},
+            json={"tokens": tokens},
+        )
         if status == 200:
             row["revoked_ids"] = [protocol.peek(t)["tokenId"] for t in tokens[:50]]  # a sample keeps the history small
         HISTORY.write(row)
         if status == 200:
             victim = tokens[0]
-            _, _, probe = self.call("me", "GET", protocol.ME, name=f"{protocol.ME} [revoked]", token=victim,
-                                    expect=(401,), headers={"Authorization": f"Bearer {victim}"})  # fmt: skip
+            _, _, probe = self.call(
+                "me",
+                "GET",
+                protocol.ME,
+                name=f"{protocol.ME} [revoked]",
+                token=victim,
+                expect=(401,),
+                headers={"Authorization": f"Bearer {victim}"},
+            )
             probe["probe"] = "revoked"
             probe["outcome"] = "ok" if probe.get("status") == 401 else "fail"  # a rejection is the success here
             HISTORY.write(probe)
@@ -224,8 +272,11 @@ def _step_broke() -> bool:
     if env is None or env.runner is None or not bounds:
         return False
     stats = env.runner.stats
-    return all(_broke(stats.entries.get((CAPACITY_NAMES[op][1], CAPACITY_NAMES[op][0])), bound)
-               for op, bound in bounds.items() if op in CAPACITY_NAMES)  # fmt: skip
+    return all(
+        _broke(stats.entries.get((CAPACITY_NAMES[op][1], CAPACITY_NAMES[op][0])), bound)
+        for op, bound in bounds.items()
+        if op in CAPACITY_NAMES
+    )
 
 
 ENVIRONMENT: Any = None  # Locust's Environment, for the capacity shape's stop rule

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.faults import injected
-from harness.faults.model import ReplicaLag
-from harness.infra import InfraOptions, Infrastructure
+from authchaos.faults.fault_spec import ReplicaLag
+from authchaos.faults.nemesis import injected
+from authchaos.run.infrastructure import InfraOptions, Infrastructure
 from tests.support import running_service
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import check_names
+from authchaos.checks import check_names
 from tests.support import authchaos
 
 pytestmark = pytest.mark.integration
@@ -66,15 +66,34 @@ def test_embedded_run_writes_all_three_reports_and_a_skipped_fault_is_not_a_pass
     assert "<svg" in html and "short-blackhole" in html and "embedded" in html and "<script" not in html
     assert "SKIPPED" in html and "Not run as designed: faults skipped" in html and "not applicable" in html
     assert "secret" not in (latest / "run.json").read_text().lower()
-    allowed = authchaos("run", "mini", "--backend", "embedded", "--allow-skipped", "--scenarios-dir", str(d),
-                        "--report-dir", str(tmp_path / "r"))  # fmt: skip
+    allowed = authchaos(
+        "run",
+        "mini",
+        "--backend",
+        "embedded",
+        "--allow-skipped",
+        "--scenarios-dir",
+        str(d),
+        "--report-dir",
+        str(tmp_path / "r"),
+    )
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
 
 
 def test_replay_runs_the_same_scenario_and_seed(tmp_path: Path) -> None:
     d = scenarios_dir(tmp_path, "down")
-    first = authchaos("run", "short-down", "--backend", "embedded", "--seed", "99", "--scenarios-dir", str(d),
-                      "--report-dir", str(tmp_path / "r"))  # fmt: skip
+    first = authchaos(
+        "run",
+        "short-down",
+        "--backend",
+        "embedded",
+        "--seed",
+        "99",
+        "--scenarios-dir",
+        str(d),
+        "--report-dir",
+        str(tmp_path / "r"),
+    )
     assert first.returncode == 0, first.stdout
     run_json = (tmp_path / "r" / "latest" / "run.json").resolve()
     again = authchaos("replay", str(run_json), "--backend", "embedded", "--report-dir", str(tmp_path / "r"))
@@ -118,10 +137,25 @@ def test_ctrl_c_rolls_back_and_leaves_a_partial_report(tmp_path: Path) -> None:
         "name: long\nworkload: {clients: 2, duration_s: 30}\nfaults: [{at: 0.5, for: 25, fault: {kind: down}}]\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "long", "--backend", "real", "--scenarios-dir", str(d),
-         "--report-dir", str(tmp_path / "r")],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "authchaos",
+            "run",
+            "long",
+            "--backend",
+            "real",
+            "--scenarios-dir",
+            str(d),
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     time.sleep(6)
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     proc.send_signal(signal.SIGINT)

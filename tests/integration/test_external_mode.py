@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.faults.toxiproxy_client import ToxiproxyClient
-from harness.pytest_plugin import RedisProxy
-from harness.services.service_process import AuthServiceProcess
-from harness.services.toxiproxy_server import ToxiproxyServer
+from authchaos.pytest_plugin import RedisProxy
+from authchaos.servers.toxiproxy_client import ToxiproxyClient
+from authchaos.servers.toxiproxy_server import ToxiproxyServer
+from authchaos.sut.service_process import AuthServiceProcess
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -21,10 +21,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_against(tmp_path: Path, url: str, env: dict[str, str]) -> tuple[int, dict]:
     out = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "gate-blackhole", "--target", url, "--report-dir", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "authchaos", "run", "gate-blackhole", "--target", url, "--report-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "COLUMNS": "200", "AUTHCHAOS_BUGS": "", **env},
-    )  # fmt: skip
+    )
     assert "external service" in out.stdout, out.stdout + out.stderr
     return out.returncode, json.loads((tmp_path / "latest" / "run.json").read_text())["scenarios"][0]
 
@@ -35,9 +38,10 @@ def test_faults_reach_an_external_service_through_its_proxy(
     fast = {"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "0.5", "AUTHCHAOS_BREAKER_RESET_S": "0.5"}
     with AuthServiceProcess(redis_proxy.url, env=fast) as staging:
         code, sc = run_against(
-            tmp_path / "a", staging.url,
+            tmp_path / "a",
+            staging.url,
             {"AUTHCHAOS_EXTERNAL_TOXIPROXY_URL": toxiproxy.api_url, "AUTHCHAOS_EXTERNAL_PROXY": redis_proxy.name},
-        )  # fmt: skip
+        )
         assert code == 0, [c for c in sc["checks"] if not c["passed"]]
         window = sc["timeline"]["windows"][0]
         assert window["start_s"] is not None and window["skipped"] is None

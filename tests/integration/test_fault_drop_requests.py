@@ -9,13 +9,14 @@ import pytest
 import redis
 from pydantic import TypeAdapter
 
-from harness.faults import injected
-from harness.faults.embedded import EmbeddedNemesis
-from harness.faults.model import DropRequests, Fault, FaultEvent, TimelineResult
-from harness.faults.timeline import run_timeline
-from harness.pytest_plugin import RedisProxy
-from harness.services.redis_server import RedisServer
-from harness.services.reference import memory_server
+from authchaos.faults.embedded import EmbeddedNemesis
+from authchaos.faults.fault_spec import DropRequests, Fault, FaultEvent
+from authchaos.faults.nemesis import injected
+from authchaos.faults.timeline import run_timeline
+from authchaos.pytest_plugin import RedisProxy
+from authchaos.record.windows import TimelineResult
+from authchaos.servers.redis_server import RedisServer
+from authchaos.sut.reference_service import memory_server
 
 
 def test_it_parses_from_a_scenario_and_becomes_one_upstream_timeout_toxic() -> None:
@@ -28,8 +29,9 @@ def test_it_parses_from_a_scenario_and_becomes_one_upstream_timeout_toxic() -> N
 def test_the_embedded_backend_reports_it_skipped_by_name() -> None:
     nemesis = EmbeddedNemesis(memory_server("drop-requests-test"))
     result = TimelineResult()
-    asyncio.run(run_timeline(nemesis, [FaultEvent(at_s=0, for_s=0.01, fault=DropRequests())], time.monotonic_ns(),
-                             result))  # fmt: skip
+    asyncio.run(
+        run_timeline(nemesis, [FaultEvent(at_s=0, for_s=0.01, fault=DropRequests())], time.monotonic_ns(), result)
+    )
     [window] = result.windows
     assert window.start_ns is None and window.skipped and "drop_requests" in window.skipped
 

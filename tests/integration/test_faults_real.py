@@ -8,8 +8,7 @@ import time
 import pytest
 import redis
 
-from harness.faults import injected
-from harness.faults.model import (
+from authchaos.faults.fault_spec import (
     Bandwidth,
     Blackhole,
     Down,
@@ -23,12 +22,13 @@ from harness.faults.model import (
     Restart,
     Slicer,
     SlowClose,
-    TimelineResult,
     Timeout,
 )
-from harness.faults.timeline import run_timeline
-from harness.pytest_plugin import RedisProxy
-from harness.services.redis_server import RedisServer
+from authchaos.faults.nemesis import injected
+from authchaos.faults.timeline import run_timeline
+from authchaos.pytest_plugin import RedisProxy
+from authchaos.record.windows import TimelineResult
+from authchaos.servers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 

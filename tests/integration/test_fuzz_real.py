@@ -14,18 +14,21 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
 
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
-from reference_impl.config import load_settings
+from authchaos.servers.redis_server import RedisServer
+from authchaos.sut.service_process import AuthServiceProcess
+from authchaos_reference.config import load_settings
 from tests.hostile import codec_for, fuzz_examples, hostile_bodies, hostile_tokens, post_everywhere, present_everywhere
 
 pytestmark = pytest.mark.integration
 
 CODEC = codec_for(load_settings(redis_url="memory://"))  # the development keys, as the served process has
 FUZZ = settings(
-    max_examples=fuzz_examples(60), deadline=None, derandomize=True, database=None,
+    max_examples=fuzz_examples(60),
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 COUNT = {"requests": 0}
 
 
@@ -71,8 +74,13 @@ def test_openapi_schema_fuzz_on_real_redis(served: AuthServiceProcess) -> None:
         operation = result.ok()
 
         @seed(11)
-        @settings(max_examples=fuzz_examples(30), deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=fuzz_examples(30),
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             response = case.call(base_url=served.url, timeout=30)

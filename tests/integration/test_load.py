@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import Op
+from authchaos.record.history import Op
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -21,9 +21,13 @@ def load(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = subprocess.run(
-        [sys.executable, "-m", "harness", "load", "--backend", "real", "--report-dir", str(tmp_path), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=240, env={**os.environ, "COLUMNS": "250", **(env or {})},
-    )  # fmt: skip
+        [sys.executable, "-m", "authchaos", "load", "--backend", "real", "--report-dir", str(tmp_path), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
+    )
     run_json = tmp_path / "latest" / "run.json"
     return out, (json.loads(run_json.read_text())["scenarios"][0] if run_json.exists() else {})
 
@@ -32,8 +36,11 @@ def test_smoke_profile_passes_and_its_history_is_the_scenario_clients(tmp_path: 
     out, sc = load(tmp_path, "--profile", "smoke", env={"AUTHCHAOS_LOAD_REPLAY_RATIO": "0.3"})
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert sc["load"]["requests"] > 100 and sc["verdict"] == "pass"
-    rows = [json.loads(line) for f in (tmp_path / "latest" / "history").glob("history-*.jsonl")
-            for line in f.read_text().splitlines()]  # fmt: skip
+    rows = [
+        json.loads(line)
+        for f in (tmp_path / "latest" / "history").glob("history-*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
     fields = {f.name for f in dataclasses.fields(Op)}
     assert rows and all(set(r) - fields == {"worker"} for r in rows), "Locust rows are Op rows (plus the worker pid)"
     checks = {c["name"]: c for c in sc["checks"]}
@@ -83,10 +90,29 @@ def test_ctrl_c_stops_locust_and_the_services(tmp_path: Path) -> None:
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "load", "--backend", "real", "--report-dir", str(tmp_path),
-         "--duration", "60", "--users", "4", "--spawn-rate", "4", "--fault", "down@2+50"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "authchaos",
+            "load",
+            "--backend",
+            "real",
+            "--report-dir",
+            str(tmp_path),
+            "--duration",
+            "60",
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--fault",
+            "down@2+50",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(7)
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     proc.send_signal(signal.SIGINT)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.mutation.catalogue import load_catalogue
+from authchaos.drivers.mutant_catalogue import load_catalogue
 from tests.support import authchaos
 
 pytestmark = pytest.mark.integration

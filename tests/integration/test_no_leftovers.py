@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.faults.toxiproxy_client import ToxiproxyClient
-from harness.services.processes import wait_until
-from harness.services.toxiproxy_server import ToxiproxyServer
+from authchaos.servers.processes import wait_until
+from authchaos.servers.toxiproxy_client import ToxiproxyClient
+from authchaos.servers.toxiproxy_server import ToxiproxyServer
 from tests.support import pid_alive
 
 pytestmark = pytest.mark.integration
@@ -35,12 +35,12 @@ def test_failing_test_leaves_no_process_proxy_or_toxic(tmp_path: Path, toxiproxy
         textwrap.dedent(
             f"""
             import json
-            from harness.faults import injected
-            from harness.faults.model import Latency
+            from authchaos.faults.nemesis import injected
+            from authchaos.faults.fault_spec import Latency
 
             def test_fails_midway(redis_proxy, redis_server, auth_service):
                 redis_proxy.nemesis.start(Latency(ms=50))
-                json.dump({{"redis": redis_server.process.pid, "service": auth_service.process.pid,
+                json.dump({{"redis": redis_server.process.pid, "service": auth_service.service.process.pid,
                            "proxy": redis_proxy.name}}, open({str(record)!r}, "w"))
                 assert False, "deliberate failure"
             """
@@ -64,9 +64,9 @@ def test_failing_test_leaves_no_process_proxy_or_toxic(tmp_path: Path, toxiproxy
 
 SCRIPT = """
 import json, sys, time
-from harness.faults.model import Latency
-from harness.infra import Infrastructure, InfraOptions, terminate_like_interrupt
-from harness.services.service_process import AuthServiceProcess
+from authchaos.faults.fault_spec import Latency
+from authchaos.run.infrastructure import Infrastructure, InfraOptions, terminate_like_interrupt
+from authchaos.sut.service_process import AuthServiceProcess
 
 terminate_like_interrupt()
 with Infrastructure(InfraOptions(backend="real")) as infra:
@@ -110,8 +110,8 @@ def test_interrupted_harness_leaves_nothing_running(toxiproxy: ToxiproxyServer, 
 def test_service_reconnects_through_the_proxy_after_redis_restart(auth_service, redis_proxy, fresh_redis) -> None:
     import httpx
 
-    from harness.faults import injected
-    from harness.faults.model import Kill
+    from authchaos.faults.fault_spec import Kill
+    from authchaos.faults.nemesis import injected
 
     with httpx.Client(base_url=auth_service.url, timeout=10) as c:
         assert c.post("/auth/login", json={"username": "alice", "password": "wonderland"}).status_code == 200

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
+from authchaos.servers.redis_server import RedisServer
+from authchaos.sut.service_process import AuthServiceProcess
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from harness.services.redis_server import RedisServer, redis_command
-from reference_impl.errors import INVALID_TYPE_FOR_REFRESH
+from authchaos.servers.redis_server import RedisServer, redis_command
+from authchaos_reference.errors import INVALID_TYPE_FOR_REFRESH
 from tests.support import Running, running_service
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 from redis.cluster import RedisCluster
 
-from harness.faults import injected
-from harness.faults.model import Failover, KillPrimary, KillShard, PartitionPrimary, ReplicaLag, SlotMigration
-from harness.infra import InfraOptions, Infrastructure
-from harness.services.cluster_topology import cluster_state
-from harness.services.processes import wait_until
-from harness.services.topology import ProxiedNode, Topology, TopologyError, info
+from authchaos.faults.fault_spec import Failover, KillPrimary, KillShard, PartitionPrimary, ReplicaLag, SlotMigration
+from authchaos.faults.nemesis import injected
+from authchaos.run.infrastructure import InfraOptions, Infrastructure
+from authchaos.servers.processes import wait_until
+from authchaos.topology.cluster_topology import cluster_state
+from authchaos.topology.topology_base import ProxiedNode, Topology, TopologyError, info
 
 pytestmark = pytest.mark.integration
 

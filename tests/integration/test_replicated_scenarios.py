@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.services.processes import live_processes
+from authchaos.servers.processes import live_processes
 from tests.support import authchaos
 
 pytestmark = pytest.mark.integration
@@ -16,8 +16,15 @@ pytestmark = pytest.mark.integration
 
 def test_cluster_slot_migration_scenario_runs_green(tmp_path: Path) -> None:
     before = {p.pid for p in live_processes()}
-    out = authchaos("run", "replicated-cluster-slot-migration", "--backend", "real", report_dir=tmp_path / "r",
-                    env={"AUTHCHAOS_BUGS": ""}, timeout=300)  # fmt: skip
+    out = authchaos(
+        "run",
+        "replicated-cluster-slot-migration",
+        "--backend",
+        "real",
+        report_dir=tmp_path / "r",
+        env={"AUTHCHAOS_BUGS": ""},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     run = json.loads(next((tmp_path / "r").glob("*/run.json")).read_text())
     scenario = run["scenarios"][0]

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.services.redis_server import RedisServer, redis_command
-from harness.services.service_process import AuthServiceProcess
-from reference_impl.config import load_settings
-from reference_impl.jwt_codec import Kind, TokenCodec
+from authchaos.servers.redis_server import RedisServer, redis_command
+from authchaos.sut.service_process import AuthServiceProcess
+from authchaos_reference.config import load_settings
+from authchaos_reference.jwt_codec import Kind, TokenCodec
 from tests.support import running_service
 
 pytestmark = pytest.mark.integration
@@ -23,8 +23,9 @@ pytestmark = pytest.mark.integration
 def acl_user(fresh_redis: RedisServer) -> Iterator[tuple[str, str]]:
     """A Redis user that may do everything but EXISTS (a partial ACL, as a misconfigured deployment has)."""
     name, password = f"limited{secrets.token_hex(4)}", secrets.token_hex(16)
-    reply = redis_command("127.0.0.1", fresh_redis.port, "ACL", "SETUSER", name, "on", f">{password}", "~*", "&*",
-                          "+@all", "-exists")  # fmt: skip
+    reply = redis_command(
+        "127.0.0.1", fresh_redis.port, "ACL", "SETUSER", name, "on", f">{password}", "~*", "&*", "+@all", "-exists"
+    )
     assert reply.startswith(b"+OK"), reply
     yield name, password
     redis_command("127.0.0.1", fresh_redis.port, "ACL", "DELUSER", name)

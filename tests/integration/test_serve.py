@@ -8,8 +8,8 @@ import sys
 import httpx
 import pytest
 
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
+from authchaos.servers.redis_server import RedisServer
+from authchaos.sut.service_process import AuthServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_serve_on_real_redis_with_two_workers(fresh_redis: RedisServer) -> None:
 
 def test_serve_refuses_bad_settings_in_one_line() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "harness", "serve", "--port", "1"],
+        [sys.executable, "-m", "authchaos", "serve", "--port", "1"],
         env={"AUTHCHAOS_BUGS": "nope", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

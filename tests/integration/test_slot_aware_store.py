@@ -11,10 +11,10 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from harness.infra import InfraOptions, Infrastructure
-from harness.services.processes import wait_until
-from reference_impl.jwt_codec import Kind, new_id
-from reference_impl.token_store import KeyLayout
+from authchaos.run.infrastructure import InfraOptions, Infrastructure
+from authchaos.servers.processes import wait_until
+from authchaos_reference.jwt_codec import Kind, new_id
+from authchaos_reference.token_store import KeyLayout
 from tests.support import Running, running_service
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
-from reference_impl.config import load_settings
+from authchaos.servers.redis_server import RedisServer
+from authchaos.sut.service_process import AuthServiceProcess
+from authchaos_reference.config import load_settings
 from tests.stateful import make_machine
 
 pytestmark = pytest.mark.integration
@@ -28,9 +28,12 @@ def test_token_lifecycle_model_holds_on_real_redis(fresh_redis: RedisServer) -> 
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=30, stateful_step_count=20, deadline=None, derandomize=True,
+                max_examples=30,
+                stateful_step_count=20,
+                deadline=None,
+                derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
-        )  # fmt: skip
+        )
         log = (service.log_dir / "service.log").read_text()
     assert "Traceback" not in log, log[-2000:]

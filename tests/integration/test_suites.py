@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.services.redis_server import RedisServer
-from harness.services.service_process import AuthServiceProcess
-from reference_impl.bugs import KNOWN_BUGS
+from authchaos.servers.redis_server import RedisServer
+from authchaos.sut.service_process import AuthServiceProcess
+from authchaos_reference.bugs import KNOWN_BUGS
 from tests.support import authchaos
 
 pytestmark = pytest.mark.integration

@@ -16,12 +16,12 @@ import redis
 from redis.cluster import RedisCluster
 from redis.sentinel import Sentinel
 
-from harness.faults.toxiproxy_client import ToxiproxyClient
-from harness.infra import InfraOptions, Infrastructure
-from harness.services import cluster_topology
-from harness.services.processes import live_processes, wait_until
-from harness.services.topology import ProxiedNode, Topology, TopologyError
-from harness.services.toxiproxy_server import ToxiproxyServer
+from authchaos.run.infrastructure import InfraOptions, Infrastructure
+from authchaos.servers.processes import live_processes, wait_until
+from authchaos.servers.toxiproxy_client import ToxiproxyClient
+from authchaos.servers.toxiproxy_server import ToxiproxyServer
+from authchaos.topology import cluster_topology
+from authchaos.topology.topology_base import ProxiedNode, Topology, TopologyError
 from tests.support import pid_alive
 
 pytestmark = pytest.mark.integration
@@ -125,7 +125,7 @@ def test_failed_cluster_start_leaves_nothing(monkeypatch: pytest.MonkeyPatch) ->
 
 SCRIPT = """
 import json, sys, time
-from harness.infra import Infrastructure, InfraOptions, terminate_like_interrupt
+from authchaos.run.infrastructure import Infrastructure, InfraOptions, terminate_like_interrupt
 
 terminate_like_interrupt()
 with Infrastructure(InfraOptions(backend="real", topology=sys.argv[1])) as infra:
@@ -156,7 +156,7 @@ def test_interrupted_topology_leaves_nothing_running(kind: str, sig: signal.Sign
 def test_no_proxy_left_after_close() -> None:
     with ToxiproxyServer() as server:
         client = ToxiproxyClient(server.api_url)
-        from harness.services.topology import start_topology
+        from authchaos.topology.factory import start_topology
 
         topology = start_topology("sentinel", client)
         assert len(client.proxies()) == 6

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from reference_impl.breaker import BreakerState, CircuitBreaker
-from reference_impl.redis_state import RedisState, StateTracker
+from authchaos_reference.breaker import BreakerState, CircuitBreaker
+from authchaos_reference.redis_state import RedisState, StateTracker
 
 
 class Clock:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks import CHECKERS, CheckContext
-from harness.faults.model import FaultWindow
-from harness.history import Op
-from harness.scenario.model import Expectations, Slo
+from authchaos.checks import CHECKERS, CheckContext
+from authchaos.checks.expectations import Expectations, Slo
+from authchaos.record.history import Op
+from authchaos.record.windows import FaultWindow
 
 S = 1_000_000_000  # one second in ns
 
@@ -20,8 +20,16 @@ class H:
         self.windows: list[FaultWindow] = []
 
     def op(self, op: str, t: float, status: int | None = 200, *, client: int = 0, dur: float = 0.01, **kw: Any) -> Op:
-        o = Op(len(self.ops), client, op, int(t * S), int((t + dur) * S), "ok" if status and status < 300 else "fail",
-               status, **kw)  # fmt: skip
+        o = Op(
+            len(self.ops),
+            client,
+            op,
+            int(t * S),
+            int((t + dur) * S),
+            "ok" if status and status < 300 else "fail",
+            status,
+            **kw,
+        )
         self.ops.append(o)
         return o
 

@@ -134,8 +134,11 @@ def test_token_revoked_after_a_revocation_certain_or_possible_is_legitimate() ->
 def test_a_session_issued_just_before_a_crash_may_be_lost_within_the_declared_window() -> None:
     h = H()
     login(h, 4.5, "f1")
-    h.windows.append(__import__("harness.faults.model", fromlist=["FaultWindow"]).FaultWindow(
-        "kill", "kill", "process", 5, 1, 5 * 10**9, 6 * 10**9))  # fmt: skip
+    h.windows.append(
+        __import__("authchaos.record.windows", fromlist=["FaultWindow"]).FaultWindow(
+            "kill", "kill", "process", 5, 1, 5 * 10**9, 6 * 10**9
+        )
+    )
     h.op("refresh", 7, 401, error="token_revoked", family="f1")
     assert not run("no_false_rejections", h.ctx()).passed
     assert run("no_false_rejections", h.ctx(revocation_loss_window_s=1.0)).passed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from reference_impl.jwt_codec import Kind
+from authchaos_reference.jwt_codec import Kind
 from tests.support import Running
 
 

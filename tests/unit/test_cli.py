@@ -20,9 +20,11 @@ def test_doctor_names_the_fix_for_a_bad_toxiproxy_bin() -> None:
 
 def test_cleanup_against_an_unreachable_redis_is_one_line() -> None:
     out = authchaos(
-        "cleanup", "--redis-url", "redis://127.0.0.1:1/0",
+        "cleanup",
+        "--redis-url",
+        "redis://127.0.0.1:1/0",
         env={"AUTHCHAOS_REDIS_CONNECT_TIMEOUT_S": "0.5", "AUTHCHAOS_REDIS_RETRIES": "0"},
-    )  # fmt: skip
+    )
     assert out.returncode == 1
     assert out.stderr.strip().count("\n") == 0 and "cannot reach Redis at redis://127.0.0.1:1/0" in out.stderr
 

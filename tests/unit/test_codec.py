@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference_impl.config import load_settings
-from reference_impl.errors import INVALID_TYPE_FOR_REFRESH, InvalidToken, TokenExpired
-from reference_impl.jwt_codec import Kind, TokenCodec, kid_for
+from authchaos_reference.config import load_settings
+from authchaos_reference.errors import INVALID_TYPE_FOR_REFRESH, InvalidToken, TokenExpired
+from authchaos_reference.jwt_codec import Kind, TokenCodec, kid_for
 
 SETTINGS = load_settings(
     redis_url="memory://",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.config import ConfigError, load_settings
+from authchaos_reference.config import ConfigError, load_settings
 
 
 def test_bugs_parse_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from reference_impl.jwt_codec import Kind
+from authchaos_reference.jwt_codec import Kind
 from tests.support import Running, running_service
 
 
@@ -142,7 +142,7 @@ async def test_health_metrics_and_unknown_routes(svc: Running) -> None:
 
 
 async def test_users_file(tmp_path) -> None:
-    from reference_impl.users import hash_password
+    from authchaos_reference.users import hash_password
 
     users = tmp_path / "users.json"
     entry = {"username": "bob", "id": "u-1", "password_hash": hash_password("pw", 1000), "roles": ["admin"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.config import ConfigError
+from authchaos_reference.config import ConfigError
 from tests.support import make_settings, running_service
 
 

@@ -9,9 +9,8 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from harness.faults import FaultNotSupported, injected
-from harness.faults.embedded import EmbeddedNemesis, FaultyConnection
-from harness.faults.model import (
+from authchaos.faults.embedded import EmbeddedNemesis, FaultyConnection
+from authchaos.faults.fault_spec import (
     Bandwidth,
     Blackhole,
     Down,
@@ -21,10 +20,11 @@ from harness.faults.model import (
     Latency,
     ResetPeer,
     Restart,
-    TimelineResult,
     Timeout,
 )
-from harness.faults.timeline import run_timeline
+from authchaos.faults.nemesis import FaultNotSupported, injected
+from authchaos.faults.timeline import run_timeline
+from authchaos.record.windows import TimelineResult
 from tests.support import running_service
 
 

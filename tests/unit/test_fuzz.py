@@ -11,16 +11,19 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, seed, settings
 
-from reference_impl.app import create_app
-from reference_impl.config import load_settings
+from authchaos_reference.app import create_app
+from authchaos_reference.config import load_settings
 from tests.hostile import codec_for, fuzz_examples, hostile_bodies, hostile_tokens, post_everywhere, present_everywhere
 
 SETTINGS = load_settings(redis_url="memory://fuzz-unit")
 CODEC = codec_for(SETTINGS)
 FUZZ = settings(
-    max_examples=fuzz_examples(60), deadline=None, derandomize=True, database=None,
+    max_examples=fuzz_examples(60),
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")

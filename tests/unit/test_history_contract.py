@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import protocol
-from harness.history import History, Op
-from harness.tokens import TokenKeys, mint
-from harness.workload.client import AuthClient
+from authchaos.record import protocol
+from authchaos.record.history import History, Op
+from authchaos.record.token_keys import TokenKeys, mint
+from authchaos.workload.client import AuthClient
 
 KEYS = TokenKeys("a" * 48, "r" * 48, "a-kid", "r-kid")
 PRESENTED = mint(KEYS, "refresh", {"sub": "alice", "tokenId": "t-1", "family": "f-1"}, ttl_s=600)
@@ -43,12 +43,15 @@ class Recorded:
 EXCHANGES = {
     "pair": Recorded(200, {"content-type": "application/json"}, {"access_token": "x", "refresh_token": ISSUED}),
     "reused": Recorded(401, {}, {"error": "token_reused", "message": "Refresh token was already used"}),
-    "outage": Recorded(503, {"Retry-After": "1", "X-Auth-Degraded": "redis-unavailable"},
-                       {"error": "store_unavailable", "message": "Redis is unavailable"}),
+    "outage": Recorded(
+        503,
+        {"Retry-After": "1", "X-Auth-Degraded": "redis-unavailable"},
+        {"error": "store_unavailable", "message": "Redis is unavailable"},
+    ),
     "server_error": Recorded(500, {}, {"detail": "boom"}),
     "timeout": Recorded(error=httpx.ReadTimeout),
     "refused": Recorded(error=httpx.ConnectError),
-}  # fmt: skip
+}
 
 
 def _scenario_client_row(ex: Recorded, op: str) -> dict[str, Any]:
@@ -70,8 +73,17 @@ def _scenario_client_row(ex: Recorded, op: str) -> dict[str, Any]:
 def _locust_row(ex: Recorded, op: str) -> dict[str, Any]:
     """What scenarios/load/locustfile.py's ``AuthUser.call`` builds from a FastHttpUser response."""
     error = ex.error("recorded") if ex.error is not None else None
-    row, _ = protocol.row_from_response(op, 7, 0, 0, token=PRESENTED, status=ex.status or None,
-                                        headers=dict(ex.headers or {}), text=ex.text, error=error)  # fmt: skip
+    row, _ = protocol.row_from_response(
+        op,
+        7,
+        0,
+        0,
+        token=PRESENTED,
+        status=ex.status or None,
+        headers=dict(ex.headers or {}),
+        text=ex.text,
+        error=error,
+    )
     return Op.from_row(row, id=0).as_dict()
 
 
@@ -97,8 +109,9 @@ def test_the_outcome_rule() -> None:
 
 
 def test_rows_round_trip_through_op() -> None:
-    row, _ = protocol.row_from_response("refresh", 3, 10, 20, token=PRESENTED, status=200, headers={},
-                                        text="{}", error=None)  # fmt: skip
+    row, _ = protocol.row_from_response(
+        "refresh", 3, 10, 20, token=PRESENTED, status=200, headers={}, text="{}", error=None
+    )
     protocol.received(row, ISSUED)
     row |= {"revoked_ids": ["a"], "probe": "revoked", "worker": 123}
     op = Op.from_row(row, id=5)

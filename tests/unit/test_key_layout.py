@@ -7,10 +7,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from reference_impl import token_store as ts
-from reference_impl.config import ConfigError
-from reference_impl.redis_client import create_redis, is_cluster_url
-from reference_impl.services import store_layout
+from authchaos_reference import token_store as ts
+from authchaos_reference.config import ConfigError
+from authchaos_reference.redis_client import create_redis, is_cluster_url
+from authchaos_reference.services import store_layout
 from tests.support import make_settings
 
 
@@ -29,8 +29,16 @@ def test_plain_layout_is_the_legacy_layout() -> None:
 @pytest.mark.parametrize("sub", ["alice", "", "we{ird}", "}x{", "ünï"])
 def test_tagged_layout_keeps_every_key_of_a_user_in_one_slot(sub: str) -> None:
     k = ts.KeyLayout(tagged=True)
-    keys = [k.fam("f1", sub), k.famrev("f2", sub), k.bl("t", sub), k.userfams(sub), k.legacy("fp", sub),
-            k.userrev(sub), k.usercache(sub), k.prefix(sub) + "famrev:" + "f3"]  # fmt: skip
+    keys = [
+        k.fam("f1", sub),
+        k.famrev("f2", sub),
+        k.bl("t", sub),
+        k.userfams(sub),
+        k.legacy("fp", sub),
+        k.userrev(sub),
+        k.usercache(sub),
+        k.prefix(sub) + "famrev:" + "f3",
+    ]
     assert len({key_slot(key.encode()) for key in keys}) == 1
 
 
@@ -61,7 +69,7 @@ def test_bad_topology_urls_are_refused(url: str) -> None:
 
 
 def test_topology_urls_are_redacted_with_every_host() -> None:
-    from reference_impl.redis_client import redact_url
+    from authchaos_reference.redis_client import redact_url
 
     url = "redis+sentinel://:s3cret@127.0.0.1:1,127.0.0.1:2/mymaster/0"
     assert redact_url(url) == "redis+sentinel://:***@127.0.0.1:1,127.0.0.1:2/mymaster/0"
@@ -69,7 +77,7 @@ def test_topology_urls_are_redacted_with_every_host() -> None:
 
 
 async def test_cleanup_refuses_a_cluster_instead_of_scanning_the_wrong_keys() -> None:
-    from reference_impl.services import build_services
+    from authchaos_reference.services import build_services
 
     services = build_services(make_settings(redis_url="redis+cluster://127.0.0.1:1"))
     with pytest.raises(ConfigError, match="cluster"):

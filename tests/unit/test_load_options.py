@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.loadtest.spec import LoadError, LoadOptions, parse_fault, parse_slo
+from authchaos.run.load_spec import LoadError, LoadOptions, parse_fault, parse_slo
 
 
 def test_fault_specs() -> None:
@@ -16,9 +16,13 @@ def test_fault_specs() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "fragment"),
-    [("blackhole", "expected KIND[:attr=value,...]@START+DURATION"), ("lightning@1+1", "--fault 'lightning@1+1'"),
-     ("latency@1+1", "ms: Field required"), ("latency:ms=fast@1+1", "ms: Input should be a valid integer")],
-)  # fmt: skip
+    [
+        ("blackhole", "expected KIND[:attr=value,...]@START+DURATION"),
+        ("lightning@1+1", "--fault 'lightning@1+1'"),
+        ("latency@1+1", "ms: Field required"),
+        ("latency:ms=fast@1+1", "ms: Input should be a valid integer"),
+    ],
+)
 def test_bad_fault_specs(spec: str, fragment: str) -> None:
     with pytest.raises(LoadError, match=fragment.replace("[", r"\[").replace("+", r"\+").replace(".", r"\.")):
         parse_fault(spec)

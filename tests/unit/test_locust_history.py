@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.loadtest.history_reader import read_history, read_rows, sample_clients
+from authchaos.run.locust_history import read_history, read_rows, sample_clients
 
 
 def _row(client: int, start: int, op: str = "me", **extra: object) -> dict[str, object]:
     ids = {"token_id": f"t{client}", "family": f"f{client}"}
-    return {"client": client, "op": op, "start_ns": start, "end_ns": start + 5, "outcome": "ok", "status": 200,
-            "degraded": False, "retry_after": None, **ids, **extra}  # fmt: skip
+    return {
+        "client": client,
+        "op": op,
+        "start_ns": start,
+        "end_ns": start + 5,
+        "outcome": "ok",
+        "status": 200,
+        "degraded": False,
+        "retry_after": None,
+        **ids,
+        **extra,
+    }
 
 
 def _write(folder: Path, worker: int, rows: list[dict[str, object]], tail: str = "") -> None:

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.legacy_corpus import CorpusError, build_corpus, read_corpus, write_corpus
-from harness.scenario.catalog import REPO_SCENARIOS, load_scenarios
-from harness.scenario.model import ScenarioError
-from harness.services.reference import token_keys
-from reference_impl.config import DEV_ACCESS_SECRET, DEV_REFRESH_SECRET
+from authchaos.scenario.catalog import builtin_dir, load_scenarios
+from authchaos.scenario.schema import ScenarioError
+from authchaos.sut.reference_service import token_keys
+from authchaos.workload.legacy_corpus import CorpusError, build_corpus, read_corpus, write_corpus
+from authchaos_reference.config import DEV_ACCESS_SECRET, DEV_REFRESH_SECRET
 
 DEV_KEYS = {"AUTHCHAOS_JWT_ACCESS_SECRET": DEV_ACCESS_SECRET, "AUTHCHAOS_JWT_REFRESH_SECRET": DEV_REFRESH_SECRET}
 
 
 def test_matrix_expands_every_fault_against_every_path() -> None:
-    cells = load_scenarios(REPO_SCENARIOS / "network" / "matrix.yaml")
+    cells = load_scenarios(builtin_dir() / "network" / "matrix.yaml")
     assert len(cells) == 66
     names = {c.name for c in cells}
     assert "net-blackhole-refresh" in names and "net-slicer-blacklist_batch" in names
@@ -57,7 +57,7 @@ def test_corpus_is_deterministic_for_the_same_keys(tmp_path: Path) -> None:
 
 
 def test_shipped_corpus_matches_the_development_keys() -> None:
-    shipped = read_corpus(REPO_SCENARIOS / "legacy" / "corpus.jsonl")
+    shipped = read_corpus(builtin_dir() / "legacy" / "corpus.jsonl")
     fresh = build_corpus(token_keys(DEV_KEYS))
     assert [e.token for e in shipped] == [e.token for e in fresh], "regenerate with: authchaos legacy-corpus --out"
 

@@ -6,13 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from harness.mutation.catalogue import CATALOGUE, Mutant, MutantError, apply, load_catalogue
+from authchaos.drivers.mutant_catalogue import PACKAGE, Mutant, MutantError, apply, load_catalogue
+from authchaos.sut.reference_service import source_dir
 
 INVARIANTS = {
-    "rotation atomicity", "reuse revokes the family", "revocations of refresh tokens and families stick",
-    "blacklist lifetime", "logout", "the degraded window and local revocations", "fail-open paths",
-    "key and type separation", "expiry", "legacy tokens exchanged once", "partial batch writes",
-}  # fmt: skip
+    "rotation atomicity",
+    "reuse revokes the family",
+    "revocations of refresh tokens and families stick",
+    "blacklist lifetime",
+    "logout",
+    "the degraded window and local revocations",
+    "fail-open paths",
+    "key and type separation",
+    "expiry",
+    "legacy tokens exchanged once",
+    "partial batch writes",
+}
 MUTANTS = load_catalogue()
 
 
@@ -23,17 +32,18 @@ def test_the_catalogue_covers_every_invariant() -> None:
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
 def test_each_mutant_applies_to_a_copy_and_leaves_the_tree_alone(mutant: Mutant, tmp_path: Path) -> None:
-    original = (CATALOGUE.parents[2] / "reference_impl" / mutant.file).read_text()
+    original = (source_dir() / mutant.file).read_text()
     code_dir = apply(mutant, tmp_path)
-    mutated = (code_dir / "reference_impl" / mutant.file).read_text()
+    mutated = (code_dir / PACKAGE / mutant.file).read_text()
     assert mutated != original and mutant.replace in mutated
-    assert (CATALOGUE.parents[2] / "reference_impl" / mutant.file).read_text() == original
+    assert (source_dir() / mutant.file).read_text() == original
 
 
 def test_a_stale_entry_is_named_with_the_fix(tmp_path: Path) -> None:
-    stale = Mutant(id="gone", invariant="expiry", file="jwt_codec.py", find="text that is not there", replace="x",
-                   why="w")  # fmt: skip
-    with pytest.raises(MutantError, match=r"mutant gone: its text is not found in reference_impl/jwt_codec.py"):
+    stale = Mutant(
+        id="gone", invariant="expiry", file="jwt_codec.py", find="text that is not there", replace="x", why="w"
+    )
+    with pytest.raises(MutantError, match=r"mutant gone: its text is not found in authchaos_reference/jwt_codec.py"):
         apply(stale, tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("mutants: [{id: X, invariant: expiry}]\n")

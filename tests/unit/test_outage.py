@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from reference_impl.errors import INVALID_TYPE_FOR_REFRESH
-from reference_impl.jwt_codec import Kind
+from authchaos_reference.errors import INVALID_TYPE_FOR_REFRESH
+from authchaos_reference.jwt_codec import Kind
 from tests.support import Running, running_service
 
 

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from harness.checks import CHECKERS
-from harness.loadtest.capacity import Step, capacity, capacity_slos
-from harness.scenario.model import Slo
-from reference_impl.breaker import BreakerState
-from reference_impl.errors import InvalidToken
-from reference_impl.jwt_codec import Kind, _check_canonical
-from reference_impl.overload import LoadMonitor, Overloaded
-from reference_impl.redis_ops import StoreUnavailable
+from authchaos.checks import CHECKERS
+from authchaos.checks.capacity_knee import Step, capacity, capacity_slos
+from authchaos.checks.expectations import Slo
+from authchaos_reference.breaker import BreakerState
+from authchaos_reference.errors import InvalidToken
+from authchaos_reference.jwt_codec import Kind, _check_canonical
+from authchaos_reference.overload import LoadMonitor, Overloaded
+from authchaos_reference.redis_ops import StoreUnavailable
 from tests.support import Running, running_service
 from tests.unit.test_checks import H, S
 
@@ -267,7 +267,7 @@ def test_capacity_knee_is_the_best_step_within_the_slo() -> None:
 
 
 def test_capacity_section_renders_a_chart_per_endpoint_and_the_table() -> None:
-    from harness.report.html import _capacity_section
+    from authchaos.report.html import _capacity_section
 
     h = H()
     steps = [Step(10, 0, 10 * S), Step(20, 10 * S, 20 * S)]

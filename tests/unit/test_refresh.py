@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from reference_impl.jwt_codec import Kind
+from authchaos_reference.jwt_codec import Kind
 from tests.support import Running, running_service
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import CHECKERS, check_names
-from harness.faults.embedded import EmbeddedNemesis
-from harness.faults.model import EMULATED, FAULT_CLASSES, FAULT_KINDS, FaultBase
-from harness.loadtest.spec import LoadOptions, load_scenario
-from harness.scenario.model import Expectations, Workload
-from harness.services.reference import KNOWN_BUGS, memory_server
-from harness.workload.operations import OPERATIONS
+from authchaos.checks import CHECKERS, check_names
+from authchaos.checks.expectations import Expectations
+from authchaos.faults.embedded import EmbeddedNemesis
+from authchaos.faults.fault_spec import EMULATED, FAULT_CLASSES, FAULT_KINDS, FaultBase
+from authchaos.run.load_spec import LoadOptions, load_scenario
+from authchaos.sut.bug_switches import KNOWN_BUGS
+from authchaos.sut.reference_service import memory_server
+from authchaos.workload.operations import OPERATIONS
+from authchaos.workload.workload_spec import Workload
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -72,7 +74,7 @@ def test_every_bug_switch_is_documented() -> None:
 
 
 def test_every_bug_switch_names_the_checks_that_catch_it() -> None:
-    from harness.services.reference import SWITCHES, SYMPTOMS
+    from authchaos.sut.bug_switches import SWITCHES, SYMPTOMS
 
     assert set(SYMPTOMS) == set(SWITCHES) == set(KNOWN_BUGS)
     assert all(checks and set(checks) <= set(CHECKERS) for checks in SYMPTOMS.values())

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults.embedded import EmbeddedNemesis
-from harness.faults.model import REPLICATED_KINDS, Failover, KillShard, PartitionPrimary, SlotMigration
-from harness.scenario.model import ScenarioError, parse_scenario
-from harness.services.reference import memory_server
+from authchaos.faults.embedded import EmbeddedNemesis
+from authchaos.faults.fault_spec import REPLICATED_KINDS, Failover, KillShard, PartitionPrimary, SlotMigration
+from authchaos.scenario.schema import ScenarioError, parse_scenario
+from authchaos.sut.reference_service import memory_server
 
 
 def test_every_replicated_kind_is_declared() -> None:
     assert set(REPLICATED_KINDS) == {
-        "failover", "kill_primary", "partition_primary", "replica_lag", "kill_shard", "slot_migration",
-    }  # fmt: skip
+        "failover",
+        "kill_primary",
+        "partition_primary",
+        "replica_lag",
+        "kill_shard",
+        "slot_migration",
+    }
 
 
 def test_the_embedded_backend_skips_replicated_faults_by_name() -> None:
@@ -34,12 +39,18 @@ def test_cluster_only_faults_are_refused_on_sentinel() -> None:
 
 def test_replicated_faults_need_a_replicated_topology() -> None:
     with pytest.raises(ScenarioError, match=r"failover cannot run on service\.redis\.topology single"):
-        parse_scenario({"name": "x", "workload": {"duration_s": 5},
-                        "faults": [{"at": 1, "for": 1, "fault": {"kind": "failover"}}]}, "inline")  # fmt: skip
+        parse_scenario(
+            {
+                "name": "x",
+                "workload": {"duration_s": 5},
+                "faults": [{"at": 1, "for": 1, "fault": {"kind": "failover"}}],
+            },
+            "inline",
+        )
 
 
 def test_without_a_topology_the_real_nemesis_says_why_a_replicated_fault_is_skipped() -> None:
-    from harness.faults.nemesis import FaultNotSupported, RealNemesis
+    from authchaos.faults.nemesis import FaultNotSupported, RealNemesis
 
     nemesis = RealNemesis(None, "proxy")  # type: ignore[arg-type]  # never reached: no toxics involved
     assert nemesis.supports(Failover())

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from harness.checks import CheckResult
-from harness.experiment import ScenarioResult
-from harness.faults.model import FaultWindow, TimelineResult
-from harness.history import History, Op
-from harness.report import html
-from harness.report.html import render_html
-from harness.report.junit import junit_xml
-from harness.report.run_json import run_dict
-from harness.scenario.model import parse_scenario
+from authchaos.checks import CheckResult
+from authchaos.record.history import History, Op
+from authchaos.record.windows import FaultWindow, TimelineResult
+from authchaos.report import html
+from authchaos.report.html import render_html
+from authchaos.report.junit import junit_xml
+from authchaos.report.run_json import run_dict
+from authchaos.run.results import ScenarioResult
+from authchaos.scenario.schema import parse_scenario
 
 S = 1_000_000_000  # one second in ns
 T0 = 50 * S
@@ -35,8 +35,9 @@ def blackhole_result() -> ScenarioResult:
     """Fails one check (evidence ops 2 and 3), has a known finding, one fault applied, one skipped."""
     scenario = parse_scenario({"name": "net-blackhole", "description": "Redis stops answering for a second."}, "t")
     env = {"AUTHCHAOS_BUGS": "no_batch_blacklist", "AUTHCHAOS_JWT_ACCESS_SECRET": ACCESS_SECRET}
-    result = ScenarioResult(scenario, 7, "embedded", "requested", "2026-01-01T00:00:00+00:00", env, duration_s=3.1,
-                            allow_skipped=True)  # judged on its checks although a fault was skipped  # fmt: skip
+    result = ScenarioResult(
+        scenario, 7, "embedded", "requested", "2026-01-01T00:00:00+00:00", env, duration_s=3.1, allow_skipped=True
+    )  # judged on its checks although a fault was skipped
     applied = FaultWindow("blackhole", "blackhole", "network", 1.0, 1.0, T0 + 1 * S, T0 + 2 * S)
     skipped = FaultWindow("latency(200ms)", "latency", "network", 1.5, 1.0, skipped="no proxy for this target")
     result.timeline = TimelineResult([applied, skipped], rollback=["removed toxic blackhole on redis"])
@@ -179,8 +180,10 @@ def test_junit_counts_failures_and_reports_a_harness_error(run: dict[str, Any]) 
 def test_a_scenario_whose_fault_was_skipped_is_not_a_pass() -> None:
     result = blackhole_result()
     result.allow_skipped = False
-    result.checks = [CheckResult("steady_state", True, "held"), CheckResult("legacy_corpus", True, "none",
-                                                                              applicable=False)]  # fmt: skip
+    result.checks = [
+        CheckResult("steady_state", True, "held"),
+        CheckResult("legacy_corpus", True, "none", applicable=False),
+    ]
     run = run_dict([result], "2026-01-01T00:00:00+00:00")
     assert run["verdict"] == "skipped" and run["scenarios"][0]["skipped_faults"]
     page = render_html(run)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.report.run_json import RUN_JSON_FIX, RunFileError, read_run
-from harness.scenario.model import parse_scenario
+from authchaos.report.run_json import RUN_JSON_FIX, RunFileError, read_run
+from authchaos.scenario.schema import parse_scenario
 
 
 def stored(name: str, seed: int) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import httpx
 
-from harness import protocol
-from harness.history import History
-from harness.tokens import TokenKeys, mint
-from harness.workload.client import AuthClient
-from harness.workload.operations import OPERATIONS
+from authchaos.record import protocol
+from authchaos.record.history import History
+from authchaos.record.token_keys import TokenKeys, mint
+from authchaos.workload.client import AuthClient
+from authchaos.workload.operations import OPERATIONS, run_operation
 
 KEYS = TokenKeys("a" * 48, "r" * 48, "a-kid", "r-kid")
 
@@ -34,7 +34,7 @@ def run(script: Callable[[httpx.Request], httpx.Response], *ops: str) -> tuple[A
         async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
             client = AuthClient(1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3])
             for op in ops:
-                await client.run(op)
+                await run_operation(client, op)
             return client
 
     return asyncio.run(go()), history
@@ -88,8 +88,13 @@ def test_a_timed_out_refresh_is_unknown_and_the_client_keeps_its_tokens() -> Non
 
 
 def test_logout_records_what_was_revoked_and_probes_it() -> None:
-    answers = iter([json_response(200, pair(1)), json_response(200, {"revoked": 1}),
-                    json_response(401, {"error": "token_revoked"})])  # fmt: skip
+    answers = iter(
+        [
+            json_response(200, pair(1)),
+            json_response(200, {"revoked": 1}),
+            json_response(401, {"error": "token_revoked"}),
+        ]
+    )
     client, history = run(lambda r: next(answers), "login", "logout")
     logout, probe = history.ops[1:]
     assert (logout.revoked_ids, logout.revoked_families) == (["a1"], ["f"])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario.catalog import REPO_SCENARIOS, Catalog
-from harness.scenario.model import ScenarioError, load_scenario
+from authchaos.scenario.catalog import Catalog
+from authchaos.scenario.schema import ScenarioError, load_scenario
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
@@ -17,7 +17,7 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
 
 
 def test_every_shipped_scenario_loads_and_has_a_gate_suite() -> None:
-    catalog = Catalog.load(REPO_SCENARIOS)
+    catalog = Catalog.load()
     assert len(catalog.scenarios) >= 70
     assert catalog.select(["gate"]), "the gate suite must not be empty"
     assert {s.name for s in catalog.select(["gate-baseline", "network"])} >= {"gate-baseline", "net-blackhole-me"}

@@ -19,12 +19,12 @@ import httpx
 import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from reference_impl import users as users_module
-from reference_impl.app import create_app
-from reference_impl.config import Settings
-from reference_impl.jwt_codec import Kind
-from reference_impl.services import build_services
-from reference_impl.users import hash_password
+from authchaos_reference import users as users_module
+from authchaos_reference.app import create_app
+from authchaos_reference.config import Settings
+from authchaos_reference.jwt_codec import Kind
+from authchaos_reference.services import build_services
+from authchaos_reference.users import hash_password
 from tests.support import Running, running_service
 
 STRONG = {"jwt_access_secret": "A" * 48, "jwt_refresh_secret": "R" * 48}
@@ -332,7 +332,7 @@ async def test_blacklist_entries_never_expire_before_their_token(svc: Running, m
 
         monotonic = staticmethod(real_monotonic)
 
-    monkeypatch.setattr("reference_impl.jwt_service.time", Clock)
+    monkeypatch.setattr("authchaos_reference.jwt_service.time", Clock)
     r = await svc.client.post("/auth/blacklist", json={"tokens": [token]}, headers=bearer(admin["access_token"]))
     assert r.json()["blacklisted"] == 1
     pttl_ms = await svc.services.ops.client.pttl("ac:bl:ttl-1")
@@ -388,7 +388,7 @@ def production_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str
 
 
 def test_a_sound_production_configuration_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reference_impl.config import load_settings
+    from authchaos_reference.config import load_settings
 
     production_env(tmp_path, monkeypatch)
     assert load_settings().env == "production"
@@ -410,7 +410,7 @@ def test_a_sound_production_configuration_starts(tmp_path: Path, monkeypatch: py
 def test_the_production_guard_refuses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: dict[str, str], fragment: str
 ) -> None:
-    from reference_impl.config import ConfigError, load_settings
+    from authchaos_reference.config import ConfigError, load_settings
 
     production_env(tmp_path, monkeypatch, **extra)
     with pytest.raises(ConfigError, match=fragment):
@@ -418,7 +418,7 @@ def test_the_production_guard_refuses(
 
 
 def test_the_production_guard_refuses_plaintext_passwords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reference_impl.config import ConfigError, load_settings
+    from authchaos_reference.config import ConfigError, load_settings
 
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps([{"username": "root", "password": "hunter2", "roles": ["admin"]}]))

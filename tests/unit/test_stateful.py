@@ -8,8 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from reference_impl.app import create_app
-from reference_impl.config import load_settings
+from authchaos_reference.app import create_app
+from authchaos_reference.config import load_settings
 from tests.stateful import make_machine
 
 _names = itertools.count()
@@ -25,7 +25,10 @@ def _client() -> tuple[Any, Any]:
 
 TokenLifecycle = make_machine(_client, SETTINGS)
 TokenLifecycle.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None, derandomize=True,
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)  # fmt: skip
+)
 TestTokenLifecycleOnFakeredis = TokenLifecycle.TestCase

@@ -1,0 +1,3 @@
+from authchaos.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""What every checker gets and returns. Checkers are pure functions of the history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from authchaos.record.history import Op
+from authchaos.record.windows import FaultWindow, Span
+
+if TYPE_CHECKING:
+    from authchaos.checks.expectations import Expectations
+
+MAX_EVIDENCE = 25
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    """The service settings the checkers must know, read from the one environment the service got."""
+
+    reuse_grace_s: float = 0.0
+    degraded_max_s: float = 30.0
+    access_ttl_s: float = 900.0
+    refresh_ttl_s: float = 604_800.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EffectiveSettings:
+        return cls(
+            reuse_grace_s=float(env.get("AUTHCHAOS_REUSE_GRACE_S", 0)),
+            degraded_max_s=float(env.get("AUTHCHAOS_DEGRADED_MAX_S", 30)),
+            access_ttl_s=float(env.get("AUTHCHAOS_ACCESS_TTL_S", 900)),
+            refresh_ttl_s=float(env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800)),
+        )
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    summary: str
+    evidence: list[int] = field(default_factory=list)  # op ids that show the failure (or the finding)
+    details: dict[str, Any] = field(default_factory=dict)
+    finding: bool = False  # failed, but the scenario declares it a known finding (reported, not failing)
+    applicable: bool = True  # False: the history held nothing this check could judge (shown "not applicable")
+
+    @classmethod
+    def from_violations(cls, name: str, violations: list[Op], ok: str, bad: str, **details: Any) -> CheckResult:
+        if not violations:
+            return cls(name, True, ok, details=details)
+        return cls(name, False, bad.format(n=len(violations)), [v.id for v in violations[:MAX_EVIDENCE]], details)
+
+
+@dataclass
+class CheckContext:
+    ops: list[Op]
+    windows: list[FaultWindow]
+    expect: Expectations
+    reuse_grace_s: float = 0.0
+    degraded_max_s: float = 30.0
+    steady: dict[str, Any] = field(default_factory=dict)  # "before"/"after" -> SteadyStateReport dicts
+    corpus: list[Any] = field(default_factory=list)  # legacy_corpus.CorpusResult, when the scenario replays one
+    min_ops: int = 0  # fewer recorded operations than this (the workload's clients) is too little to judge
+    access_ttl_s: float = 900.0  # the lifetimes the service is configured to issue
+    refresh_ttl_s: float = 604_800.0
+
+    @property
+    def completed_windows(self) -> list[Span]:
+        """Faults that ran and ended (skipped ones never touched the service)."""
+        return [s for w in self.windows if (s := w.span()) is not None]
+
+    def healthy(self, op: Op) -> bool:
+        """True when no fault was active and the last one ended more than recovery_max_s before ``op``."""
+        grace_ns = int(self.expect.recovery_max_s * 1e9)
+        return not any(op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns for w in self.completed_windows)

@@ -1,0 +1,204 @@
+"""Token-safety checkers: revocations stick, rotation is one-shot, reuse kills the family, no false rejections,
+kinds and lifetimes hold. They judge access tokens, refresh tokens and whole families alike."""
+
+from __future__ import annotations
+
+from authchaos.checks.context import MAX_EVIDENCE, CheckContext, CheckResult
+from authchaos.checks.registry import checker
+from authchaos.checks.revocations import PRESENTS_TOKEN, Revocations, accepted_after_revocation, in_loss_window
+from authchaos.record.history import Op
+
+REFRESHES = ("refresh", "replay", "concurrent_refresh", "legacy_refresh")
+MUST_REJECT = ("access_at_refresh", "refresh_at_me", "expired")
+
+
+def _accepted_revoked(ctx: CheckContext) -> list[tuple[Op, int]]:
+    return accepted_after_revocation(ctx.ops, ctx.completed_windows, ctx.expect.revocation_loss_window_s)
+
+
+def _accepted_nameless(ctx: CheckContext) -> list[Op]:
+    """Accepted probes of revoked tokens that carry no id to link them to their revocation (legacy shapes)."""
+    return [o for o in ctx.ops if o.probe == "revoked" and o.status == 200 and not o.token_id and not o.family]
+
+
+@checker()
+def revocations_stick(ctx: CheckContext) -> CheckResult:
+    """A token, refresh token or session whose revocation got a 200 is never accepted afterwards (outside
+    declared degraded mode)."""
+    bad = [op for op, _ in _accepted_revoked(ctx) if not op.degraded] + [
+        o for o in _accepted_nameless(ctx) if not o.degraded
+    ]
+    r = Revocations.from_ops(ctx.ops)
+    nameless = sum(1 for o in ctx.ops if o.probe == "revoked" and not o.token_id and not o.family)
+    if not r.tokens and not r.families and not nameless:
+        return CheckResult("revocations_stick", True, "no revocation was acknowledged", applicable=False)
+    return CheckResult.from_violations(
+        "revocations_stick",
+        bad,
+        f"no revoked token accepted ({len(r.tokens)} tokens and {len(r.families)} sessions revoked)",
+        "{n} requests were accepted with a token or session whose revocation had been acknowledged",
+        revoked_tokens=len(r.tokens),
+        revoked_sessions=len(r.families),
+    )
+
+
+@checker()
+def revocations_hold_while_healthy(ctx: CheckContext) -> CheckResult:
+    """While Redis is healthy nothing revoked is accepted, degraded-flagged or not: a lost revocation or a
+    Redis lookup that fails open shows here, apart from the degraded-mode exposure window."""
+    bad = [op for op, _ in _accepted_revoked(ctx) if ctx.healthy(op)] + [
+        o for o in _accepted_nameless(ctx) if ctx.healthy(o)
+    ]
+    return CheckResult.from_violations(
+        "revocations_hold_while_healthy",
+        bad,
+        "no revoked token or session was accepted while Redis was healthy",
+        "{n} revoked tokens or sessions were accepted while Redis was healthy",
+    )
+
+
+@checker()
+def exposure_window(ctx: CheckContext) -> CheckResult:
+    """How long after its revocation a revoked token was still accepted in degraded mode, against the bound."""
+    hits = [(op, at) for op, at in _accepted_revoked(ctx) if op.degraded]
+    worst = max(((op.end_ns - at) / 1e9 for op, at in hits), default=0.0)
+    bound = ctx.expect.exposure_max_s
+    if worst <= bound and (hits == [] or bound > 0):
+        return CheckResult(
+            "exposure_window", True, f"exposure {worst:.3f}s (bound {bound:g}s)", details={"max_s": worst}
+        )
+    summary = f"revoked tokens were accepted up to {worst:.3f}s after revocation (bound {bound:g}s)"
+    return CheckResult("exposure_window", False, summary, [op.id for op, _ in hits[:MAX_EVIDENCE]], {"max_s": worst})
+
+
+def _rotation_violations(uses: list[Op], grace_ns: int) -> list[Op]:
+    """Beyond the first exchange, only presentations inside the grace window that got the same successor."""
+    uses.sort(key=lambda o: o.start_ns)
+    first = uses[0]
+    return [
+        u
+        for u in uses[1:]
+        if not (grace_ns and u.start_ns - first.end_ns <= grace_ns and u.new_token_id == first.new_token_id)
+    ]
+
+
+def refresh_exchanges(ops: list[Op]) -> dict[str, list[Op]]:
+    """Every accepted exchange of each refresh token, in start order."""
+    by_token: dict[str, list[Op]] = {}
+    for op in sorted(ops, key=lambda o: o.start_ns):
+        if op.op in REFRESHES and op.status == 200 and op.token_id:
+            by_token.setdefault(op.token_id, []).append(op)
+    return by_token
+
+
+@checker()
+def rotation_once(ctx: CheckContext) -> CheckResult:
+    """Each refresh token is exchanged once; inside a configured grace window its immediate repeats get the
+    same successor, never a second one."""
+    by_token = refresh_exchanges(ctx.ops)
+    if not by_token:
+        return CheckResult("rotation_once", True, "no refresh token was exchanged", applicable=False)
+    grace_ns = int(ctx.reuse_grace_s * 1e9)
+    bad = [op for uses in by_token.values() for op in _rotation_violations(uses, grace_ns)]
+    return CheckResult.from_violations(
+        "rotation_once",
+        bad,
+        f"{len(by_token)} refresh tokens, each exchanged once",
+        "{n} refresh exchanges rotated a token that had already been rotated",
+    )
+
+
+@checker()
+def reuse_revokes_family(ctx: CheckContext) -> CheckResult:
+    """After token_reused, nothing of that family is accepted again (the successor refresh token and the
+    access tokens issued with it included)."""
+    reused: dict[str, int] = {}
+    for op in ctx.ops:
+        if op.error == "token_reused" and op.family:
+            reused[op.family] = min(op.end_ns, reused.get(op.family, op.end_ns))
+    if not reused:
+        return CheckResult("reuse_revokes_family", True, "no reuse was detected", applicable=False)
+    bad = [
+        op
+        for op in ctx.ops
+        if op.status == 200
+        and op.family in reused
+        and op.start_ns > reused[op.family]
+        and op.op in PRESENTS_TOKEN
+        and not op.degraded
+    ]
+    probed = sum(1 for op in ctx.ops if op.probe == "after_reuse")
+    return CheckResult.from_violations(
+        "reuse_revokes_family",
+        bad,
+        f"{len(reused)} reuse detections, each family stayed revoked ({probed} later presentations rejected)",
+        "{n} requests succeeded with a family that reuse detection had revoked",
+        families=len(reused),
+    )
+
+
+def false_rejection(op: Op, ctx: CheckContext, revocations: Revocations, exchanged: dict[str, int]) -> bool:
+    if op.status != 401 or op.probe is not None or op.op not in ("refresh", "me", "logout", "legacy_refresh"):
+        return False
+    if op.error in ("invalid_token", "token_expired"):
+        return True
+    # a session or rotation acknowledged just before a crash may be lost with the unsynced AOF tail
+    lost = in_loss_window(
+        ctx.completed_windows, ctx.expect.revocation_loss_window_s, revocations.refreshed.get(op.family or "", 0)
+    )
+    if op.error == "token_reused" and op.op == "refresh":
+        return exchanged.get(op.token_id or "", op.start_ns) >= op.start_ns and not lost
+    if op.error == "token_revoked":
+        return not revocations.maybe_revoked(op) and not lost
+    return False
+
+
+@checker()
+def no_false_rejections(ctx: CheckContext) -> CheckResult:
+    """The service never rejects a token it issued and the client legitimately holds: not as invalid or expired
+    (the 'Invalid token type for refresh' class), not as reused when it was never exchanged, not as revoked
+    when nobody revoked its session."""
+    exchanged: dict[str, int] = {}
+    for op in sorted(ctx.ops, key=lambda o: o.start_ns):
+        if op.op in REFRESHES and op.status == 200 and op.token_id:
+            exchanged.setdefault(op.token_id, op.end_ns)
+    revocations = Revocations.from_ops(ctx.ops)
+    bad = [op for op in ctx.ops if false_rejection(op, ctx, revocations, exchanged)]
+    messages = sorted({f"{op.op}: {op.error}: {op.message}" for op in bad})
+    return CheckResult.from_violations(
+        "no_false_rejections",
+        bad,
+        "no token issued by the service was wrongly rejected",
+        "{n} tokens issued by the service were wrongly rejected (" + "; ".join(messages[:3]) + ")",
+        messages=messages,
+    )
+
+
+def _overlived(ctx: CheckContext, op: Op) -> str | None:
+    if op.access_ttl_s is not None and op.access_ttl_s > ctx.access_ttl_s:
+        return f"an access token issued for {op.access_ttl_s}s (configured {ctx.access_ttl_s:g}s)"
+    if op.refresh_ttl_s is not None and op.refresh_ttl_s > ctx.refresh_ttl_s:
+        return f"a refresh token issued for {op.refresh_ttl_s}s (configured {ctx.refresh_ttl_s:g}s)"
+    return None
+
+
+@checker()
+def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
+    """An access token is never a refresh token, a refresh token never an access token, an expired token never
+    anything (in degraded mode too), and no token is issued for longer than its configured lifetime."""
+    probes = [op for op in ctx.ops if op.probe in MUST_REJECT]
+    issued = [op for op in ctx.ops if op.access_ttl_s is not None or op.refresh_ttl_s is not None]
+    if not probes and not issued:
+        return CheckResult(
+            "kinds_and_lifetimes", True, "no token was issued or presented cross-kind or expired", applicable=False
+        )
+    bad = [op for op in probes if op.status == 200]
+    reasons = sorted({str(op.probe) for op in bad})
+    long_lived = [(op, why) for op in issued if (why := _overlived(ctx, op)) is not None]
+    reasons += sorted({why for _, why in long_lived})
+    return CheckResult.from_violations(
+        "kinds_and_lifetimes",
+        bad + [op for op, _ in long_lived],
+        f"all {len(probes)} cross-kind and expired tokens were rejected; {len(issued)} pairs within their lifetimes",
+        "{n} token kind or lifetime violations (" + "; ".join(reasons[:4]) + ")",
+    )

@@ -1,0 +1,583 @@
+"""The ``authchaos`` command line.
+
+Every failure a user can cause (bad flag, bad setting, unreachable Redis) ends
+in one line naming the problem and the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+import click
+
+from authchaos_reference.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from authchaos.drivers.mutant_catalogue import Mutant
+    from authchaos.run.infrastructure import Backend
+    from authchaos.scenario.catalog import Catalog
+    from authchaos.scenario.schema import Scenario
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"authchaos: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="authchaos")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Chaos-resilience harness for a JWT + Redis auth service."""
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--redis-url", default=None, help="Overrides AUTHCHAOS_REDIS_URL (redis://, rediss://, memory://).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: str) -> None:
+    """Run the reference auth service under uvicorn."""
+    import uvicorn
+
+    if redis_url is not None:
+        os.environ["AUTHCHAOS_REDIS_URL"] = redis_url  # workers read settings from the environment
+    settings = _settings_or_exit()
+    if workers > 1 and settings.redis_url.startswith("memory://"):
+        _fail("--workers > 1 needs a shared Redis: memory:// lives inside one process; pass --redis-url redis://...")
+    logging.getLogger().setLevel(log_level.upper())
+    uvicorn.run(
+        "authchaos_reference.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@cli.command()
+@click.option("--redis-url", default=None, help="Overrides AUTHCHAOS_REDIS_URL.")
+@click.option("--dry-run", is_flag=True, help="Count what would change; change nothing.")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000), help="SCAN COUNT per batch.")
+@click.option("--max-keys", default=1_000_000, show_default=True, type=click.IntRange(1))
+@click.option("--max-seconds", default=300.0, show_default=True, type=click.FloatRange(0.1))
+def cleanup(redis_url: str | None, dry_run: bool, batch: int, max_keys: int, max_seconds: float) -> None:
+    """Remove orphaned auth keys from Redis (SCAN + UNLINK, bounded, safe while serving)."""
+    from authchaos_reference.cleanup import RedisCleanupService
+    from authchaos_reference.metrics import Metrics
+    from authchaos_reference.redis_client import create_redis, redact_url
+    from authchaos_reference.redis_ops import RedisOperations, StoreUnavailable
+
+    settings = _settings_or_exit(redis_url=redis_url)
+
+    async def run() -> dict[str, object]:
+        ops = RedisOperations(create_redis(settings), settings, Metrics())
+        service = RedisCleanupService(
+            ops, settings.refresh_ttl_s, batch=batch, max_keys=max_keys, max_seconds=max_seconds
+        )
+        try:
+            return (await service.run(dry_run=dry_run)).as_dict()
+        finally:
+            await ops.aclose()
+
+    try:
+        report = asyncio.run(run())
+    except StoreUnavailable as exc:
+        _fail(
+            f"cannot reach Redis at {redact_url(settings.redis_url)} ({exc.reason}); "
+            "check --redis-url and that redis-server is running",
+            1,
+        )
+    click.echo(json.dumps(report, indent=2))
+
+
+@cli.command()
+def doctor() -> None:
+    """Show what is installed, which backend 'auto' picks, and how to fix what is missing."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from authchaos.drivers.doctor import diagnose
+
+    d = diagnose()
+    table = Table(title="authchaos doctor", show_lines=False)
+    for col in ("", "component", "found", "fix"):
+        table.add_column(col)
+    for c in d.checks:
+        mark = "[green]ok[/]" if c.ok else "[yellow]missing[/]" if c.optional else "[red]missing[/]"
+        table.add_row(mark, escape(c.name), escape(c.detail), "" if c.ok else escape(c.fix or ""))  # [load] is no tag
+    console = Console()
+    console.print(table)
+    console.print(f"backend 'auto' picks: [bold]{d.backend}[/] ({d.backend_reason})")
+    sys.exit(0 if d.ok else 1)
+
+
+BACKEND = click.option(
+    "--backend",
+    type=click.Choice(["auto", "real", "embedded"]),
+    default="auto",
+    show_default=True,
+    help="real: redis-server + Toxiproxy; embedded: fakeredis + emulated faults; auto: real when installed.",
+)
+SCENARIOS_DIR = click.option(
+    "--scenarios-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A directory of your own scenario files, added to the built-in ones (so is each directory in "
+    "AUTHCHAOS_SCENARIOS_DIR, os.pathsep-separated).",
+)
+TARGET = click.option(
+    "--target",
+    default=None,
+    help="An already running service (staging, a CI container): nothing is started. Faults reach its Redis only "
+    "through AUTHCHAOS_EXTERNAL_TOXIPROXY_URL + AUTHCHAOS_EXTERNAL_PROXY; otherwise they are reported skipped.",
+)
+ALLOW_SKIPPED = click.option(
+    "--allow-skipped",
+    is_flag=True,
+    help="A scenario whose faults could not be produced (embedded backend, no proxy) is judged on its checks "
+    "instead of exiting 2 as not run as designed.",
+)
+REPORT_DIR = click.option(
+    "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
+)
+
+
+def _exit_with(run: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    """Run one async job; a missing binary, bad options and Ctrl-C end in one line, never a traceback."""
+    from authchaos.run.infrastructure import terminate_like_interrupt
+    from authchaos.run.load_spec import LoadError
+    from authchaos.servers.binaries import BinaryMissing
+
+    terminate_like_interrupt()
+    try:
+        code = asyncio.run(run())
+    except (BinaryMissing, LoadError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:
+        click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
+    sys.exit(code)
+
+
+def _catalog(scenarios_dir: Path | None) -> Catalog:
+    from authchaos.scenario.catalog import Catalog
+    from authchaos.scenario.schema import ScenarioError
+
+    try:
+        return Catalog.load(scenarios_dir)
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
+def _run_selected(
+    scenarios: list[Scenario],
+    backend: str,
+    seed: int | None,
+    report_dir: Path,
+    target: str | None = None,
+    allow_skipped: bool = False,
+) -> None:
+    from rich.console import Console
+
+    from authchaos.drivers.suite import run_suite
+    from authchaos.run.infrastructure import terminate_like_interrupt
+    from authchaos.run.results import EXIT_INTERRUPTED
+    from authchaos.servers.binaries import BinaryMissing
+
+    console = Console()
+    terminate_like_interrupt()
+    outcome = None
+
+    async def go() -> None:
+        nonlocal outcome
+        outcome = await run_suite(
+            scenarios,
+            backend=cast("Backend", backend),
+            seed=seed,
+            report_root=report_dir,
+            console=console,
+            target=target,
+            allow_skipped=allow_skipped,
+        )
+
+    interrupted = False
+    try:
+        asyncio.run(go())
+    except BinaryMissing as exc:
+        _fail(f"--backend real needs both servers: {exc}")
+    except KeyboardInterrupt:
+        interrupted = True
+    if interrupted or (outcome is not None and outcome.interrupted):
+        where = f"; partial report in {outcome.report_dir}" if outcome and outcome.report_dir else ""
+        click.echo(f"authchaos: interrupted: faults rolled back, services stopped{where}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    assert outcome is not None
+    sys.exit(outcome.exit_code)
+
+
+@cli.command(name="list")
+@SCENARIOS_DIR
+def list_scenarios(scenarios_dir: Path | None) -> None:
+    """List scenarios and tags."""
+    from rich.console import Console
+    from rich.table import Table
+
+    catalog = _catalog(scenarios_dir)
+    table = Table(title="scenarios in " + ", ".join(str(r) for r in catalog.roots))
+    for col in ("name", "tags", "faults", "duration", "description"):
+        table.add_column(col)
+    for s in catalog.scenarios:
+        table.add_row(
+            s.name, ",".join(s.tags), ",".join(s.fault_kinds) or "-", f"{s.workload.duration_s:g}s", s.description
+        )
+    console = Console()
+    console.print(table)
+    console.print("tags: " + ", ".join(f"{t} ({n})" for t, n in catalog.tags().items()))
+
+
+@cli.command()
+@click.argument("selectors", nargs=-1)
+@BACKEND
+@click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
+@REPORT_DIR
+@SCENARIOS_DIR
+@TARGET
+@ALLOW_SKIPPED
+def run(
+    selectors: tuple[str, ...],
+    backend: str,
+    seed: int | None,
+    report_dir: Path,
+    scenarios_dir: Path | None,
+    target: str | None,
+    allow_skipped: bool,
+) -> None:
+    """Run scenarios (names, tags or YAML paths; none = all) and write a report.
+
+    Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run or a fault was skipped
+    (unless --allow-skipped).
+    """
+    from authchaos.scenario.schema import ScenarioError
+
+    catalog = _catalog(scenarios_dir)
+    try:
+        scenarios = catalog.select(list(selectors))
+    except ScenarioError as exc:
+        _fail(str(exc))
+    _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped)
+
+
+@cli.command()
+@BACKEND
+@REPORT_DIR
+@SCENARIOS_DIR
+@click.option("--prove", is_flag=True, help="Also run the gate against every known-bug switch: each must be caught.")
+@TARGET
+@ALLOW_SKIPPED
+def gate(
+    backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool, target: str | None, allow_skipped: bool
+) -> None:
+    """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed or a
+    fault could not be produced (unless --allow-skipped)."""
+    scenarios = _catalog(scenarios_dir).select(["gate"])
+    if prove and target:
+        _fail("--prove switches bugs on a service the harness starts: drop --target")
+    if not prove:
+        _run_selected(scenarios, backend, None, report_dir, target, allow_skipped)
+        return
+    from rich.console import Console
+
+    from authchaos.drivers.prove_switches import prove as run_proof
+
+    async def go() -> int:
+        code, _ = await run_proof(
+            scenarios, backend=cast("Backend", backend), report_root=report_dir, console=Console()
+        )
+        return code
+
+    _exit_with(go)
+
+
+@cli.command(name="prove")
+@click.option("--mutants", "do_mutants", is_flag=True, help="Run the gate against every catalogued mutant.")
+@click.option("--switches", "do_switches", is_flag=True, help="Run the gate against every known-bug switch.")
+@click.option(
+    "--only",
+    default=None,
+    help="Comma-separated known-bug switches (with --switches; the fixed service always runs too) and/or mutant "
+    "ids (with --mutants): run just those.",
+)
+@click.option(
+    "--trials",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 5),
+    help="Runs of the gate per mutant (another seed each) before it counts as a survivor.",
+)
+@REPORT_DIR
+@SCENARIOS_DIR
+def prove_cmd(
+    do_mutants: bool, do_switches: bool, only: str | None, trials: int, report_dir: Path, scenarios_dir: Path | None
+) -> None:
+    """Show the gate's detection power: every known-bug switch caught by its symptom's checks (--switches,
+    the same as gate --prove) and every catalogued mutant killed (--mutants). Neither flag: both. Real backend.
+
+    Exit status: 0 all caught and killed, 1 one missed or survived, 2 the harness could not run.
+    """
+    from rich.console import Console
+
+    from authchaos.drivers.prove_mutants import prove_mutants
+    from authchaos.drivers.prove_switches import prove as run_proof
+
+    both = not (do_mutants or do_switches)
+    wanted = [name.strip() for name in (only or "").split(",") if name.strip()]
+    switches, mutants = _prove_selection(wanted, do_switches or both, do_mutants or both)
+    scenarios = _catalog(scenarios_dir).select(["gate"])
+
+    async def go() -> int:
+        code = 0
+        if switches:
+            code, _ = await run_proof(
+                scenarios, backend="real", report_root=report_dir, console=Console(), switches=switches
+            )
+        if mutants:
+            mcode, _ = await prove_mutants(mutants, scenarios, Console(), report_dir, trials)
+            code = max(code, mcode)
+        return code
+
+    _exit_with(go)
+
+
+def _prove_selection(
+    wanted: list[str], with_switches: bool, with_mutants: bool
+) -> tuple[tuple[str, ...], list[Mutant]]:
+    """The switches and mutants ``prove`` runs: all of the chosen kinds, or just those ``--only`` names."""
+    from authchaos.drivers.mutant_catalogue import MutantError, load_catalogue
+    from authchaos.sut.bug_switches import SWITCHES
+
+    switches = SWITCHES if with_switches else ()
+    mutants: list[Mutant] = []
+    if with_mutants:
+        try:
+            mutants = load_catalogue()
+        except MutantError as exc:
+            _fail(str(exc))
+    unknown = [n for n in wanted if n not in switches and n not in {m.id for m in mutants}]
+    if unknown:
+        kinds = " or ".join(k for k, on in (("known-bug switch", with_switches), ("mutant", with_mutants)) if on)
+        known = [f"known switches: {', '.join(switches)}"] if with_switches else []
+        known += [f"known mutants: {', '.join(m.id for m in mutants)}"] if with_mutants else []
+        _fail(f"--only: no {kinds} {', '.join(unknown)}; {'; '.join(known)}")
+    if not wanted:
+        return switches, mutants
+    return tuple(s for s in switches if s in wanted), [m for m in mutants if m.id in wanted]
+
+
+@cli.command(name="legacy-corpus")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSONL file to write.")
+def legacy_corpus_cmd(out: Path) -> None:
+    """Write the legacy token corpus for the configured keys (AUTHCHAOS_JWT_*), with expected outcomes."""
+    from authchaos.sut.reference_service import token_keys
+    from authchaos.workload.legacy_corpus import build_corpus, write_corpus
+
+    entries = build_corpus(token_keys(os.environ))
+    write_corpus(entries, out)
+    click.echo(f"{len(entries)} tokens written to {out}")
+
+
+@cli.command(name="replay-tokens")
+@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", required=True, help="Base URL of a running service, e.g. http://127.0.0.1:8000")
+def replay_tokens(corpus: Path, target: str) -> None:
+    """Present each token of a corpus (yours, or from legacy-corpus) to a running service; compare outcomes."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    from authchaos.workload.legacy_corpus import CorpusError, read_corpus, replay_corpus
+
+    try:
+        entries = read_corpus(corpus)
+        outcomes = replay_corpus(entries, target)
+    except CorpusError as exc:
+        _fail(str(exc))
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {target}: {exc}; is the service running (authchaos serve)?")
+    table = Table(title=f"{corpus} against {target}")
+    for col in ("id", "shape", "endpoint", "expected", "got", ""):
+        table.add_column(col)
+
+    def brief(xs: list[dict[str, Any]]) -> str:
+        return " then ".join(f"{x['status']} {x.get('error') or ''}".strip() for x in xs)
+
+    for o in outcomes:
+        mark = "[green]ok[/]" if o.passed else "[red]UNEXPECTED[/]"
+        table.add_row(o.entry.id, o.entry.shape, o.entry.endpoint, brief(o.entry.expect), brief(o.got), mark)
+    Console().print(table)
+    wrong = sum(not o.passed for o in outcomes)
+    click.echo(f"{len(outcomes) - wrong} as expected, {wrong} unexpected")
+    sys.exit(1 if wrong else 0)
+
+
+@cli.command()
+@click.option(
+    "--profile",
+    type=click.Choice(["smoke", "ramp", "soak", "spike", "capacity"]),
+    default=None,
+    help="A load shape (default smoke, unless --users/--spawn-rate/--duration are given). capacity: step users "
+    "up until the --slo (default me p95 100 ms, refresh p95 200 ms, 1% errors) breaks; report the knee.",
+)
+@click.option("--users", type=click.IntRange(1, 10_000), default=None)
+@click.option("--spawn-rate", type=click.FloatRange(0.1), default=None)
+@click.option("--duration", type=click.FloatRange(1, 86_400), default=None, help="Seconds.")
+@click.option("--fault", "faults", multiple=True, help="KIND[:attr=v,...]@START+DURATION, e.g. blackhole@10+2.")
+@click.option(
+    "--slo", "slos", multiple=True, help="OP:p95=MS[,p99=MS,max_error_ratio=R][@PHASE], e.g. refresh:p95=300."
+)
+@click.option(
+    "--max-fail-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Allowed failure ratio per endpoint outside fault windows.",
+)
+@click.option("--workers", type=click.IntRange(0, 64), default=0, help="Locust workers (distributed mode).")
+@click.option("--service-workers", type=click.IntRange(1, 16), default=1, help="uvicorn workers for the service.")
+@click.option("--scale", type=click.FloatRange(0.05, 100), default=1.0, help="Stretch or shrink a profile's stages.")
+@click.option("--target", default=None, help="Load an already running service (external mode): no faults.")
+@click.option(
+    "--locustfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your own locustfile (default: the shipped one). The checks judge what it writes to "
+    "AUTHCHAOS_LOAD_HISTORY_DIR, one authchaos.record.protocol row per request, as the shipped one does.",
+)
+@BACKEND
+@REPORT_DIR
+def load(
+    profile: str | None,
+    users: int | None,
+    spawn_rate: float | None,
+    duration: float | None,
+    faults: tuple[str, ...],
+    slos: tuple[str, ...],
+    max_fail_ratio: float,
+    workers: int,
+    service_workers: int,
+    scale: float,
+    target: str | None,
+    locustfile: Path | None,
+    backend: str,
+    report_dir: Path,
+) -> None:
+    """Locust load against the reference service, with faults on a timeline, SLO gates and correctness checks.
+
+    Exit status: 0 SLOs and checks passed, 1 one missed (named in the table), 2 the harness could not run.
+    """
+    from rich.console import Console
+
+    from authchaos.drivers.load import run_load
+    from authchaos.run.load_spec import LoadError, LoadOptions, parse_fault, parse_slo
+    from authchaos.run.locust_process import require_locust
+
+    custom = any(v is not None for v in (users, spawn_rate, duration))
+    try:
+        opts = LoadOptions(
+            profile=profile or (None if custom else "smoke"),
+            users=users or 10,
+            spawn_rate=spawn_rate or 10.0,
+            duration_s=duration,
+            faults=[parse_fault(f) for f in faults],
+            slo=[parse_slo(s) for s in slos],
+            max_fail_ratio=max_fail_ratio,
+            workers=workers,
+            service_workers=service_workers,
+            scale=scale,
+            target=target,
+            backend=cast("Backend", backend),
+            locustfile=locustfile,
+        )
+        require_locust()  # before any server starts
+    except LoadError as exc:
+        _fail(str(exc))
+
+    async def go() -> int:
+        code, _ = await run_load(opts, report_dir, Console())
+        return code
+
+    _exit_with(go)
+
+
+@cli.command(name="repro")
+@click.argument("name", type=click.Choice(["invalid-token-type"]))
+@BACKEND
+@REPORT_DIR
+@SCENARIOS_DIR
+def repro_cmd(name: str, backend: str, report_dir: Path, scenarios_dir: Path | None) -> None:
+    """Reproduce a known regression: the buggy service must go red, the fixed one green."""
+    from rich.console import Console
+
+    from authchaos.drivers.repro import repro
+
+    catalog = _catalog(scenarios_dir)
+    _exit_with(
+        lambda: repro(name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=Console())
+    )
+
+
+@cli.command()
+@click.argument("run_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--scenario", "only", default=None, help="Replay just this scenario of the run.")
+@BACKEND
+@REPORT_DIR
+def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> None:
+    """Run the scenarios of a previous run.json again: same definition, seed and fault timeline."""
+    from authchaos.report.run_json import RunFileError, read_run
+
+    try:
+        scenarios = read_run(run_json).scenarios(only)
+    except RunFileError as exc:
+        _fail(str(exc))
+    _run_selected(scenarios, backend, None, report_dir)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="authchaos", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("authchaos: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a harness bug: one line for the user, the traceback with -v
+        logging.getLogger("authchaos").debug("internal error", exc_info=True)
+        click.echo(f"authchaos: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,413 @@
+"""Faults named in the domain's words, as data, each declaring how every backend produces it.
+
+A fault class is the one place that knows its fault: the Toxiproxy toxics (or the proxy
+or process action) that produce it on the real backend, and how the embedded backend
+emulates it (or that it cannot, so it is reported as skipped). Adding a fault kind is one
+class here, added to ``Fault``, plus its test.
+
+Also here: ``FaultEvent``, one fault on a scenario's timeline as planned (windows as they happened are
+``authchaos.record.windows``, so the history, the checkers and the reports need nothing from here).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, ClassVar, Literal, Protocol, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from authchaos.servers.toxic_spec import ToxicSpec
+
+Target = Literal["network", "process", "replicated"]
+# What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
+Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart"]
+
+
+class RedisProcess(Protocol):
+    """The process actions a real redis-server offers (``authchaos.servers.redis_server.RedisServer``)."""
+
+    paused: bool
+
+    def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def restart(self, *, lose_data: bool = False) -> None: ...
+    def flush(self) -> None: ...
+    def alive(self) -> bool: ...
+
+
+class ReplicatedRedis(Protocol):
+    """What the replicated faults act on: a sentinel or cluster topology
+    (``authchaos.topology.topology_actions.TopologyActions``). "The primary" is the sentinels' primary, or in
+    a cluster the primary of the first shard (slot 0), as the topology sees it when the fault starts."""
+
+    kind: str
+
+    def failover(self) -> None: ...
+    def kill_primary(self) -> None: ...
+    def partition_primary(self) -> None: ...
+    def freeze_replicas(self) -> None: ...
+    def kill_shard(self, slot: int = 0) -> None: ...
+    def migrate_slots(self, count: int) -> None: ...
+    def heal(self) -> list[str]: ...
+    def rollback(self) -> list[str]: ...
+
+
+class RealTargets(Protocol):
+    """What a fault can act on in the real backend (``RealNemesis`` provides it)."""
+
+    def add_toxics(self, fault: FaultBase) -> None: ...
+    def remove_toxics(self, fault: FaultBase) -> None: ...
+    def set_proxy_enabled(self, enabled: bool) -> None: ...
+    def server(self) -> RedisProcess: ...
+    def replicated(self) -> ReplicatedRedis: ...
+
+
+class FaultBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    target: ClassVar[Target] = "network"
+    emulation: ClassVar[Emulation | None] = None  # None: the embedded backend cannot produce it honestly
+
+    def supported_on(self, topology: str) -> bool:
+        """Replicated faults name the topologies that can produce them."""
+        return True
+
+    def describe(self) -> str:
+        attrs = ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"kind"}).items() if v not in (None, 1.0))
+        return f"{self.kind}({attrs})" if attrs else self.kind
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        """The Toxiproxy toxics that produce this fault; empty for proxy and process faults."""
+        return []
+
+    def start_real(self, on: RealTargets) -> None:
+        on.add_toxics(self)
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.remove_toxics(self)
+
+    # embedded emulation parameters (only read for the matching ``emulation``)
+    def delay_s(self, rng: random.Random) -> float:
+        return 0.0
+
+    def close_after_s(self) -> float | None:
+        return None
+
+    def loses_data(self) -> bool:
+        return self.emulation == "wipe"
+
+
+class _NetworkFault(FaultBase):
+    toxicity: float = Field(1.0, gt=0, le=1, description="share of connections affected")
+
+    def _spec(self, prefix: str, type_: str, stream: str, **attrs: int) -> ToxicSpec:
+        return ToxicSpec(f"{prefix}-{type_}-{stream}", type_, stream, self.toxicity, attrs)
+
+
+def _split(total: int, direction: str) -> list[tuple[str, int]]:
+    if direction == "both":
+        return [("upstream", total // 2), ("downstream", total - total // 2)]
+    return [(direction, total)]
+
+
+class Latency(_NetworkFault):
+    """Round-trip delay added to every Redis reply, split over both directions unless one is named."""
+
+    kind: Literal["latency"] = "latency"
+    emulation: ClassVar[Emulation | None] = "delay"
+    ms: int = Field(ge=0, le=600_000)
+    jitter_ms: int = Field(0, ge=0)
+    direction: Literal["both", "upstream", "downstream"] = "both"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        # one direction per toxic: a round trip pays both halves
+        jitters = dict(_split(self.jitter_ms, self.direction))
+        return [
+            self._spec(prefix, "latency", s, latency=part, jitter=jitters[s])
+            for s, part in _split(self.ms, self.direction)
+        ]
+
+    def delay_s(self, rng: random.Random) -> float:
+        return max(0.0, (self.ms + rng.uniform(-self.jitter_ms, self.jitter_ms)) / 1000)
+
+
+class Timeout(_NetworkFault):
+    """Data is dropped; after ``ms`` the connection is closed (0: never, a blackhole)."""
+
+    kind: Literal["timeout"] = "timeout"
+    emulation: ClassVar[Emulation | None] = "stall"
+    ms: int = Field(0, ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        # replies are lost (the command may still have run: an unknown outcome), then the peer closes
+        return [self._spec(prefix, "timeout", "downstream", timeout=self.ms)]
+
+    def close_after_s(self) -> float | None:
+        return self.ms / 1000 if self.ms > 0 else None
+
+
+class Blackhole(_NetworkFault):
+    """Connections open, nothing ever answers (Toxiproxy's timeout toxic at 0)."""
+
+    kind: Literal["blackhole"] = "blackhole"
+    emulation: ClassVar[Emulation | None] = "stall"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "timeout", s, timeout=0) for s in ("upstream", "downstream")]
+
+
+class DropRequests(_NetworkFault):
+    """Commands never reach Redis (a one-way partition): unlike ``timeout``, no write lands, yet the client
+    cannot tell the two apart. No embedded emulation: fakeredis runs a command as soon as it is sent."""
+
+    kind: Literal["drop_requests"] = "drop_requests"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "timeout", "upstream", timeout=0)]
+
+
+class ResetPeer(_NetworkFault):
+    """Connections are reset (TCP RST) after ``timeout_ms``."""
+
+    kind: Literal["reset_peer"] = "reset_peer"
+    emulation: ClassVar[Emulation | None] = "reset"
+    timeout_ms: int = Field(0, ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "reset_peer", "downstream", timeout=self.timeout_ms)]
+
+
+class Bandwidth(_NetworkFault):
+    kind: Literal["bandwidth"] = "bandwidth"
+    rate_kbps: int = Field(ge=0, description="KB/s; 0 stalls the data")
+    direction: Literal["both", "upstream", "downstream"] = "downstream"
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        streams = ["upstream", "downstream"] if self.direction == "both" else [self.direction]
+        return [self._spec(prefix, "bandwidth", s, rate=self.rate_kbps) for s in streams]
+
+
+class SlowClose(_NetworkFault):
+    kind: Literal["slow_close"] = "slow_close"
+    delay_ms: int = Field(ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "slow_close", "downstream", delay=self.delay_ms)]
+
+
+class Slicer(_NetworkFault):
+    kind: Literal["slicer"] = "slicer"
+    average_size: int = Field(1, ge=1)
+    size_variation: int = Field(0, ge=0)
+    delay_us: int = Field(0, ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        attrs = {"average_size": self.average_size, "size_variation": self.size_variation, "delay": self.delay_us}
+        return [self._spec(prefix, "slicer", "downstream", **attrs)]
+
+
+class LimitData(_NetworkFault):
+    """Each connection is closed after ``bytes`` have passed."""
+
+    kind: Literal["limit_data"] = "limit_data"
+    bytes: int = Field(ge=0)
+
+    def toxics(self, prefix: str) -> list[ToxicSpec]:
+        return [self._spec(prefix, "limit_data", "downstream", bytes=self.bytes)]
+
+
+class Down(FaultBase):
+    """The path to Redis is gone: the proxy stops listening and drops open connections."""
+
+    kind: Literal["down"] = "down"
+    emulation: ClassVar[Emulation | None] = "disconnect"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.set_proxy_enabled(False)
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.set_proxy_enabled(True)
+
+
+class _ProcessFault(FaultBase):
+    target: ClassVar[Target] = "process"
+
+
+class Kill(_ProcessFault):
+    """kill -9 the redis-server; it is restarted (same data dir) when the fault ends."""
+
+    kind: Literal["kill"] = "kill"
+    emulation: ClassVar[Emulation | None] = "disconnect"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().kill()
+
+    def stop_real(self, on: RealTargets) -> None:
+        if not on.server().alive():
+            on.server().restart()
+
+
+class Freeze(_ProcessFault):
+    """SIGSTOP the redis-server for the fault's duration, then SIGCONT."""
+
+    kind: Literal["freeze"] = "freeze"
+    emulation: ClassVar[Emulation | None] = "stall"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().pause()
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.server().resume()
+
+
+class Restart(_ProcessFault):
+    """Restart the redis-server; ``lose_data`` wipes its files first (a restart into empty data)."""
+
+    kind: Literal["restart"] = "restart"
+    emulation: ClassVar[Emulation | None] = "restart"
+    lose_data: bool = False
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().restart(lose_data=self.lose_data)
+
+    def stop_real(self, on: RealTargets) -> None:
+        return None
+
+    def loses_data(self) -> bool:
+        return self.lose_data
+
+
+class Flush(_ProcessFault):
+    kind: Literal["flush"] = "flush"
+    emulation: ClassVar[Emulation | None] = "wipe"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().flush()
+
+    def stop_real(self, on: RealTargets) -> None:
+        return None
+
+
+class _ReplicatedFault(FaultBase):
+    """A fault of a replicated topology; the embedded backend (one fakeredis) skips it, by name."""
+
+    target: ClassVar[Target] = "replicated"
+    topologies: ClassVar[tuple[str, ...]] = ("sentinel", "cluster")
+
+    def supported_on(self, topology: str) -> bool:
+        return topology in self.topologies
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.replicated().heal()
+
+
+class Failover(_ReplicatedFault):
+    """A planned failover: SENTINEL FAILOVER, or CLUSTER FAILOVER on the first shard's replica."""
+
+    kind: Literal["failover"] = "failover"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().failover()
+
+
+class KillPrimary(_ReplicatedFault):
+    """kill -9 the primary (no persistence): its replicas are promoted; restarted when the fault ends, it
+    rejoins as a replica of the new primary."""
+
+    kind: Literal["kill_primary"] = "kill_primary"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().kill_primary()
+
+
+class PartitionPrimary(_ReplicatedFault):
+    """Split brain (Sentinel): the primary is cut from its replicas and the sentinels (the ACL user they
+    authenticate as is switched off on it and their connections dropped) while clients still reach it. Healed
+    when the fault ends; the sentinels then demote it and whatever it acknowledged alone is gone. Not offered on
+    a cluster: Redis 7 takes any bus traffic a node sends as proof of life, and a node's outbound bus links go
+    through its peers' proxies, so cutting one node's bus proxy does not isolate it."""
+
+    kind: Literal["partition_primary"] = "partition_primary"
+    topologies: ClassVar[tuple[str, ...]] = ("sentinel",)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().partition_primary()
+
+
+class ReplicaLag(_ReplicatedFault):
+    """The primary's replicas stop applying the replication stream (SIGSTOP) for the fault's duration:
+    the primary keeps acknowledging writes no replica has. (A latency toxic cannot do it: replicas and
+    clients reach the primary through the same proxy, so it would slow the clients' answers equally.)"""
+
+    kind: Literal["replica_lag"] = "replica_lag"
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().freeze_replicas()
+
+
+class KillShard(_ReplicatedFault):
+    """kill -9 the primary serving ``slot`` and its replica: that shard's slots have no node until the fault ends
+    (restarted without persistence, it comes back empty)."""
+
+    kind: Literal["kill_shard"] = "kill_shard"
+    topologies: ClassVar[tuple[str, ...]] = ("cluster",)
+    slot: int = Field(0, ge=0, le=16383)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().kill_shard(self.slot)
+
+
+class SlotMigration(_ReplicatedFault):
+    """Move ``slots`` slots that hold keys from the first shard to the second (SETSLOT IMPORTING/MIGRATING,
+    MIGRATE, SETSLOT NODE) while traffic runs: clients get ASK and MOVED redirections."""
+
+    kind: Literal["slot_migration"] = "slot_migration"
+    topologies: ClassVar[tuple[str, ...]] = ("cluster",)
+    slots: int = Field(16, ge=1, le=5461)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.replicated().migrate_slots(self.slots)
+
+
+Fault = Annotated[
+    Latency
+    | Timeout
+    | Blackhole
+    | DropRequests
+    | ResetPeer
+    | Bandwidth
+    | SlowClose
+    | Slicer
+    | LimitData
+    | Down
+    | Kill
+    | Freeze
+    | Restart
+    | Flush
+    | Failover
+    | KillPrimary
+    | PartitionPrimary
+    | ReplicaLag
+    | KillShard
+    | SlotMigration,
+    Field(discriminator="kind"),
+]
+
+FAULT_CLASSES: tuple[type[FaultBase], ...] = get_args(get_args(Fault)[0])
+FAULT_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES)
+EMULATED: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in FAULT_CLASSES if t.emulation is not None)
+REPLICATED_KINDS: tuple[str, ...] = tuple(
+    k.model_fields["kind"].default for k in FAULT_CLASSES if k.target == "replicated"
+)
+
+
+class FaultEvent(BaseModel):
+    """One fault on the timeline, as planned: start ``at`` seconds in, last ``for`` seconds (none: instant)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    at_s: float = Field(0.0, ge=0, alias="at")
+    for_s: float | None = Field(None, ge=0, alias="for")
+    fault: Fault

@@ -1,0 +1,166 @@
+"""pytest plugin (entry point ``pytest11``): real infrastructure as fixtures, on the drivers' own lifecycle.
+
+Installing authchaos gives any suite these fixtures:
+  redis_server   a real redis-server on a free port (session)
+  fresh_redis    the same, flushed and running, for one test
+  toxiproxy      a real toxiproxy-server (session), or the one at AUTHCHAOS_EXTERNAL_TOXIPROXY_URL
+  redis_proxy    a Toxiproxy proxy in front of redis_server, rolled back after the test
+  fault          the nemesis of the selected backend: ``with injected(fault, Latency(ms=200)):``
+  auth_service   the reference service, its Redis behind the fault injector; ``.url``, ``.keys``
+  auth_service_factory(env)  the same with an environment of your own (bug switches, policy)
+The infrastructure is ``authchaos.run.infrastructure.Infrastructure`` and each service a
+``RunLifecycle``, as in ``authchaos run``: the same settings, secrets and teardown order.
+``--authchaos-backend real|embedded|auto`` picks the backend (default auto). There
+is no ``--host`` option here: Locust's pytest plugin owns that name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from authchaos.faults.nemesis import Nemesis, RealNemesis
+from authchaos.run.infrastructure import InfraOptions, Infrastructure, choose_backend
+from authchaos.run.lifecycle import RunLifecycle, ServicePlan
+from authchaos.servers.binaries import BinaryMissing
+from authchaos.servers.redis_server import RedisServer
+from authchaos.servers.toxiproxy_client import ToxiproxyClient
+from authchaos.servers.toxiproxy_server import ToxiproxyServer
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("authchaos")
+    group.addoption(
+        "--authchaos-backend",
+        choices=("real", "embedded", "auto"),
+        default="auto",
+        help="real: redis-server + Toxiproxy; embedded: fakeredis with emulated faults; auto: real when installed",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chaos: drives real faults against real processes")
+
+
+def _real_or_fail(factory: Callable[[], Any]) -> Any:
+    try:
+        return factory()
+    except BinaryMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def authchaos_backend(request: pytest.FixtureRequest) -> str:
+    try:
+        return choose_backend(request.config.getoption("--authchaos-backend")).backend
+    except BinaryMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the whole session; tests flush what they need clean."""
+    with _real_or_fail(RedisServer) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_redis(redis_server: RedisServer) -> RedisServer:
+    """The session's redis-server, flushed and running (restarted if a test killed it)."""
+    if redis_server.paused:
+        redis_server.resume()
+    if not redis_server.alive():
+        redis_server.restart()
+    redis_server.flush()
+    return redis_server
+
+
+@dataclass
+class ExternalToxiproxy:
+    api_url: str
+
+
+@pytest.fixture(scope="session")
+def toxiproxy() -> Iterator[ToxiproxyServer | ExternalToxiproxy]:
+    """A toxiproxy-server for the session, or the one at AUTHCHAOS_EXTERNAL_TOXIPROXY_URL."""
+    external = os.environ.get("AUTHCHAOS_EXTERNAL_TOXIPROXY_URL")
+    if external:
+        yield ExternalToxiproxy(external)
+        return
+    with _real_or_fail(ToxiproxyServer) as server:
+        yield server
+
+
+@pytest.fixture
+def real_infrastructure(
+    fresh_redis: RedisServer, toxiproxy: ToxiproxyServer | ExternalToxiproxy
+) -> Iterator[Infrastructure]:
+    """The session's Redis behind a proxy of this test's own on the session's Toxiproxy; rolled back after."""
+    options = InfraOptions(
+        backend="real", shared_redis=fresh_redis, external_toxiproxy_url=toxiproxy.api_url, external_redis_url=None
+    )
+    with Infrastructure(options) as infra:
+        yield infra
+
+
+@dataclass
+class RedisProxy:
+    name: str
+    port: int
+    client: ToxiproxyClient
+    nemesis: RealNemesis
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture
+def redis_proxy(real_infrastructure: Infrastructure) -> RedisProxy:
+    infra = real_infrastructure
+    assert infra.client is not None and infra.proxy_port is not None and isinstance(infra.nemesis, RealNemesis)
+    return RedisProxy(infra.proxy_name, infra.proxy_port, infra.client, infra.nemesis)
+
+
+@pytest.fixture
+def chaos_backend(authchaos_backend: str, request: pytest.FixtureRequest) -> Iterator[Infrastructure]:
+    """The selected backend's infrastructure: ``.service_redis_url``, ``.nemesis``, ``.connection_class``."""
+    if authchaos_backend == "real":
+        yield request.getfixturevalue("real_infrastructure")
+        return
+    with Infrastructure(InfraOptions(backend="embedded")) as infra:
+        yield infra
+
+
+@pytest.fixture
+def fault(chaos_backend: Infrastructure) -> Nemesis:
+    """The nemesis in front of the service's Redis; use ``authchaos.faults.nemesis.injected(fault, ...)``."""
+    assert chaos_backend.nemesis is not None
+    return chaos_backend.nemesis
+
+
+@pytest.fixture
+def auth_service_factory(chaos_backend: Infrastructure) -> Iterator[Callable[..., RunLifecycle]]:
+    """``start(env)``: the reference service on the test's Redis (a ``RunLifecycle``), stopped after the test."""
+    started: list[RunLifecycle] = []
+
+    def start(env: dict[str, str] | None = None) -> RunLifecycle:
+        run = RunLifecycle(ServicePlan.build(env or {}, []), infra=chaos_backend)
+        started.append(run.open())
+        return run
+
+    try:
+        yield start
+    finally:
+        for run in reversed(started):
+            run.close()
+
+
+@pytest.fixture
+def auth_service(auth_service_factory: Callable[..., RunLifecycle]) -> RunLifecycle:
+    """The reference service (fast Redis timeouts) behind the fault injector."""
+    return auth_service_factory({"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "1", "AUTHCHAOS_BREAKER_RESET_S": "0.2"})

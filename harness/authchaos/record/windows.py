@@ -1,0 +1,58 @@
+"""Fault windows as they happened, in the history's monotonic clock: what the checkers judge against.
+
+The timeline writes them; the history, the checkers and the reports read them, and need nothing of the
+fault classes or the nemesis to do so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
+
+
+@dataclass
+class FaultWindow:
+    """What really happened to one fault, in monotonic ns (comparable with the history)."""
+
+    name: str
+    kind: str
+    target: str
+    planned_at_s: float
+    planned_for_s: float | None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        """It ran and ended (a skipped or never-started fault has no window to judge)."""
+        return self.start_ns is not None and self.end_ns is not None
+
+    def span(self) -> Span | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return Span(self.name, self.kind, self.target, self.start_ns, self.end_ns)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A fault that ran and ended: what the checkers judge against."""
+
+    name: str
+    kind: str
+    target: str  # network, process or replicated
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class TimelineResult:
+    windows: list[FaultWindow] = field(default_factory=list)
+    rollback: list[str] = field(default_factory=list)
+    rollback_error: str | None = None
+
+    @property
+    def skipped(self) -> list[FaultWindow]:
+        return [w for w in self.windows if w.skipped]

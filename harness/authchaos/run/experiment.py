@@ -1,0 +1,175 @@
+"""One scenario end to end: plan -> services + faults + workload -> history -> checks.
+
+Chaos Toolkit's shape: verify the steady state, inject, verify again, and roll back
+whatever happens (``RunLifecycle``). Jepsen's: the workload and the nemesis run
+concurrently and only record; the checkers judge afterwards (``judge``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from authchaos.checks import CheckResult, judge
+from authchaos.record.history import History
+from authchaos.run.infrastructure import Backend
+from authchaos.run.lifecycle import RunLifecycle, ServicePlan
+from authchaos.run.results import ScenarioResult
+from authchaos.scenario.schema import Scenario
+from authchaos.workload.generator import WorkloadStatus, run_workload
+from authchaos.workload.legacy_corpus import CorpusResult, build_corpus, replay_corpus
+from authchaos.workload.probes import check_steady_state
+
+log = logging.getLogger("authchaos.experiment")
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class Observations:
+    """What the experiment saw so far; kept when it is cut short, so a partial run is still judged."""
+
+    history: History | None = None
+    steady: dict[str, Any] = field(default_factory=dict)
+    corpus: list[CorpusResult] = field(default_factory=list)
+    aborted: str | None = None
+    error: str | None = None
+
+
+def plan_for(scenario: Scenario, code_dir: Path | None = None) -> ServicePlan:
+    spec = scenario.service
+    return ServicePlan.build(
+        spec.env,
+        spec.bugs,
+        workers=spec.workers,
+        aof=spec.aof,
+        tls=spec.tls,
+        code_dir=code_dir,
+        topology=spec.redis.topology,
+    )
+
+
+async def run_scenario(
+    scenario: Scenario,
+    *,
+    backend: Backend = "auto",
+    seed: int | None = None,
+    target: str | None = None,
+    on_progress: Progress | None = None,
+    allow_skipped: bool = False,
+    code_dir: Path | None = None,
+) -> ScenarioResult:
+    """Run one scenario; never raises for a failing service, only records. Ctrl-C: rolls back, marks interrupted.
+
+    With ``target``, the service is already running elsewhere: nothing is started, its keys come
+    from the environment, and faults need an external Toxiproxy proxy (else they are skipped).
+    """
+    seed = scenario.seed if seed is None else seed
+    plan = plan_for(scenario, code_dir)
+    progress = on_progress or (lambda phase, frac: None)
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    started = time.monotonic()
+    seen = Observations()
+    interrupted = False
+    lifecycle = RunLifecycle(plan, backend=backend, target=target)
+    try:
+        progress("starting services", 0.0)
+        async with lifecycle as run:
+            await _experiment(scenario, seed, run, seen, progress)
+    except asyncio.CancelledError:
+        interrupted = True
+        seen.aborted = "interrupted (Ctrl-C): faults rolled back, services stopped"
+    except Exception as exc:  # the harness itself could not run: reported as an error, exit 2
+        log.debug("scenario %s could not run", scenario.name, exc_info=True)  # -vv shows the traceback
+        seen.error = f"{type(exc).__name__}: {exc}"
+    return ScenarioResult(
+        scenario,
+        seed,
+        lifecycle.backend,
+        lifecycle.backend_reason,
+        started_at,
+        plan.env,
+        round(time.monotonic() - started, 3),
+        seen.history,
+        lifecycle.timeline,
+        seen.steady,
+        _judge(scenario, plan, lifecycle, seen),
+        seen.corpus,
+        seen.aborted,
+        interrupted,
+        seen.error,
+        allow_skipped,
+    )
+
+
+def _judge(scenario: Scenario, plan: ServicePlan, lifecycle: RunLifecycle, seen: Observations) -> list[CheckResult]:
+    """Whatever was recorded is judged, a partial history included; no history, nothing to judge."""
+    if seen.history is None:
+        return []
+    return judge(
+        seen.history,
+        lifecycle.timeline.windows,
+        scenario.expect,
+        plan.settings,
+        seen.steady,
+        seen.corpus,
+        min_ops=scenario.workload.clients,
+    )
+
+
+async def _experiment(scenario: Scenario, seed: int, run: RunLifecycle, seen: Observations, progress: Progress) -> None:
+    """Steady state, (corpus), workload under the fault timeline, steady state again."""
+    progress("steady state (before)", 0.0)
+    before = await check_steady_state(run.url, scenario.steady_state.probes, "before", retry_for_s=5)
+    seen.steady["before"] = before.as_dict()
+    if not before.passed:
+        seen.error = "steady-state hypothesis failed before any fault: the service is not healthy to begin with"
+        return
+    if scenario.legacy_corpus:
+        if run.keys is None:
+            raise ValueError("legacy_corpus needs the service's keys: set AUTHCHAOS_JWT_ACCESS_SECRET and _REFRESH_")
+        progress("legacy token corpus", 0.0)
+        seen.corpus = await asyncio.to_thread(replay_corpus, build_corpus(run.keys), run.url)
+    await _workload_under_faults(scenario, seed, run, seen, progress)
+    progress("steady state (after)", 1.0)
+    after = await check_steady_state(
+        run.url, scenario.steady_state.probes, "after", retry_for_s=scenario.expect.recovery_max_s
+    )
+    seen.steady["after"] = after.as_dict()
+
+
+async def _workload_under_faults(
+    scenario: Scenario, seed: int, run: RunLifecycle, seen: Observations, progress: Progress
+) -> None:
+    t0 = time.monotonic_ns()
+    history = seen.history = History(t0)
+    status = WorkloadStatus()
+    duration = scenario.workload.duration_s
+
+    def tick() -> None:
+        elapsed = (time.monotonic_ns() - t0) / 1e9
+        active = [w.name for w in run.timeline.windows if w.start_ns and not w.end_ns]
+        progress(f"during {', '.join(active)}" if active else "workload", min(elapsed / duration, 1.0))
+
+    run.start_faults(scenario.faults, t0)
+    try:
+        await run_workload(
+            scenario.workload,
+            run.url,
+            history,
+            seed=seed,
+            keys=run.keys,
+            abort_after_s=scenario.abort_after_s,
+            status=status,
+            on_op=tick,
+        )
+    finally:
+        await run.stop_faults()
+        history.windows = run.timeline.windows
+        history.label_phases()
+    seen.aborted = status.aborted

@@ -1,0 +1,179 @@
+"""One run's lifecycle, the same for every driver (scenario runs, Locust load, the pytest fixtures).
+
+Start the infrastructure (Redis behind the fault injector, or the embedded store), start the
+service (a subprocess, in-process, or an already running ``--target``), own the fault
+timeline, and tear everything down shielded from Ctrl-C, in the one safe order: the nemesis
+first (its rollback needs Toxiproxy), then the service, then rollback and the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from authchaos.checks.context import EffectiveSettings
+from authchaos.faults.fault_spec import FaultEvent
+from authchaos.faults.timeline import run_timeline
+from authchaos.record.token_keys import TokenKeys, new_secrets
+from authchaos.record.windows import TimelineResult
+from authchaos.run.infrastructure import Backend, InfraOptions, Infrastructure
+from authchaos.sut.bug_switches import parse_bugs
+from authchaos.sut.reference_service import RunningService, start_service, token_keys
+from authchaos.topology.topology_kinds import TopologyKind
+
+# Fast failure detection for the harness; a scenario's service.env overrides any of these.
+HARNESS_DEFAULTS = {
+    "AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "0.5",
+    "AUTHCHAOS_REDIS_CONNECT_TIMEOUT_S": "0.5",
+    "AUTHCHAOS_BREAKER_RESET_S": "0.5",
+    "AUTHCHAOS_PROBE_INTERVAL_S": "0.2",
+}
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """How the service under test is started; ``env`` holds no secrets (it is reported)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    aof: bool = False
+    tls: bool = False
+    code_dir: Path | None = None  # run this reference_impl instead (mutation testing)
+    topology: TopologyKind = "single"
+
+    @classmethod
+    def build(
+        cls,
+        env: Mapping[str, str],
+        bugs: list[str],
+        *,
+        workers: int = 1,
+        aof: bool = False,
+        tls: bool = False,
+        code_dir: Path | None = None,
+        topology: TopologyKind = "single",
+    ) -> ServicePlan:
+        """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
+        merged = {**HARNESS_DEFAULTS, **env}
+        switches = set(bugs) | set(parse_bugs(os.environ.get("AUTHCHAOS_BUGS", "")))
+        merged["AUTHCHAOS_BUGS"] = ",".join(sorted(switches))
+        return cls(merged, workers, aof, tls, code_dir, topology)
+
+    @property
+    def settings(self) -> EffectiveSettings:
+        return EffectiveSettings.from_env(self.env)
+
+
+class RunLifecycle:
+    """``async with RunLifecycle(plan) as run:`` gives ``run.url``, ``run.keys`` and the fault timeline.
+
+    ``open()``/``close()`` do the same without an event loop (the pytest fixtures). With ``infra``, the run
+    uses infrastructure its caller started and will close (a test's Redis behind its proxy): the lifecycle
+    starts and stops only the service and its faults.
+    """
+
+    def __init__(
+        self,
+        plan: ServicePlan,
+        *,
+        backend: Backend = "auto",
+        target: str | None = None,
+        infra: Infrastructure | None = None,
+    ) -> None:
+        self.plan = plan
+        self.target = target
+        self._own_infra = infra is None
+        self.infra = infra or Infrastructure(
+            InfraOptions(
+                backend=backend, aof=plan.aof, tls=plan.tls, topology=plan.topology, external_service=target is not None
+            )
+        )
+        self.timeline = TimelineResult()
+        self.url = target or ""
+        self.keys: TokenKeys | None = TokenKeys.from_env(os.environ) if target else None
+        self.secrets: dict[str, str] = {}
+        self.service: RunningService | None = None
+        self._faults: asyncio.Task[None] | None = None
+
+    @property
+    def backend(self) -> str:
+        return self.infra.backend
+
+    @property
+    def backend_reason(self) -> str:
+        return self.infra.choice.reason
+
+    def open(self) -> RunLifecycle:
+        """Start the infrastructure (unless the caller's) and the service (unless ``--target``)."""
+        if self._own_infra:
+            self.infra.start()
+        if self.target is None:
+            try:
+                self._start_service()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def _start_service(self) -> None:
+        self.secrets = new_secrets()
+        env = {**self.plan.env, **self.secrets, **self.infra.service_env}
+        self.keys = token_keys(env)
+        self.service = start_service(
+            self.backend,
+            self.infra.service_redis_url,
+            env,
+            workers=self.plan.workers,
+            connection_class=self.infra.connection_class,
+            code_dir=self.plan.code_dir,
+        )
+        self.url = self.service.url
+
+    def close(self) -> None:
+        """Stop the service, then roll back and stop the infrastructure this lifecycle started; safe twice."""
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+        if self._own_infra:
+            extra = self.infra.rollback()
+            self.timeline.rollback.extend(x for x in extra if x not in self.timeline.rollback)
+            self.infra.close()
+
+    async def __aenter__(self) -> RunLifecycle:
+        opening = asyncio.ensure_future(asyncio.to_thread(self.open))
+        try:
+            await asyncio.shield(opening)
+        except BaseException:  # Ctrl-C while starting: let the start finish (it is bounded), then undo it
+            with contextlib.suppress(BaseException):
+                await opening
+            await asyncio.to_thread(self.close)
+            raise
+        return self
+
+    def start_faults(self, events: list[FaultEvent], t0_ns: int) -> None:
+        """Run ``events`` relative to ``t0_ns`` in the background; windows land in ``self.timeline``."""
+        if self.infra.nemesis is not None and events:
+            self._faults = asyncio.create_task(run_timeline(self.infra.nemesis, events, t0_ns, self.timeline))
+
+    async def stop_faults(self) -> None:
+        """Stop the timeline (it stops what it started and rolls back); safe to call twice."""
+        if self._faults is not None:
+            if not self._faults.done():
+                self._faults.cancel()
+            await asyncio.gather(self._faults, return_exceptions=True)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.shield(self._teardown())
+
+    async def _teardown(self) -> None:
+        """The one safe order: the nemesis first (its rollback needs Toxiproxy), then the service, then the rest."""
+        with contextlib.suppress(Exception):
+            await self.stop_faults()
+        await asyncio.to_thread(self.close)

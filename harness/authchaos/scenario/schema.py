@@ -1,0 +1,157 @@
+"""Scenario files: a declarative experiment, validated before anything starts.
+
+A scenario says what the service looks like (settings, bug switches), what
+"healthy" means (the steady-state hypothesis, checked before and after), what
+clients do (the workload), what breaks and when (the fault timeline), and
+what must hold (checks and latency SLOs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from authchaos.checks.expectations import Expectations
+from authchaos.faults.fault_spec import FAULT_KINDS, FaultEvent
+from authchaos.record.strict_model import StrictModel
+from authchaos.sut.bug_switches import KNOWN_BUGS
+from authchaos.topology.topology_kinds import TopologyKind
+from authchaos.workload.operations import OPERATIONS
+from authchaos.workload.probes import SteadyState
+from authchaos.workload.workload_spec import Workload
+
+
+class ScenarioError(Exception):
+    """A scenario file is wrong; the message names the file, the field and what is allowed."""
+
+
+class RedisSpec(StrictModel):
+    topology: TopologyKind = Field(
+        "single",
+        description="single: one redis-server; sentinel: a primary, two replicas, three sentinels (quorum 2); "
+        "cluster: three primaries with one replica each. Every node behind its own Toxiproxy proxy.",
+    )
+
+
+class ServiceSpec(StrictModel):
+    redis: RedisSpec = Field(default_factory=RedisSpec)
+    bugs: list[str] = []
+    env: dict[str, str] = Field(default_factory=dict, description="AUTHCHAOS_* settings for the service")
+    workers: int = Field(1, ge=1, le=8)
+    aof: bool = Field(False, description="run redis-server with appendonly (fsync everysec)")
+    tls: bool = Field(False, description="redis-server speaks TLS only; the service connects with rediss://")
+
+    @field_validator("bugs")
+    @classmethod
+    def _known_bugs(cls, bugs: list[str]) -> list[str]:
+        unknown = sorted(set(bugs) - KNOWN_BUGS)
+        if unknown:
+            raise ValueError(f"unknown bug switch {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_BUGS))}")
+        return bugs
+
+    @field_validator("env")
+    @classmethod
+    def _prefixed(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in env if not k.startswith("AUTHCHAOS_")]
+        if bad:
+            raise ValueError(f"service env keys must start with AUTHCHAOS_: {', '.join(bad)}")
+        secret = [k for k in env if any(w in k for w in ("SECRET", "PASSWORD", "_KEY", "REDIS_URL"))]
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)}: secrets and Redis URLs come from the environment, not scenario files"
+            )
+        return {k: str(v) for k, v in env.items()}
+
+
+class Scenario(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
+    description: str = ""
+    tags: list[str] = []
+    seed: int = 1
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    steady_state: SteadyState = Field(default_factory=SteadyState)
+    workload: Workload = Field(default_factory=Workload)
+    faults: list[FaultEvent] = []
+    expect: Expectations = Field(default_factory=Expectations)
+    abort_after_s: float = Field(15.0, gt=0, description="stop and roll back when the service is unreachable this long")
+    legacy_corpus: bool = Field(False, description="replay the legacy token corpus (made from the run's keys) first")
+    source: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Scenario:
+        for i, ev in enumerate(self.faults):
+            end = ev.at_s + (ev.for_s or 0)
+            if end > self.workload.duration_s:
+                raise ValueError(
+                    f"faults[{i}] ends at {end:g}s, after the workload's duration_s={self.workload.duration_s:g}s"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _faults_fit_topology(self) -> Scenario:
+        topology = self.service.redis.topology
+        for i, ev in enumerate(self.faults):
+            if ev.fault.target == "replicated" and not ev.fault.supported_on(topology):
+                raise ValueError(f"faults[{i}]: {ev.fault.kind} cannot run on service.redis.topology {topology}")
+        if topology != "single" and (self.service.tls or self.service.aof):
+            raise ValueError(f"service.redis.topology {topology}: tls and aof are for the single topology")
+        return self
+
+    @field_validator("expect")
+    @classmethod
+    def _expected_operations(cls, expect: Expectations) -> Expectations:
+        """The checks own ``expect:``; the operations it names belong to the workload, so they are checked here."""
+        named = [(f"slo[{i}]", r.op) for i, r in enumerate(expect.slo)]
+        named += [(f"status[{i}]", r.op) for i, r in enumerate(expect.status)]
+        for where, op in named:
+            if op not in OPERATIONS:
+                raise ValueError(f"{where}.op: unknown operation {op!r}; known: {', '.join(OPERATIONS)}")
+        return expect
+
+    @property
+    def fault_kinds(self) -> list[str]:
+        return [ev.fault.kind for ev in self.faults]
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_scenario(data: object, source: str) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping (name:, workload:, faults:, ...)")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ScenarioError(f"{source}: {_where(loc)}: {err['msg']}{more}") from None
+    scenario.source = source
+    return scenario
+
+
+# pydantic puts the discriminator value into error locations (faults[0].fault.latency.ms); drop it
+_UNION_TAGS = frozenset(FAULT_KINDS)
+
+
+def read_yaml(path: Path) -> object:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_scenario(path: Path) -> Scenario:
+    return parse_scenario(read_yaml(path), str(path))

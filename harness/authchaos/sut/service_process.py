@@ -1,0 +1,80 @@
+"""The reference service under uvicorn in its own process, environment set per run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from authchaos.servers.processes import ManagedProcess, StartError, free_port, wait_until
+
+HOST = "127.0.0.1"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class AuthServiceProcess:
+    """``authchaos serve`` as a child; ``env`` (bug switches, policy) overrides the caller's."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        workers: int = 1,
+        log_dir: Path | None = None,
+        start_timeout_s: float = 20.0,
+        code_dir: Path | None = None,
+    ) -> None:
+        self.code_dir = code_dir  # run the reference_impl found here (a mutant) instead of the installed one
+        self.redis_url = redis_url
+        self.env = env or {}
+        self.port = port or free_port()
+        self.workers = workers
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="authchaos-service-"))
+        self.start_timeout_s = start_timeout_s
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> AuthServiceProcess:
+        env = {**os.environ, **self.env, "AUTHCHAOS_REDIS_URL": self.redis_url}
+        if self.code_dir is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.code_dir), os.environ.get("PYTHONPATH")]))
+        argv = [sys.executable, "-m", "authchaos", "serve", "--host", HOST, "--port", str(self.port)]
+        argv += ["--workers", str(self.workers), "--log-level", "warning"]
+        self.process = ManagedProcess(
+            f"service:{self.port}", argv, self.log_dir / "service.log", env=env, cwd=self.code_dir
+        )
+        self.process.spawn()
+        proc = self.process
+        if (
+            not wait_until(lambda: _healthy(self.url) or not proc.alive(), self.start_timeout_s, 0.05)
+            or not proc.alive()
+        ):
+            tail = proc.log_tail()
+            proc.stop()
+            raise StartError(f"the reference service did not become healthy on {self.url}: {tail or 'no output'}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(timeout_s=8)
+
+    def __enter__(self) -> AuthServiceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()

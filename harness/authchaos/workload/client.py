@@ -1,0 +1,117 @@
+"""One simulated user: keeps its own tokens and reacts to answers as a real client would.
+
+- always refreshes with its newest refresh token;
+- 401 on its session: forgets its tokens and logs in again next time;
+- 503: keeps its tokens and waits for Retry-After before the next call;
+- a timed-out write leaves it unsure: the op is recorded ``unknown`` and the
+  client keeps what it had (as a browser would).
+
+What a client does is in ``operations``; this is its state and the one way it talks HTTP.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import httpx
+
+from authchaos.record import protocol
+from authchaos.record.history import History, Op
+from authchaos.record.token_keys import TokenKeys
+
+ROTATED_KEPT = 3  # the immediate predecessor and two older ones
+REVOKED_KEPT = 50  # revoked tokens a client remembers, to present again later
+
+
+class AuthClient:
+    def __init__(
+        self,
+        cid: int,
+        http: httpx.AsyncClient,
+        history: History,
+        rng: random.Random,
+        *,
+        keys: TokenKeys | None,
+        batch_sizes: list[int],
+        user: tuple[str, str] = protocol.DEFAULT_USER,
+        admin: tuple[str, str] = protocol.DEFAULT_ADMIN,
+    ) -> None:
+        self.cid = cid
+        self.http = http
+        self.history = history
+        self.rng = rng
+        self.keys = keys
+        self.batch_sizes = batch_sizes
+        self.user = user
+        self.admin = admin
+        self.access: str | None = None
+        self.refresh_token: str | None = None
+        self.rotated: list[str] = []  # this session's rotated refresh tokens, newest last (for replays)
+        self.admin_access: str | None = None
+        self.legacy: list[tuple[str, str | None]] = []  # legacy tokens exchanged, and the family each became
+        self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
+        self.wait_until = 0.0
+
+    async def call(self, name: str, method: str, url: str, *, token: str | None = None, **kw: Any) -> tuple[Op, Any]:
+        """One exchange, recorded as one history row (``protocol.row``); ``token`` is the one presented."""
+        start = time.monotonic_ns()
+        op = self.history.start(self.cid, name, start)
+        try:
+            response: httpx.Response | None = await self.http.request(method, url, **kw)
+            error: BaseException | None = None
+        except httpx.TransportError as exc:  # timeouts included
+            response, error = None, exc
+        row, body = protocol.row_from_response(
+            name,
+            self.cid,
+            start,
+            time.monotonic_ns(),
+            token=token,
+            error=error,
+            status=response.status_code if response is not None else None,
+            headers=response.headers if response is not None else None,
+            text=response.text if response is not None else None,
+        )
+        op.update(row)
+        if op.status == 503 and op.retry_after:
+            self.wait_until = time.monotonic() + min(float(op.retry_after), 5.0)
+        return op, body
+
+    def take_pair(self, op: Op, body: Any, *, rotated: str | None = None) -> None:
+        """Adopt a new pair; ``rotated`` is the refresh token it replaces (kept for replays)."""
+        if op.status == 200 and isinstance(body, dict):
+            self.rotated = [*self.rotated[-(ROTATED_KEPT - 1) :], rotated] if rotated else []
+            self.access, self.refresh_token = body.get("access_token"), body.get("refresh_token")
+            self.note_pair(op, body)
+
+    @staticmethod
+    def note_pair(op: Op, body: Any) -> None:
+        """Record which pair an exchange handed out (``protocol.received``), without adopting it."""
+        if op.status == 200 and isinstance(body, dict):
+            op.update(protocol.received({}, body.get("refresh_token"), body.get("access_token")))
+
+    def forget_session(self) -> None:
+        self.access = self.refresh_token = None
+        self.rotated = []
+
+    def remember_revoked(self, kind: str, token: str | None) -> None:
+        """Keep a token whose revocation was acknowledged, to present it again later (``recheck_revoked``)."""
+        if token:
+            self.revoked = [*self.revoked[-(REVOKED_KEPT - 1) :], (kind, token)]
+
+    async def present(self, name: str, kind: str, token: str | None, *, probe: str | None = None) -> Op:
+        """Present ``token`` where a token of ``kind`` goes: a probe is ``ok`` only when it is rejected (401)."""
+        if kind == "refresh":
+            op, _ = await self.call(name, "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+        else:
+            op, _ = await self.call(name, "GET", protocol.ME, token=token, headers=self.bearer(token))
+        if probe is not None:
+            op.probe = probe
+            op.outcome = "ok" if op.status == 401 else ("unknown" if op.status is None else "fail")
+        return op
+
+    @staticmethod
+    def bearer(token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}

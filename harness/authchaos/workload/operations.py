@@ -1,0 +1,334 @@
+"""What a simulated client can do: each operation registers itself with ``@operation``.
+
+A scenario's ``workload.mix`` names these; the scenario model validates against
+``OPERATIONS``. Adding an operation is one decorated function here plus its test.
+Every call goes through ``AuthClient.call`` so it lands in the history as one row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from authchaos.record import protocol
+from authchaos.record.history import Op
+from authchaos.record.token_keys import Kind, mint, sign
+from authchaos.workload.client import AuthClient
+
+OperationFn = Callable[[AuthClient], Awaitable[None]]
+LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
+CONCURRENT_REFRESHES = 3
+EXPIRED_BY_S = 600  # far past any sane leeway
+LEGACY_REPLAY_RATIO = 0.3
+BATCH_VICTIMS_KEPT = 3
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    fn: OperationFn
+    needs_session: bool  # without a session the client logs in instead
+
+
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(*, needs_session: bool = True) -> Callable[[OperationFn], OperationFn]:
+    def register(fn: OperationFn) -> OperationFn:
+        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session)
+        return fn
+
+    return register
+
+
+@operation(needs_session=False)
+async def login(c: AuthClient) -> None:
+    op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.user[0], "password": c.user[1]})
+    c.take_pair(op, body)
+    op.user = c.user[0]
+
+
+@operation(needs_session=False)
+async def oauth_login(c: AuthClient) -> None:
+    params = {"provider": "demo", "code": f"user:{c.user[0]}"}
+    op, body = await c.call("oauth_login", "GET", protocol.OAUTH_CALLBACK, params=params)
+    c.take_pair(op, body)
+    op.user = c.user[0]
+
+
+@operation()
+async def refresh(c: AuthClient) -> None:
+    token = c.refresh_token
+    op, body = await c.call("refresh", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+    c.take_pair(op, body, rotated=token)
+    if op.status == 401:
+        c.forget_session()
+
+
+@operation()
+async def me(c: AuthClient) -> None:
+    op, _ = await c.call("me", "GET", protocol.ME, token=c.access, headers=c.bearer(c.access))
+    if op.status == 401:
+        c.forget_session()
+
+
+@operation()
+async def replay(c: AuthClient) -> None:
+    """Present an already rotated refresh token of this session, as a thief would: the immediate predecessor
+    (inside a grace window: the same successor) or an older one (always reuse). After a rejection keep
+    presenting the family (the successor refresh token and its access token): all must now be rejected."""
+    if not c.rotated:
+        await refresh(c)
+        return
+    token = c.rng.choice(c.rotated)
+    op, body = await c.call("replay", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+    op.probe = "replayed"
+    c.rotated.remove(token)
+    c.note_pair(op, body)
+    if op.status == 200 or op.status is None:
+        return  # a grace-window sibling (the service may allow it), or no answer: nothing learned
+    if op.error == "token_reused":
+        await c.present("refresh", "refresh", c.refresh_token, probe="after_reuse")
+        await c.present("me", "access", c.access, probe="after_reuse")
+    c.forget_session()  # the family is revoked: log in again
+
+
+@operation()
+async def concurrent_refresh(c: AuthClient) -> None:
+    """Refresh one token from several connections at once (two tabs, a retrying proxy): exactly one new
+    pair outside the grace window, and the rest is reuse."""
+    token = c.refresh_token
+
+    async def one() -> tuple[Op, Any]:
+        return await c.call("concurrent_refresh", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+
+    results = await asyncio.gather(*(one() for _ in range(CONCURRENT_REFRESHES)))
+    winners = [(op, body) for op, body in results if op.status == 200]
+    for op, body in winners:
+        c.take_pair(op, body, rotated=token)
+    if not winners and any(op.status == 401 for op, _ in results):
+        c.forget_session()
+
+
+async def _log_out(c: AuthClient, name: str, body: dict[str, Any]) -> tuple[Op, str | None, str | None]:
+    """POST /auth/logout with this session; on a 200 the client keeps its tokens only to present them again."""
+    access, refresh_token = c.access, c.refresh_token
+    op, _ = await c.call(name, "POST", protocol.LOGOUT, token=access, headers=c.bearer(access), json=body)
+    if op.status in (200, 401):
+        c.forget_session()
+    if op.status == 200:
+        c.remember_revoked("access", access)
+        c.remember_revoked("refresh", refresh_token)
+    return op, access, refresh_token
+
+
+@operation()
+async def logout(c: AuthClient) -> None:
+    """Log out this session; half the time with the access token alone (the session must end all the same)."""
+    body = {"refresh_token": c.refresh_token} if c.rng.random() < 0.5 else {}
+    op, access, refresh_token = await _log_out(c, "logout", body)
+    if op.status == 200:
+        claims = protocol.peek(access)
+        op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
+        families = (claims.get("family"), protocol.peek(refresh_token).get("family"))
+        op.revoked_families = sorted({f for f in families if f})
+        await c.present("me", "access", access, probe="revoked")
+
+
+@operation()
+async def logout_all(c: AuthClient) -> None:
+    """Log out every session of the user (all clients share it): each must stop working at once."""
+    op, _, refresh_token = await _log_out(c, "logout_all", {"all": True})
+    op.revoked_user = c.user[0]  # the target, whatever the answer: a lost answer may still have revoked them all
+    if op.status == 200:
+        await c.present("refresh", "refresh", refresh_token, probe="revoked")
+
+
+@operation(needs_session=False)
+async def recheck_revoked(c: AuthClient) -> None:
+    """Present a token revoked earlier (access at /auth/me, refresh at /auth/refresh): revocations must
+    survive restarts, outages and other workers."""
+    if not c.revoked:
+        await run_operation(c, "me")
+        return
+    # half the time the oldest: a revocation that lapses too early (a TTL cut short) shows on old ones
+    kind, token = c.revoked[0] if c.rng.random() < 0.5 else c.rng.choice(c.revoked)
+    await c.present("recheck_revoked", kind, token, probe="revoked")
+
+
+@operation()
+async def cross_kind(c: AuthClient) -> None:
+    """An access token at /auth/refresh and a refresh token at /auth/me, in the current shape and in the kid-less,
+    typeless legacy shape (the OAuth bug's token): kinds never stand in for each other, whatever the shape."""
+    await c.present("cross_kind", "refresh", c.access, probe="access_at_refresh")
+    await c.present("cross_kind", "access", c.refresh_token, probe="refresh_at_me")
+    if c.keys is not None:
+        legacy = {
+            "sub": c.user[0],
+            "userId": c.user[0],
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 600,
+            "iss": c.keys.issuer,
+            "aud": c.keys.audience,
+        }
+        await c.present("cross_kind", "refresh", sign(legacy, c.keys.access_secret), probe="access_at_refresh")
+        await c.present("cross_kind", "access", sign(legacy, c.keys.refresh_secret), probe="refresh_at_me")
+
+
+@operation(needs_session=False)
+async def expired_token(c: AuthClient) -> None:
+    """Well-signed current-shape tokens past their exp (beyond any leeway): rejected, in degraded mode too."""
+    if c.keys is None:
+        await run_operation(c, "me")
+        return
+    past = time.time() - EXPIRED_BY_S
+    claims = {"sub": c.user[0], "tokenId": f"ex-{c.cid}-{c.rng.getrandbits(48):x}", "family": f"exf-{c.cid}"}
+    kind: Kind = "access" if c.rng.random() < 0.5 else "refresh"
+    token = mint(c.keys, kind, claims, ttl_s=60, now=past)
+    await c.present("expired_token", kind, token, probe="expired")
+
+
+def _fingerprint(token: str) -> str:
+    return "lg-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _legacy_refresh_token(c: AuthClient) -> str:
+    """A refresh token of the pre-fix fallback shape: no tokenId, family or type, no kid."""
+    assert c.keys is not None
+    now = int(time.time())
+    # half with minutes left, half with most of a week: a replay marker that lives too short shows. Issued just
+    # now, so that a logout-all earlier in the run (which revokes every older token of the user) does not apply.
+    left = c.rng.randrange(60, 900) if c.rng.random() < 0.5 else LEGACY_REFRESH_TTL_S - c.rng.randrange(3600)
+    payload = {
+        "sub": c.user[0],
+        "userId": c.user[0],
+        "email": f"{c.user[0]}@example.com",
+        "iat": now,
+        "exp": now + left,
+        "iss": c.keys.issuer,
+        "aud": c.keys.audience,
+    }
+    return sign(payload, c.keys.refresh_secret)
+
+
+@operation(needs_session=False)
+async def legacy_refresh(c: AuthClient) -> None:
+    """Exchange a refresh token of the pre-fix fallback shape (no tokenId/family/type): accepted once. Now and
+    then present one exchanged earlier again: a reuse that must be rejected and revoke the family it became.
+    Legacy tokens carry no id, so the history names them by a fingerprint of the token (``lg-``)."""
+    if c.keys is None:
+        await run_operation(c, "refresh")
+        return
+    if c.legacy and c.rng.random() < LEGACY_REPLAY_RATIO:
+        token, family = c.legacy.pop(c.rng.randrange(len(c.legacy)))
+        op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
+        op.token_id, op.family, op.probe = _fingerprint(token), family, "replayed"
+        c.note_pair(op, body)
+        return
+    token = _legacy_refresh_token(c)
+    op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
+    c.take_pair(op, body)
+    op.token_id, op.user = _fingerprint(token), c.user[0]
+    if op.status == 200:
+        c.legacy = [*c.legacy[-4:], (token, op.new_family)]
+
+
+async def _admin(c: AuthClient) -> bool:
+    """The admin session batch blacklists need; logs in (one op) when there is none."""
+    if c.admin_access is not None:
+        return True
+    op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.admin[0], "password": c.admin[1]})
+    if op.status == 200 and isinstance(body, dict):
+        c.admin_access = body.get("access_token")
+    return False
+
+
+@operation()
+async def blacklist_batch(c: AuthClient) -> None:
+    """As admin: revoke a batch of freshly minted access tokens, then check one is rejected."""
+    if c.keys is None:
+        await run_operation(c, "me")
+        return
+    if not await _admin(c):
+        return
+    keys, size = c.keys, c.rng.choice(c.batch_sizes)
+    tokens = [
+        mint(keys, "access", {"sub": c.user[0], "tokenId": f"bl-{c.cid}-{c.rng.getrandbits(64):x}"}, ttl_s=600)
+        for _ in range(size)
+    ]
+    op, _ = await c.call(
+        "blacklist_batch",
+        "POST",
+        protocol.BLACKLIST,
+        token=c.admin_access,
+        headers=c.bearer(c.admin_access),
+        json={"tokens": tokens},
+    )
+    if op.status == 200:
+        op.revoked_ids = [protocol.peek(t)["tokenId"] for t in tokens]
+        victims = c.rng.sample(tokens, min(BATCH_VICTIMS_KEPT, len(tokens)))
+        for victim in victims:  # presented again later: a blacklist entry must outlive the seconds after it
+            c.remember_revoked("access", victim)
+        await c.present("me", "access", victims[0], probe="revoked")
+    elif op.status == 401:
+        c.admin_access = None
+
+
+@operation()
+async def blacklist_session(c: AuthClient) -> None:
+    """As admin, blacklist this client's own refresh token: its whole family goes, so its access token,
+    issued in the same grant, must be rejected too (RFC 7009)."""
+    if not await _admin(c):
+        return
+    access, refresh_token = c.access, c.refresh_token
+    op, _ = await c.call(
+        "blacklist_session",
+        "POST",
+        protocol.BLACKLIST,
+        token=c.admin_access,
+        headers=c.bearer(c.admin_access),
+        json={"tokens": [refresh_token]},
+    )
+    if op.status == 200:
+        claims = protocol.peek(refresh_token)
+        op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
+        op.revoked_families = [claims["family"]] if claims.get("family") else []
+        c.forget_session()
+        c.remember_revoked("refresh", refresh_token)
+        c.remember_revoked("access", access)
+        await c.present("me", "access", access, probe="revoked")
+    elif op.status in (401, 403):
+        c.admin_access = None
+
+
+@operation()
+async def blacklist_legacy(c: AuthClient) -> None:
+    """As admin, blacklist a refresh token of the pre-fix shape (no ids to name it by), then try to exchange it."""
+    if c.keys is None or not await _admin(c):
+        return
+    token = _legacy_refresh_token(c)
+    op, _ = await c.call(
+        "blacklist_legacy",
+        "POST",
+        protocol.BLACKLIST,
+        token=c.admin_access,
+        headers=c.bearer(c.admin_access),
+        json={"tokens": [token]},
+    )
+    if op.status == 200:
+        await c.present("legacy_refresh", "refresh", token, probe="revoked")
+    elif op.status in (401, 403):
+        c.admin_access = None
+
+
+async def run_operation(client: AuthClient, name: str) -> None:
+    """One registered operation by name; one that needs a session logs in instead while there is none."""
+    operation = OPERATIONS[name]
+    if operation.needs_session and client.access is None:
+        await OPERATIONS["login"].fn(client)
+        return
+    await operation.fn(client)

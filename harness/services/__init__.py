@@ -1,1 +1,0 @@
-"""Real processes the harness starts and always stops: redis-server, toxiproxy-server, the service."""

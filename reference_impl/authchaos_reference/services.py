@@ -1,0 +1,118 @@
+"""Wiring: build every service object from one Settings, once.
+
+Kept apart from the HTTP layer so the CLI (cleanup) and tests can use the
+same objects without starting a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from authchaos_reference.auth_cache import CachedAuth
+from authchaos_reference.auth_service import AuthService
+from authchaos_reference.cleanup import RedisCleanupService
+from authchaos_reference.config import Settings
+from authchaos_reference.jwt_codec import TokenCodec
+from authchaos_reference.jwt_service import TokenService
+from authchaos_reference.local_revocations import LocalRevocations
+from authchaos_reference.metrics import Metrics
+from authchaos_reference.oauth import OAuthController
+from authchaos_reference.overload import LoadMonitor, Overloaded
+from authchaos_reference.redis_client import create_redis, is_cluster_url
+from authchaos_reference.redis_ops import RedisOperations
+from authchaos_reference.redis_state import RedisState
+from authchaos_reference.token_store import KeyLayout, TokenStore
+from authchaos_reference.users import UserStore
+
+log = logging.getLogger("authchaos.service")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics
+    ops: RedisOperations
+    tokens: TokenService
+    auth: AuthService
+    oauth: OAuthController
+    cached_auth: CachedAuth
+    cleanup: RedisCleanupService
+    load: LoadMonitor
+
+    async def probe_forever(self) -> None:
+        """Recovery probes while Redis is not ready; registers outage families once it is; follows the primary."""
+        while True:
+            await asyncio.sleep(self.settings.probe_interval_s)
+            try:
+                if self.settings.durable_replicas:  # Sentinel: leave a deposed primary within one probe interval
+                    await self.ops.follow_primary()
+                if self.ops.state.state is not RedisState.READY:
+                    await self.ops.probe()
+                if self.ops.state.state is RedisState.READY and len(self.auth.pending):
+                    await self.auth.register_pending()
+            except Overloaded:
+                log.debug("redis probe deferred: the service is overloaded")
+            except Exception:  # the probe must outlive any surprise
+                log.exception("redis probe failed unexpectedly")
+
+    async def aclose(self) -> None:
+        self.auth.users.close()
+        await self.ops.aclose()
+
+
+def store_layout(settings: Settings) -> KeyLayout:
+    """Hash-tagged keys on a cluster (one slot per user); the plain layout everywhere else."""
+    return KeyLayout(tagged=is_cluster_url(settings.redis_url))
+
+
+def build_services(settings: Settings, connection_class: type | None = None) -> Services:
+    metrics = Metrics()
+    load = LoadMonitor(settings.max_inflight, settings.shed_lag_s)
+    ops = RedisOperations(create_redis(settings, connection_class), settings, metrics, load)
+    users = UserStore.load(settings.users, settings.login_hash_threads)
+    tokens = TokenService(
+        settings,
+        TokenCodec(settings),
+        TokenStore(
+            ops,
+            settings.refresh_ttl_s,
+            store_layout(settings),
+            durable_replicas=settings.durable_replicas,
+            durable_timeout_ms=settings.revocation_durability_timeout_ms,
+        ),
+        LocalRevocations(),
+        metrics,
+    )
+    auth = AuthService(users, tokens)
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        ops=ops,
+        tokens=tokens,
+        auth=auth,
+        oauth=OAuthController(auth),
+        cached_auth=CachedAuth(tokens, users, ops, settings, metrics),
+        cleanup=RedisCleanupService(ops, settings.refresh_ttl_s),
+        load=load,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(services: Services) -> AsyncIterator[Services]:
+    """Start the probe and the loop-lag watch for the lifetime of the block; always close Redis."""
+    tasks = [
+        asyncio.create_task(services.probe_forever(), name="redis-probe"),
+        asyncio.create_task(services.load.watch(), name="loop-lag"),
+    ]
+    try:
+        yield services
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await services.aclose()
