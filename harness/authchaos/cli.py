@@ -166,6 +166,18 @@ ALLOW_SKIPPED = click.option(
     help="A scenario whose faults could not be produced (embedded backend, no proxy) is judged on its checks "
     "instead of exiting 2 as not run as designed.",
 )
+CONTRACT = click.option(
+    "--contract",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your service's contract (its routes, JSON shapes, users, how to start it); default: the reference service.",
+)
+SERVICE = click.option(
+    "--service",
+    type=click.Choice(["reference", "node"]),
+    default=None,
+    help="A shipped service: the reference one, or node (the original Express + ioredis service, in a checkout).",
+)
 REPORT_DIR = click.option(
     "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
 )
@@ -187,6 +199,32 @@ def _exit_with(run: Callable[[], Coroutine[Any, Any, int]]) -> None:
     if code == 130:
         click.echo("authchaos: interrupted: faults rolled back, services stopped", err=True)
     sys.exit(code)
+
+
+def _contract_path(contract: Path | None, service: str | None) -> Path | None:
+    """--contract, or the contract of a shipped --service; None: the reference service."""
+    if contract is not None and service is not None:
+        _fail("--contract and --service name the service twice: pass one")
+    if service == "node":
+        import authchaos
+
+        contract = Path(authchaos.__file__).resolve().parents[2] / "examples" / "node-service" / "contract.yaml"
+        if not contract.is_file():
+            _fail("--service node runs examples/node-service from a checkout of authchaos: pass --contract FILE")
+    if contract is None:
+        return None
+    from authchaos.record.service_contract import ContractError, load_contract
+
+    try:
+        load_contract(contract)
+    except ContractError as exc:
+        _fail(str(exc))
+    return contract.resolve()
+
+
+def _with_contract(scenarios: list[Scenario], contract: Path | None) -> list[Scenario]:
+    """The scenarios, each driving the service of ``contract`` (when given) instead of the one it names."""
+    return [s.with_contract(contract) for s in scenarios]
 
 
 def _catalog(scenarios_dir: Path | None) -> Catalog:
@@ -273,6 +311,8 @@ def list_scenarios(scenarios_dir: Path | None) -> None:
 @SCENARIOS_DIR
 @TARGET
 @ALLOW_SKIPPED
+@CONTRACT
+@SERVICE
 def run(
     selectors: tuple[str, ...],
     backend: str,
@@ -281,6 +321,8 @@ def run(
     scenarios_dir: Path | None,
     target: str | None,
     allow_skipped: bool,
+    contract: Path | None,
+    service: str | None,
 ) -> None:
     """Run scenarios (names, tags or YAML paths; none = all) and write a report.
 
@@ -294,6 +336,7 @@ def run(
         scenarios = catalog.select(list(selectors))
     except ScenarioError as exc:
         _fail(str(exc))
+    scenarios = _with_contract(scenarios, _contract_path(contract, service))
     _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped)
 
 
@@ -304,12 +347,22 @@ def run(
 @click.option("--prove", is_flag=True, help="Also run the gate against every known-bug switch: each must be caught.")
 @TARGET
 @ALLOW_SKIPPED
+@CONTRACT
+@SERVICE
 def gate(
-    backend: str, report_dir: Path, scenarios_dir: Path | None, prove: bool, target: str | None, allow_skipped: bool
+    backend: str,
+    report_dir: Path,
+    scenarios_dir: Path | None,
+    prove: bool,
+    target: str | None,
+    allow_skipped: bool,
+    contract: Path | None,
+    service: str | None,
 ) -> None:
     """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed or a
     fault could not be produced (unless --allow-skipped)."""
-    scenarios = _catalog(scenarios_dir).select(["gate"])
+    contract = _contract_path(contract, service)
+    scenarios = _with_contract(_catalog(scenarios_dir).select(["gate"]), contract)
     if prove and target:
         _fail("--prove switches bugs on a service the harness starts: drop --target")
     if not prove:
@@ -319,13 +372,30 @@ def gate(
 
     from authchaos.drivers.prove_switches import prove as run_proof
 
+    symptoms = _symptoms(contract)
+
     async def go() -> int:
         code, _ = await run_proof(
-            scenarios, backend=cast("Backend", backend), report_root=report_dir, console=Console()
+            scenarios,
+            backend=cast("Backend", backend),
+            report_root=report_dir,
+            console=Console(),
+            switches=list(symptoms),
+            symptoms=symptoms,
         )
         return code
 
     _exit_with(go)
+
+
+def _symptoms(contract: Path | None) -> dict[str, tuple[str, ...]]:
+    """Each bug switch of the service and the checks that name its symptom (the contract's, or the reference's)."""
+    from authchaos.record.service_contract import load_contract
+    from authchaos.sut.bug_switches import SYMPTOMS
+
+    if contract is None:
+        return dict(SYMPTOMS)
+    return {name: tuple(checks) for name, checks in load_contract(contract).bug_switches.items()}
 
 
 @cli.command(name="prove")
@@ -415,20 +485,69 @@ def legacy_corpus_cmd(out: Path) -> None:
     click.echo(f"{len(entries)} tokens written to {out}")
 
 
+@cli.group()
+def contract() -> None:
+    """Check or start a contract: how authchaos reaches your service (routes, shapes, users, how to start it)."""
+
+
+@contract.command(name="check")
+@click.option("--target", required=True, help="Base URL of your running service, e.g. http://127.0.0.1:8000")
+@CONTRACT
+def contract_check_cmd(target: str, contract: Path | None) -> None:
+    """Try each operation the contract declares once against a running service; name each declaration that
+    does not match what the service answers.
+
+    Exit status: 0 every declaration matched, 1 one did not, 2 the contract or the service could not be read.
+
+    Example: authchaos contract check --target http://127.0.0.1:3000 --contract examples/node-service/contract.yaml
+    """
+    import httpx
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from authchaos.drivers.contract_check import check_contract
+    from authchaos.record.service_contract import load_contract
+
+    path = _contract_path(contract, None)
+    loaded = load_contract(path)
+    try:
+        steps = check_contract(loaded, target)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {target}: {exc}; is the service running there?")
+    table = Table(title=f"contract {loaded.name} against {target}")
+    for col in ("operation", "tried", "expected", "got", ""):
+        table.add_column(col)
+    for step in steps:
+        verdict = "[yellow]skipped[/]" if step.skipped else ("[green]ok[/]" if step.ok else "[red]MISMATCH[/]")
+        table.add_row(
+            step.operation, escape(step.what), escape(step.expected), escape(step.skipped or step.got), verdict
+        )
+    Console().print(table)
+    wrong = [s for s in steps if not s.ok and not s.skipped]
+    click.echo(
+        f"{len(steps) - len(wrong)} of {len(steps)} declarations matched" + (f"; {len(wrong)} did not" if wrong else "")
+    )
+    sys.exit(1 if wrong else 0)
+
+
 @cli.command(name="replay-tokens")
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--target", required=True, help="Base URL of a running service, e.g. http://127.0.0.1:8000")
-def replay_tokens(corpus: Path, target: str) -> None:
+@CONTRACT
+def replay_tokens(corpus: Path, target: str, contract: Path | None) -> None:
     """Present each token of a corpus (yours, or from legacy-corpus) to a running service; compare outcomes."""
     import httpx
     from rich.console import Console
     from rich.table import Table
 
+    from authchaos.record.service_contract import load_contract
     from authchaos.workload.legacy_corpus import CorpusError, read_corpus, replay_corpus
 
     try:
         entries = read_corpus(corpus)
-        outcomes = replay_corpus(entries, target)
+        path = _contract_path(contract, None)
+        outcomes = replay_corpus(entries, target, contract=load_contract(path) if path else None)
     except CorpusError as exc:
         _fail(str(exc))
     except httpx.HTTPError as exc:
@@ -484,6 +603,8 @@ def replay_tokens(corpus: Path, target: str) -> None:
 )
 @BACKEND
 @REPORT_DIR
+@CONTRACT
+@SERVICE
 def load(
     profile: str | None,
     users: int | None,
@@ -499,8 +620,11 @@ def load(
     locustfile: Path | None,
     backend: str,
     report_dir: Path,
+    contract: Path | None,
+    service: str | None,
 ) -> None:
-    """Locust load against the reference service, with faults on a timeline, SLO gates and correctness checks.
+    """Locust load against the reference service (or yours, through --contract): faults on a timeline, SLO gates
+    and correctness checks.
 
     Exit status: 0 SLOs and checks passed, 1 one missed (named in the table), 2 the harness could not run.
     """
@@ -526,6 +650,7 @@ def load(
             target=target,
             backend=cast("Backend", backend),
             locustfile=locustfile,
+            contract=_contract_path(contract, service),
         )
         require_locust()  # before any server starts
     except LoadError as exc:
@@ -543,15 +668,28 @@ def load(
 @BACKEND
 @REPORT_DIR
 @SCENARIOS_DIR
-def repro_cmd(name: str, backend: str, report_dir: Path, scenarios_dir: Path | None) -> None:
-    """Reproduce a known regression: the buggy service must go red, the fixed one green."""
+@CONTRACT
+@SERVICE
+def repro_cmd(
+    name: str, backend: str, report_dir: Path, scenarios_dir: Path | None, contract: Path | None, service: str | None
+) -> None:
+    """Reproduce a known regression: the buggy service must go red, the fixed one green (--service node: on the
+    original stack).
+
+    Exit status: 0 reproduced (red with the bug, green without), 1 not reproduced, 2 the harness could not run.
+
+    Example: authchaos repro invalid-token-type --service node
+    """
     from rich.console import Console
 
     from authchaos.drivers.repro import repro
 
     catalog = _catalog(scenarios_dir)
+    path = _contract_path(contract, service)
     _exit_with(
-        lambda: repro(name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=Console())
+        lambda: repro(
+            name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=Console(), contract=path
+        )
     )
 
 

@@ -30,15 +30,22 @@ import json
 import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from locust import LoadTestShape, between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from authchaos.record import protocol
+from authchaos.record.exchange import build_request, reading
+from authchaos.record.service_contract import load_contract
 from authchaos.record.token_keys import TokenKeys, mint
 
 KEYS = TokenKeys.from_env()
+# The service's contract (AUTHCHAOS_CONTRACT, a file; the reference service's own when unset): where each
+# operation goes and how its answers read, exactly as the scenario client uses it.
+CONTRACT = load_contract(Path(os.environ["AUTHCHAOS_CONTRACT"]) if os.environ.get("AUTHCHAOS_CONTRACT") else None)
+CLAIMS: protocol.ClaimNames = (CONTRACT.claims.id, CONTRACT.claims.family, CONTRACT.claims.type)
 BATCH_SIZES = [int(x) for x in os.environ.get("AUTHCHAOS_LOAD_BATCH_SIZES", "1,100,1000,10000").split(",")]
 REFRESH_EVERY_S = float(os.environ.get("AUTHCHAOS_LOAD_REFRESH_EVERY_S", "2"))
 REPLAY_RATIO = float(os.environ.get("AUTHCHAOS_LOAD_REPLAY_RATIO", "0.05"))
@@ -76,9 +83,14 @@ def _close_history(environment: Any, **_: Any) -> None:
         environment.process_exit_code = 1
 
 
+def _path(operation: str) -> str:
+    spec = CONTRACT.operation(operation)
+    return spec.path if spec else f"({operation}: not declared)"
+
+
 class AuthUser(FastHttpUser):
     abstract = True
-    username, password = protocol.DEFAULT_USER
+    username, password = CONTRACT.users.user.username, CONTRACT.users.user.password
 
     def on_start(self) -> None:
         self.uid = next(_ids) * 1000 + os.getpid() % 1000
@@ -89,17 +101,25 @@ class AuthUser(FastHttpUser):
     def call(
         self,
         op: str,
-        method: str,
-        path: str,
+        operation: str,
         *,
-        name: str,
+        name: str | None = None,
         token: str | None = None,
         expect: tuple[int, ...] = (200,),
-        **kw: Any,
+        **args: Any,
     ) -> tuple[int, dict[str, Any], dict[str, Any]]:
-        """One request: Locust counts it, and ``protocol.row`` makes its history row."""
+        """One contract operation: Locust counts it, and ``protocol.row`` makes its history row."""
+        spec = CONTRACT.operation(operation)
+        assert spec is not None, f"the contract declares no {operation}"
+        req = build_request(spec, args, username=self.username)
+        kw: dict[str, Any] = {"headers": req.headers}
+        if req.params:
+            kw["params"] = req.params
+        if req.json is not None:
+            kw["json"] = req.json
+
         start = time.monotonic_ns()
-        with self.client.request(method, path, name=name, catch_response=True, **kw) as r:
+        with self.client.request(req.method, req.path, name=name or req.path, catch_response=True, **kw) as r:
             row, body = protocol.row_from_response(
                 op,
                 self.uid,
@@ -110,6 +130,7 @@ class AuthUser(FastHttpUser):
                 headers=dict(r.headers or {}),
                 text=r.text,
                 error=getattr(r, "error", None),  # set when no answer
+                reading=reading(CONTRACT, spec),
             )
             if row["status"] in expect:
                 r.success()
@@ -118,16 +139,10 @@ class AuthUser(FastHttpUser):
         return row["status"] or 0, body if isinstance(body, dict) else {}, row
 
     def login(self) -> None:
-        status, body, row = self.call(
-            "login",
-            "POST",
-            protocol.LOGIN,
-            name=protocol.LOGIN,
-            json={"username": self.username, "password": self.password},
-        )
+        status, body, row = self.call("login", "login", username=self.username, password=self.password)
         if status == 200:
             self.access, self.refresh_token = body["access_token"], body["refresh_token"]
-            protocol.received(row, self.refresh_token, self.access)
+            protocol.received(row, self.refresh_token, self.access, CLAIMS)
         HISTORY.write(row)
 
 
@@ -148,27 +163,19 @@ class RefreshUser(AuthUser):
             self.replay(self.previous)
             return
         token = self.refresh_token
-        status, body, row = self.call(
-            "refresh", "POST", protocol.REFRESH, name=protocol.REFRESH, token=token, json={"refresh_token": token}
-        )
+        status, body, row = self.call("refresh", "refresh", token=token, refresh=token)
         if status == 200:
             self.access, self.refresh_token, self.previous = body["access_token"], body["refresh_token"], token
-            protocol.received(row, self.refresh_token, self.access)
+            protocol.received(row, self.refresh_token, self.access, CLAIMS)
         elif status == 401:
             self.access = self.refresh_token = self.previous = None  # session gone (a reuse error is a failure)
         HISTORY.write(row)
 
-    def probe(self, op: str, path: str, token: str | None, probe: str, **kw: Any) -> None:
-        """Present a token the service must reject: a 401 is this request's success."""
-        _, _, row = self.call(
-            op,
-            "POST" if path == protocol.REFRESH else "GET",
-            path,
-            name=f"{path} [{probe}]",
-            token=token,
-            expect=(401,),
-            **kw,
-        )
+    def probe(self, op: str, operation: str, token: str | None, probe: str) -> None:
+        """Present a token the service must reject where its kind goes: a 401 is this request's success."""
+        arg = {"refresh": token} if operation == "refresh" else {"access": token}
+        name = f"{_path(operation)} [{probe}]"
+        _, _, row = self.call(op, operation, name=name, token=token, expect=(401,), **arg)
         row["probe"] = probe
         row["outcome"] = "ok" if row["status"] == 401 else ("unknown" if row["status"] is None else "fail")
         HISTORY.write(row)
@@ -176,9 +183,9 @@ class RefreshUser(AuthUser):
     def replay(self, rotated: str) -> None:
         successor, access = self.refresh_token, self.access
         self.previous = self.access = self.refresh_token = None  # whatever happens, this session is spent
-        self.probe("replay", protocol.REFRESH, rotated, "replayed", json={"refresh_token": rotated})
-        self.probe("refresh", protocol.REFRESH, successor, "after_reuse", json={"refresh_token": successor})
-        self.probe("me", protocol.ME, access, "after_reuse", headers={"Authorization": f"Bearer {access}"})
+        self.probe("replay", "refresh", rotated, "replayed")
+        self.probe("refresh", "refresh", successor, "after_reuse")
+        self.probe("me", "me", access, "after_reuse")
 
 
 class ApiUser(AuthUser):
@@ -190,27 +197,21 @@ class ApiUser(AuthUser):
         if self.access is None:
             self.login()
             return
-        status, _, row = self.call(
-            "me",
-            "GET",
-            protocol.ME,
-            name=protocol.ME,
-            token=self.access,
-            headers={"Authorization": f"Bearer {self.access}"},
-        )
+        status, _, row = self.call("me", "me", token=self.access, access=self.access)
         if status == 401:
             self.access = None
         HISTORY.write(row)
 
 
 class BlacklistUser(AuthUser):
-    weight = WEIGHTS.get("blacklist", 1) if KEYS is not None else 0
+    weight = WEIGHTS.get("blacklist", 1) if KEYS is not None and CONTRACT.users.admin is not None else 0
     wait_time = between(0.5, 2)
-    username, password = protocol.DEFAULT_ADMIN
+    if CONTRACT.users.admin is not None:
+        username, password = CONTRACT.users.admin.username, CONTRACT.users.admin.password
 
     def mint(self, n: int) -> list[str]:
         assert KEYS is not None
-        sub = protocol.DEFAULT_USER[0]
+        sub = CONTRACT.users.user.username
         return [
             mint(KEYS, "access", {"sub": sub, "tokenId": f"ld-{self.uid}-{random.getrandbits(64):x}"}, ttl_s=600)
             for _ in range(n)
@@ -223,35 +224,23 @@ class BlacklistUser(AuthUser):
             return
         size = random.choice(BATCH_SIZES)
         tokens = self.mint(size)
+        name = f"{_path('blacklist')} [{size}]"
         status, _, row = self.call(
-            "blacklist_batch",
-            "POST",
-            protocol.BLACKLIST,
-            name=f"{protocol.BLACKLIST} [{size}]",
-            token=self.access,
-            headers={"Authorization": f"Bearer {self.access}"},
-            json={"tokens": tokens},
+            "blacklist_batch", "blacklist", name=name, token=self.access, access=self.access, tokens=tokens
         )
         if status == 200:
             row["revoked_ids"] = [protocol.peek(t)["tokenId"] for t in tokens[:50]]  # a sample keeps the history small
         HISTORY.write(row)
         if status == 200:
             victim = tokens[0]
-            _, _, probe = self.call(
-                "me",
-                "GET",
-                protocol.ME,
-                name=f"{protocol.ME} [revoked]",
-                token=victim,
-                expect=(401,),
-                headers={"Authorization": f"Bearer {victim}"},
-            )
+            name = f"{_path('me')} [revoked]"
+            _, _, probe = self.call("me", "me", name=name, token=victim, expect=(401,), access=victim)
             probe["probe"] = "revoked"
             probe["outcome"] = "ok" if probe.get("status") == 401 else "fail"  # a rejection is the success here
             HISTORY.write(probe)
 
 
-CAPACITY_NAMES = {"me": ("GET", protocol.ME), "refresh": ("POST", protocol.REFRESH)}
+CAPACITY_NAMES = {"me": ("GET", _path("me")), "refresh": ("POST", _path("refresh"))}
 
 
 def _broke(entry: Any, bound: dict[str, float | None]) -> bool:

@@ -17,9 +17,15 @@ import httpx
 import pytest
 
 from authchaos.record import protocol
+from authchaos.record.exchange import reading
 from authchaos.record.history import History, Op
+from authchaos.record.service_contract import load_contract
 from authchaos.record.token_keys import TokenKeys, mint
 from authchaos.workload.client import AuthClient
+
+CONTRACT = load_contract()
+REFRESH_SPEC = CONTRACT.operations.refresh
+assert REFRESH_SPEC is not None
 
 KEYS = TokenKeys("a" * 48, "r" * 48, "a-kid", "r-kid")
 PRESENTED = mint(KEYS, "refresh", {"sub": "alice", "tokenId": "t-1", "family": "f-1"}, ttl_s=600)
@@ -63,8 +69,8 @@ def _scenario_client_row(ex: Recorded, op: str) -> dict[str, Any]:
     async def go() -> Op:
         history = History(0)
         async with httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://sut") as http:
-            client = AuthClient(7, http, history, random.Random(0), keys=KEYS, batch_sizes=[1])
-            recorded, _ = await client.call(op, "POST", protocol.REFRESH, token=PRESENTED, json={})
+            client = AuthClient(7, http, history, random.Random(0), keys=KEYS, batch_sizes=[1], contract=CONTRACT)
+            recorded, _ = await client.send(op, "refresh", token=PRESENTED, refresh=PRESENTED)
         return recorded
 
     return asyncio.run(go()).as_dict()
@@ -83,6 +89,7 @@ def _locust_row(ex: Recorded, op: str) -> dict[str, Any]:
         headers=dict(ex.headers or {}),
         text=ex.text,
         error=error,
+        reading=reading(CONTRACT, REFRESH_SPEC),
     )
     return Op.from_row(row, id=0).as_dict()
 

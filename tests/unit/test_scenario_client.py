@@ -13,6 +13,7 @@ import httpx
 
 from authchaos.record import protocol
 from authchaos.record.history import History
+from authchaos.record.service_contract import load_contract
 from authchaos.record.token_keys import TokenKeys, mint
 from authchaos.workload.client import AuthClient
 from authchaos.workload.operations import OPERATIONS, run_operation
@@ -32,7 +33,9 @@ def run(script: Callable[[httpx.Request], httpx.Response], *ops: str) -> tuple[A
 
     async def go() -> AuthClient:
         async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
-            client = AuthClient(1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3])
+            client = AuthClient(
+                1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3], contract=load_contract()
+            )
             for op in ops:
                 await run_operation(client, op)
             return client

@@ -10,9 +10,31 @@ from authchaos.checks.registry import CHECKERS
 from authchaos.record.history import History
 from authchaos.record.windows import FaultWindow
 
+REVOKING = ("logout", "logout_all", "blacklist")
+# What a check needs the service to have: at least one of these contract operations. A contract that declares
+# none of them makes the check "not applicable", by name: never a pass over what was never tried.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "revocations_stick": REVOKING,
+    "revocations_hold_while_healthy": REVOKING,
+    "exposure_window": REVOKING,
+    "acknowledged_revocations_lost": REVOKING,
+    "rotation_once": ("refresh",),
+    "reuse_revokes_family": ("refresh",),
+    "double_rotation_across_failover": ("refresh",),
+    "kinds_and_lifetimes": ("me",),
+    "legacy_corpus": ("refresh", "me"),
+}
 
-def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
-    return [CHECKERS[name](ctx) for name in names]
+
+def _absent(name: str, declared: list[str] | None) -> CheckResult | None:
+    needs = NEEDS.get(name, ())
+    if declared is None or not needs or any(op in declared for op in needs):
+        return None
+    return CheckResult(name, True, f"not applicable: the contract declares no {' or '.join(needs)}", applicable=False)
+
+
+def run_checks(ctx: CheckContext, names: list[str], declared: list[str] | None = None) -> list[CheckResult]:
+    return [_absent(name, declared) or CHECKERS[name](ctx) for name in names]
 
 
 def judge(
@@ -25,7 +47,9 @@ def judge(
     *,
     names: list[str] | None = None,
     min_ops: int = 0,
+    declared: list[str] | None = None,
 ) -> list[CheckResult]:
+    """``declared``: the operations the service's contract declares (None: all of them)."""
     ctx = CheckContext(
         history.ops,
         windows,
@@ -38,7 +62,7 @@ def judge(
         access_ttl_s=settings.access_ttl_s,
         refresh_ttl_s=settings.refresh_ttl_s,
     )
-    results = run_checks(ctx, names if names is not None else expect.checks)
+    results = run_checks(ctx, names if names is not None else expect.checks, declared)
     for result in results:
         result.finding = not result.passed and result.name in expect.known_findings
     return results

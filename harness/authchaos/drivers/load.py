@@ -18,6 +18,7 @@ from authchaos.checks.capacity_knee import capacity, capacity_slos, read_steps
 from authchaos.checks.expectations import Slo
 from authchaos.drivers.load_summary import print_summary
 from authchaos.record.history import History
+from authchaos.record.service_contract import load_contract
 from authchaos.report.writer import publish
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.run.load_spec import LoadOptions, load_scenario
@@ -41,7 +42,8 @@ class LoadRecord:
 
 async def run_load(opts: LoadOptions, report_root: Path, console: Console) -> tuple[int, Path | None]:
     scenario = load_scenario(opts)
-    plan = ServicePlan.build({}, [], workers=opts.service_workers)
+    contract = load_contract(opts.contract) if opts.contract else None
+    plan = ServicePlan.build({}, [], workers=opts.service_workers, contract=contract)
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out = report_root / f".load-{os.getpid()}-{int(time.time())}"
     (out / "history").mkdir(parents=True, exist_ok=True)

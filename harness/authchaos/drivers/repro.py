@@ -35,9 +35,11 @@ def _symptoms(result: ScenarioResult, symptom: str) -> int:
     return sum(1 for op in ops if op.message == symptom)
 
 
-async def repro(name: str, catalog: Catalog, *, backend: Backend, report_root: Path, console: Console) -> int:
+async def repro(
+    name: str, catalog: Catalog, *, backend: Backend, report_root: Path, console: Console, contract: Path | None = None
+) -> int:
     spec = REPROS[name]
-    base = catalog.select([spec.scenario])[0]
+    base = catalog.select([spec.scenario])[0].with_contract(contract)
     backend = announce_backend(backend, console)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     buggy = base.model_copy(

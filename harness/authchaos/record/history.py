@@ -39,6 +39,7 @@ class Op:
     access_ttl_s: int | None = None  # pair-issuing ops: exp - iat of the access token received
     refresh_ttl_s: int | None = None  # and of the refresh token
     probe: str | None = None  # set when this call presents a token that must be rejected (see PROBES)
+    undeclared: str | None = None  # the answer matched nothing the service's contract declares (and why)
     phase: str = "before"
 
     @property

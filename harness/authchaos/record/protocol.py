@@ -1,15 +1,17 @@
 """The history contract every driver writes, and the service's HTTP surface as the harness sees it.
 
-Imported by the scenario client and by the locustfile (inside Locust's gevent processes), so
-it depends on the standard library only. One exchange (request sent, answer or no answer)
-becomes one history row through ``row``: same exchange, same row, whichever driver made it.
+Imported by the scenario client and by the locustfile (inside Locust's gevent processes), so it
+stays light (the standard library; answers are read in canonical words through ``exchange``). One
+exchange (request sent, answer or no answer) becomes one history row through ``row``: same exchange,
+same row, whichever driver made it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Outcome = Literal["ok", "fail", "unknown"]
@@ -68,8 +70,14 @@ def profile_seconds(profile: str) -> float:
     return LOAD_PROFILES[profile][-1][0]
 
 
-def peek(token: str | None) -> dict[str, Any]:
-    """A token's claims without verifying it: the client only needs ids for the history."""
+Reader = Callable[[int, Any, Mapping[str, str]], tuple[Any, str | None]]  # (status, body, headers) -> (body, why)
+ClaimNames = tuple[str, str, str]  # the service's names for the token id, the family and the type
+CANONICAL_CLAIMS: ClaimNames = ("tokenId", "family", "type")
+
+
+def peek(token: str | None, names: ClaimNames = CANONICAL_CLAIMS) -> dict[str, Any]:
+    """A token's claims without verifying it (the client only needs ids for the history), with the
+    service's id, family and type claims also under their canonical names (``tokenId``, ``family``, ``type``)."""
     if not token or token.count(".") != 2:
         return {}
     payload = token.split(".")[1]
@@ -77,7 +85,11 @@ def peek(token: str | None) -> dict[str, Any]:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (ValueError, TypeError, RecursionError):
         return {}
-    return claims if isinstance(claims, dict) else {}
+    if not isinstance(claims, dict):
+        return {}
+    if names != CANONICAL_CLAIMS:
+        claims |= {canon: claims.get(name) for canon, name in zip(CANONICAL_CLAIMS, names, strict=True)}
+    return claims
 
 
 def outcome(op: str, status: int | None, *, timed_out: bool) -> Outcome:
@@ -85,6 +97,19 @@ def outcome(op: str, status: int | None, *, timed_out: bool) -> Outcome:
     if status is None:
         return "unknown" if timed_out and op in WRITES else "fail"
     return "ok" if 200 <= status < 300 else "fail"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How to read one service's answers: its claim names, its degraded header, and its contract's reader
+    (``exchange.read_answer``); the default reads the reference service's own words."""
+
+    names: ClaimNames = CANONICAL_CLAIMS
+    degraded_header: str | None = DEGRADED_HEADER
+    read: Reader | None = None
+
+
+REFERENCE_READING = Reading()
 
 
 def row(
@@ -95,14 +120,14 @@ def row(
     *,
     token: str | None = None,
     status: int | None = None,
-    headers: Mapping[str, str] | None = None,
     body: Any = None,
-    timed_out: bool = False,
-    transport_error: str | None = None,
+    no_answer: str | None = None,
+    names: ClaimNames = CANONICAL_CLAIMS,
 ) -> dict[str, Any]:
-    """One history row for one exchange; ``status`` None means no answer came back."""
-    claims = peek(token)
-    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    """One history row for one exchange; ``status`` None means no answer came back (``no_answer``: the client
+    library's exception name, ``...Timeout`` for a timeout)."""
+    claims = peek(token, names)
+    timed_out = no_answer is not None and "timeout" in no_answer.lower()
     r: dict[str, Any] = {
         "client": client,
         "op": op,
@@ -110,14 +135,12 @@ def row(
         "end_ns": end_ns,
         "outcome": outcome(op, status, timed_out=timed_out),
         "status": status,
-        "degraded": DEGRADED_HEADER in lower,
-        "retry_after": lower.get("retry-after"),
         "token_id": claims.get("tokenId"),
         "family": claims.get("family"),
     }
     if status is None:
         r["error"] = "client_timeout" if timed_out else "service_unreachable"
-        r["message"] = None if timed_out else transport_error
+        r["message"] = None if timed_out else no_answer
     elif status >= 400 and isinstance(body, dict):
         r["error"], r["message"] = body.get("error"), body.get("message")
     return r
@@ -134,18 +157,29 @@ def row_from_response(
     headers: Mapping[str, str] | None,
     text: str | None,
     error: BaseException | None,
+    reading: Reading = REFERENCE_READING,
 ) -> tuple[dict[str, Any], Any]:
     """The row and parsed body for what an HTTP client library handed back: an answer, or an exception.
 
     Both drivers call this with the four things every client gives (status, headers, text, exception),
-    so the same exchange makes the same row whichever driver saw it.
+    so the same exchange makes the same row whichever driver saw it. ``reading.read`` turns the service's
+    answer into canonical words through its contract; an answer it matches to nothing declared is named on
+    the row (``undeclared``) for the conformance check.
     """
     if not status:
         name = type(error).__name__ if error is not None else "NoResponse"
-        timed_out = "timeout" in name.lower()
-        return row(op, client, start_ns, end_ns, token=token, timed_out=timed_out, transport_error=name), None
-    body = parse_body(text)
-    return row(op, client, start_ns, end_ns, token=token, status=status, headers=headers, body=body), body
+        return row(op, client, start_ns, end_ns, token=token, no_answer=name, names=reading.names), None
+    body, undeclared = parse_body(text), None
+    if reading.read is not None:
+        body, undeclared = reading.read(status, body, headers or {})
+    r = row(op, client, start_ns, end_ns, token=token, status=status, body=body, names=reading.names)
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    header = reading.degraded_header
+    r["degraded"] = header is not None and header.lower() in lower
+    r["retry_after"] = lower.get("retry-after")
+    if undeclared:
+        r["undeclared"] = undeclared
+    return r, body
 
 
 def lifetime(claims: dict[str, Any]) -> int | None:
@@ -153,9 +187,11 @@ def lifetime(claims: dict[str, Any]) -> int | None:
     return int(exp - iat) if isinstance(exp, int | float) and isinstance(iat, int | float) else None
 
 
-def received(r: dict[str, Any], token: str | None, access: str | None = None) -> dict[str, Any]:
+def received(
+    r: dict[str, Any], token: str | None, access: str | None = None, names: ClaimNames = CANONICAL_CLAIMS
+) -> dict[str, Any]:
     """Note the pair an exchange handed out on the row: the refresh token's id and family, both lifetimes."""
-    claims = peek(token)
+    claims = peek(token, names)
     r["new_token_id"], r["new_family"] = claims.get("tokenId"), claims.get("family")
     r["refresh_ttl_s"], r["access_ttl_s"] = lifetime(claims), lifetime(peek(access))
     return r

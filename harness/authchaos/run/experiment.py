@@ -18,6 +18,7 @@ from typing import Any
 
 from authchaos.checks import CheckResult, judge
 from authchaos.record.history import History
+from authchaos.record.service_contract import ContractError, ServiceContract, load_contract
 from authchaos.run.infrastructure import Backend
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.run.results import ScenarioResult
@@ -41,6 +42,17 @@ class Observations:
     error: str | None = None
 
 
+def contract_of(scenario: Scenario) -> ServiceContract:
+    """The scenario's service contract (a path relative to the scenario file), or the reference service's."""
+    named = scenario.service.contract
+    if named is None:
+        return load_contract()
+    path = Path(named)
+    if not path.is_absolute() and scenario.source and Path(scenario.source).is_file():
+        path = Path(scenario.source).parent / path
+    return load_contract(path)
+
+
 def plan_for(scenario: Scenario, code_dir: Path | None = None) -> ServicePlan:
     spec = scenario.service
     return ServicePlan.build(
@@ -51,6 +63,7 @@ def plan_for(scenario: Scenario, code_dir: Path | None = None) -> ServicePlan:
         tls=spec.tls,
         code_dir=code_dir,
         topology=spec.redis.topology,
+        contract=contract_of(scenario),
     )
 
 
@@ -70,9 +83,12 @@ async def run_scenario(
     from the environment, and faults need an external Toxiproxy proxy (else they are skipped).
     """
     seed = scenario.seed if seed is None else seed
-    plan = plan_for(scenario, code_dir)
-    progress = on_progress or (lambda phase, frac: None)
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        plan = plan_for(scenario, code_dir)
+    except (ContractError, ValueError) as exc:  # a bad contract or switch: this scenario cannot run as designed
+        return ScenarioResult(scenario, seed, str(backend), "", started_at, {}, error=str(exc))
+    progress = on_progress or (lambda phase, frac: None)
     started = time.monotonic()
     seen = Observations()
     interrupted = False
@@ -119,26 +135,39 @@ def _judge(scenario: Scenario, plan: ServicePlan, lifecycle: RunLifecycle, seen:
         seen.steady,
         seen.corpus,
         min_ops=scenario.workload.clients,
+        declared=plan.contract.declared(),
     )
 
 
 async def _experiment(scenario: Scenario, seed: int, run: RunLifecycle, seen: Observations, progress: Progress) -> None:
     """Steady state, (corpus), workload under the fault timeline, steady state again."""
     progress("steady state (before)", 0.0)
-    before = await check_steady_state(run.url, scenario.steady_state.probes, "before", retry_for_s=5)
+    before = await check_steady_state(
+        run.url, scenario.steady_state.probes, "before", contract=run.contract, retry_for_s=5
+    )
     seen.steady["before"] = before.as_dict()
     if not before.passed:
-        seen.error = "steady-state hypothesis failed before any fault: the service is not healthy to begin with"
+        failed = "; ".join(
+            f"{r.op} ({r.path or 'no path'}): {r.status if r.status is not None else 'no answer'}"
+            + (f" {r.message}" if r.message else "")
+            for r in before.probes
+            if not r.passed
+        )
+        seen.error = f"the service is not healthy to begin with (steady state failed before any fault: {failed})"
         return
     if scenario.legacy_corpus:
         if run.keys is None:
             raise ValueError("legacy_corpus needs the service's keys: set AUTHCHAOS_JWT_ACCESS_SECRET and _REFRESH_")
         progress("legacy token corpus", 0.0)
-        seen.corpus = await asyncio.to_thread(replay_corpus, build_corpus(run.keys), run.url)
+        seen.corpus = await asyncio.to_thread(replay_corpus, build_corpus(run.keys), run.url, contract=run.contract)
     await _workload_under_faults(scenario, seed, run, seen, progress)
     progress("steady state (after)", 1.0)
     after = await check_steady_state(
-        run.url, scenario.steady_state.probes, "after", retry_for_s=scenario.expect.recovery_max_s
+        run.url,
+        scenario.steady_state.probes,
+        "after",
+        contract=run.contract,
+        retry_for_s=scenario.expect.recovery_max_s,
     )
     seen.steady["after"] = after.as_dict()
 
@@ -167,6 +196,7 @@ async def _workload_under_faults(
             abort_after_s=scenario.abort_after_s,
             status=status,
             on_op=tick,
+            contract=run.contract,
         )
     finally:
         await run.stop_faults()

@@ -19,10 +19,12 @@ from types import TracebackType
 from authchaos.checks.context import EffectiveSettings
 from authchaos.faults.fault_spec import FaultEvent
 from authchaos.faults.timeline import run_timeline
+from authchaos.record.service_contract import ServiceContract, load_contract
 from authchaos.record.token_keys import TokenKeys, new_secrets
 from authchaos.record.windows import TimelineResult
 from authchaos.run.infrastructure import Backend, InfraOptions, Infrastructure
 from authchaos.sut.bug_switches import parse_bugs
+from authchaos.sut.command_service import CommandService
 from authchaos.sut.reference_service import RunningService, start_service, token_keys
 from authchaos.topology.topology_kinds import TopologyKind
 
@@ -45,6 +47,7 @@ class ServicePlan:
     tls: bool = False
     code_dir: Path | None = None  # run this reference_impl instead (mutation testing)
     topology: TopologyKind = "single"
+    contract: ServiceContract = field(default_factory=load_contract)  # the reference service's by default
 
     @classmethod
     def build(
@@ -57,16 +60,30 @@ class ServicePlan:
         tls: bool = False,
         code_dir: Path | None = None,
         topology: TopologyKind = "single",
+        contract: ServiceContract | None = None,
     ) -> ServicePlan:
         """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
+        contract = contract or load_contract()
         merged = {**HARNESS_DEFAULTS, **env}
-        switches = set(bugs) | set(parse_bugs(os.environ.get("AUTHCHAOS_BUGS", "")))
-        merged["AUTHCHAOS_BUGS"] = ",".join(sorted(switches))
-        return cls(merged, workers, aof, tls, code_dir, topology)
+        merged["AUTHCHAOS_BUGS"] = ",".join(sorted(set(bugs) | _switches_from_env(contract)))
+        return cls(merged, workers, aof, tls, code_dir, topology, contract)
 
     @property
     def settings(self) -> EffectiveSettings:
         return EffectiveSettings.from_env(self.env)
+
+
+def _switches_from_env(contract: ServiceContract) -> set[str]:
+    """``AUTHCHAOS_BUGS`` of the harness's own environment, checked against the switches the service honours."""
+    raw = os.environ.get("AUTHCHAOS_BUGS", "")
+    if contract.kind == "reference":
+        return set(parse_bugs(raw))
+    named = {b.strip() for b in raw.split(",") if b.strip()}
+    unknown = sorted(named - set(contract.bug_switches))
+    if unknown:
+        known = ", ".join(contract.bug_switches) or "none"
+        raise ValueError(f"AUTHCHAOS_BUGS: {contract.name} has no switch {', '.join(unknown)} (its switches: {known})")
+    return named
 
 
 class RunLifecycle:
@@ -94,7 +111,8 @@ class RunLifecycle:
             )
         )
         self.timeline = TimelineResult()
-        self.url = target or ""
+        self.contract = plan.contract
+        self.url = target or (plan.contract.url if plan.contract.kind == "external" else None) or ""
         self.keys: TokenKeys | None = TokenKeys.from_env(os.environ) if target else None
         self.secrets: dict[str, str] = {}
         self.service: RunningService | None = None
@@ -112,7 +130,7 @@ class RunLifecycle:
         """Start the infrastructure (unless the caller's) and the service (unless ``--target``)."""
         if self._own_infra:
             self.infra.start()
-        if self.target is None:
+        if not self.url:
             try:
                 self._start_service()
             except BaseException:
@@ -124,14 +142,20 @@ class RunLifecycle:
         self.secrets = new_secrets()
         env = {**self.plan.env, **self.secrets, **self.infra.service_env}
         self.keys = token_keys(env)
-        self.service = start_service(
-            self.backend,
-            self.infra.service_redis_url,
-            env,
-            workers=self.plan.workers,
-            connection_class=self.infra.connection_class,
-            code_dir=self.plan.code_dir,
-        )
+        if self.contract.kind == "command":
+            if self.backend != "real":
+                raise ValueError(f"{self.contract.name} runs as its own process on a real Redis: use --backend real")
+            kids = (self.keys.access_kid, self.keys.refresh_kid)
+            self.service = CommandService(self.contract, self.infra.service_redis_url, env, kids=kids).start()
+        else:
+            self.service = start_service(
+                self.backend,
+                self.infra.service_redis_url,
+                env,
+                workers=self.plan.workers,
+                connection_class=self.infra.connection_class,
+                code_dir=self.plan.code_dir,
+            )
         self.url = self.service.url
 
     def close(self) -> None:

@@ -80,6 +80,7 @@ class LoadOptions:
     weights: str = "refresh=3,blacklist=1,api=6"
     batch_sizes: str = "1,100,1000,10000"
     locustfile: Path | None = None  # --locustfile; None: the shipped one (locust_process.LOCUSTFILE)
+    contract: Path | None = None  # --contract; None: the reference service
 
     def __post_init__(self) -> None:
         if self.profile == "capacity" and self.batch_sizes == LoadOptions.batch_sizes:

@@ -52,6 +52,9 @@ def locust_env(opts: LoadOptions, history_dir: Path, keys: TokenKeys | None) -> 
         }
         kids = (("access_kid", keys.access_kid), ("refresh_kid", keys.refresh_kid))
         env |= {ENV[name]: kid for name, kid in kids if kid}
+    env.pop("AUTHCHAOS_CONTRACT", None)
+    if opts.contract is not None:
+        env["AUTHCHAOS_CONTRACT"] = str(opts.contract)
     env.pop("AUTHCHAOS_LOAD_PROFILE", None)
     if opts.profile:
         env["AUTHCHAOS_LOAD_PROFILE"] = opts.profile

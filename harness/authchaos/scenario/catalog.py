@@ -19,6 +19,9 @@ def load_scenarios(path: Path) -> list[Scenario]:
     return [load_scenario(path)]
 
 
+CONTRACTS = "contracts"  # service contracts live beside the scenarios, in a folder of their own
+
+
 def builtin_dir() -> Path:
     """The scenario files shipped in the package (in a checkout: the repository's ``scenarios/``)."""
     return Path(str(resources.files("authchaos.scenario_files")))
@@ -48,7 +51,7 @@ class Catalog:
                 continue
             seen_dirs.add(root.resolve())
             for path in sorted(root.rglob("*.yaml")):
-                if not path.name.startswith("_"):
+                if not path.name.startswith("_") and CONTRACTS not in path.relative_to(root).parts:
                     found.extend(load_scenarios(path))
         seen: dict[str, str] = {}
         for s in found:

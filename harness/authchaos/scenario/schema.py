@@ -42,14 +42,18 @@ class ServiceSpec(StrictModel):
     workers: int = Field(1, ge=1, le=8)
     aof: bool = Field(False, description="run redis-server with appendonly (fsync everysec)")
     tls: bool = Field(False, description="redis-server speaks TLS only; the service connects with rediss://")
+    contract: str | None = Field(
+        None, description="the service's contract file (relative to this file); none: the reference service"
+    )
 
-    @field_validator("bugs")
-    @classmethod
-    def _known_bugs(cls, bugs: list[str]) -> list[str]:
-        unknown = sorted(set(bugs) - KNOWN_BUGS)
+    @model_validator(mode="after")
+    def _known_bugs(self) -> ServiceSpec:
+        if self.contract is not None:
+            return self  # the contract names its service's switches; checked when the service starts
+        unknown = sorted(set(self.bugs) - KNOWN_BUGS)
         if unknown:
-            raise ValueError(f"unknown bug switch {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_BUGS))}")
-        return bugs
+            raise ValueError(f"bugs: unknown bug switch {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_BUGS))}")
+        return self
 
     @field_validator("env")
     @classmethod
@@ -109,6 +113,15 @@ class Scenario(StrictModel):
             if op not in OPERATIONS:
                 raise ValueError(f"{where}.op: unknown operation {op!r}; known: {', '.join(OPERATIONS)}")
         return expect
+
+    def with_contract(self, contract: Path | None) -> Scenario:
+        """The same scenario driving the service of ``contract`` (a contract file) instead of the one it names."""
+        if contract is None:
+            return self
+        service = self.service.model_copy(update={"contract": str(contract)})
+        copy = self.model_copy(update={"service": service})
+        copy.source = self.source
+        return copy
 
     @property
     def fault_kinds(self) -> list[str]:

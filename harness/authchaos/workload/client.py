@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 
 from authchaos.record import protocol
+from authchaos.record.exchange import build_request, reading
 from authchaos.record.history import History, Op
+from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
 
 ROTATED_KEPT = 3  # the immediate predecessor and two older ones
@@ -35,8 +37,7 @@ class AuthClient:
         *,
         keys: TokenKeys | None,
         batch_sizes: list[int],
-        user: tuple[str, str] = protocol.DEFAULT_USER,
-        admin: tuple[str, str] = protocol.DEFAULT_ADMIN,
+        contract: ServiceContract,
     ) -> None:
         self.cid = cid
         self.http = http
@@ -44,8 +45,11 @@ class AuthClient:
         self.rng = rng
         self.keys = keys
         self.batch_sizes = batch_sizes
-        self.user = user
-        self.admin = admin
+        self.contract = contract
+        users = contract.users
+        self.user = (users.user.username, users.user.password)
+        self.admin = (users.admin.username, users.admin.password) if users.admin else ("", "")
+        self.claims: protocol.ClaimNames = (contract.claims.id, contract.claims.family, contract.claims.type)
         self.access: str | None = None
         self.refresh_token: str | None = None
         self.rotated: list[str] = []  # this session's rotated refresh tokens, newest last (for replays)
@@ -54,7 +58,30 @@ class AuthClient:
         self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
         self.wait_until = 0.0
 
-    async def call(self, name: str, method: str, url: str, *, token: str | None = None, **kw: Any) -> tuple[Op, Any]:
+    async def send(self, name: str, operation: str, *, token: str | None = None, **args: Any) -> tuple[Op, Any]:
+        """One contract operation (``login``, ``refresh``, ...) with its arguments, recorded as the history row
+        ``name``; the answer comes back in canonical words (``exchange.read_answer``)."""
+        spec = self.contract.operation(operation)
+        if spec is None:
+            raise LookupError(f"the contract declares no {operation}")
+        req = build_request(spec, args, username=self.user[0])
+        kw: dict[str, Any] = {"headers": req.headers, "params": req.params or None}
+        if req.cookies:
+            kw["cookies"] = req.cookies
+        if req.json is not None:
+            kw["json"] = req.json
+        return await self.call(name, req.method, req.path, token=token, reading=reading(self.contract, spec), **kw)
+
+    async def call(
+        self,
+        name: str,
+        method: str,
+        url: str,
+        *,
+        token: str | None = None,
+        reading: protocol.Reading = protocol.REFERENCE_READING,
+        **kw: Any,
+    ) -> tuple[Op, Any]:
         """One exchange, recorded as one history row (``protocol.row``); ``token`` is the one presented."""
         start = time.monotonic_ns()
         op = self.history.start(self.cid, name, start)
@@ -73,6 +100,7 @@ class AuthClient:
             status=response.status_code if response is not None else None,
             headers=response.headers if response is not None else None,
             text=response.text if response is not None else None,
+            reading=reading,
         )
         op.update(row)
         if op.status == 503 and op.retry_after:
@@ -86,11 +114,11 @@ class AuthClient:
             self.access, self.refresh_token = body.get("access_token"), body.get("refresh_token")
             self.note_pair(op, body)
 
-    @staticmethod
-    def note_pair(op: Op, body: Any) -> None:
+    def note_pair(self, op: Op, body: Any) -> None:
         """Record which pair an exchange handed out (``protocol.received``), without adopting it."""
+        names = self.claims
         if op.status == 200 and isinstance(body, dict):
-            op.update(protocol.received({}, body.get("refresh_token"), body.get("access_token")))
+            op.update(protocol.received({}, body.get("refresh_token"), body.get("access_token"), names))
 
     def forget_session(self) -> None:
         self.access = self.refresh_token = None
@@ -104,14 +132,10 @@ class AuthClient:
     async def present(self, name: str, kind: str, token: str | None, *, probe: str | None = None) -> Op:
         """Present ``token`` where a token of ``kind`` goes: a probe is ``ok`` only when it is rejected (401)."""
         if kind == "refresh":
-            op, _ = await self.call(name, "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+            op, _ = await self.send(name, "refresh", token=token, refresh=token)
         else:
-            op, _ = await self.call(name, "GET", protocol.ME, token=token, headers=self.bearer(token))
+            op, _ = await self.send(name, "me", token=token, access=token)
         if probe is not None:
             op.probe = probe
             op.outcome = "ok" if op.status == 401 else ("unknown" if op.status is None else "fail")
         return op
-
-    @staticmethod
-    def bearer(token: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"} if token else {}

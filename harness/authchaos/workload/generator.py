@@ -6,14 +6,15 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from authchaos.record.history import History
+from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
 from authchaos.workload.client import AuthClient
-from authchaos.workload.operations import OPERATIONS, run_operation
+from authchaos.workload.operations import OPERATIONS, missing_for, run_operation
 from authchaos.workload.workload_spec import Workload
 
 
@@ -24,6 +25,7 @@ class WorkloadStatus:
     ops: int = 0
     aborted: str | None = None
     last_answer: float = 0.0
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # operation -> what the contract lacks for it
 
 
 async def run_workload(
@@ -36,9 +38,15 @@ async def run_workload(
     abort_after_s: float,
     status: WorkloadStatus,
     on_op: Callable[[], None] | None = None,
+    contract: ServiceContract,
 ) -> None:
-    """Run until ``duration_s`` (or ``operations``) is reached, or the service stays unreachable."""
-    names = [n for n in workload.mix if n in OPERATIONS]
+    """Run until ``duration_s`` (or ``operations``) is reached, or the service stays unreachable. Operations
+    that need what the contract does not declare are skipped, by name (``status.skipped``)."""
+    status.skipped = skipped_operations(workload, contract)
+    names = [n for n in workload.mix if n in OPERATIONS and n not in status.skipped]
+    if not names:
+        status.aborted = "the contract declares none of the operations of this workload's mix"
+        return
     weights = [workload.mix[n] for n in names]
     deadline = time.monotonic() + workload.duration_s
     status.last_answer = time.monotonic()
@@ -48,7 +56,7 @@ async def run_workload(
 
         async def one_client(cid: int) -> None:
             rng = random.Random(seed * 1_000_003 + cid)  # each client's op sequence depends only on the seed
-            client = AuthClient(cid, http, history, rng, keys=keys, batch_sizes=workload.batch_sizes)
+            client = AuthClient(cid, http, history, rng, keys=keys, batch_sizes=workload.batch_sizes, contract=contract)
             next_at = time.monotonic() + rng.uniform(0, pace_s or workload.think_time_ms / 1000)
             while status.aborted is None:
                 now = time.monotonic()
@@ -71,3 +79,16 @@ async def run_workload(
                 next_at = max(next_at + step, time.monotonic()) if pace_s else time.monotonic() + step
 
         await asyncio.gather(*(one_client(i) for i in range(workload.clients)))
+
+
+def skipped_operations(workload: Workload, contract: ServiceContract) -> dict[str, list[str]]:
+    """Each operation of the mix the service cannot serve, with what its contract lacks."""
+    declared = contract.declared()
+    out = {}
+    for name in workload.mix:
+        lacking = missing_for(name, declared)
+        if "blacklist" in OPERATIONS[name].uses and contract.users.admin is None:
+            lacking.append("an admin user")
+        if lacking:
+            out[name] = lacking
+    return out

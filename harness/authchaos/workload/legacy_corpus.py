@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 
-from authchaos.record.protocol import INVALID_TYPE_FOR_REFRESH, ME, REFRESH
+from authchaos.record.exchange import build_request, read_answer
+from authchaos.record.protocol import INVALID_TYPE_FOR_REFRESH, parse_body
+from authchaos.record.service_contract import ServiceContract, load_contract
 from authchaos.record.token_keys import TokenKeys, mint, sign
 
 IAT = 1_767_225_600  # 2026-01-01T00:00:00Z: fixed, so the corpus is the same for the same keys
@@ -239,26 +241,31 @@ def _entry(raw: object, where: str) -> Entry:
     )
 
 
-def present(http: httpx.Client, entry: Entry) -> Iterator[dict[str, Any]]:
-    """Present the token once per expected outcome; yield what came back (status, error, message)."""
+def present(http: httpx.Client, entry: Entry, contract: ServiceContract) -> Iterator[dict[str, Any]]:
+    """Present the token once per expected outcome where its contract puts it; yield what came back (status,
+    and the canonical error and the service's message)."""
+    operation = "refresh" if entry.endpoint == "refresh" else "me"
+    spec = contract.operation(operation)
+    if spec is None:
+        return
+    args = {"refresh": entry.token} if operation == "refresh" else {"access": entry.token}
+    req = build_request(spec, args, username=contract.users.user.username)
     for _ in entry.expect:
-        if entry.endpoint == "refresh":
-            r = http.post(REFRESH, json={"refresh_token": entry.token})
-        else:
-            r = http.get(ME, headers={"Authorization": f"Bearer {entry.token}"})
-        try:
-            body = r.json()
-        except ValueError:
-            body = {}
+        r = http.request(req.method, req.path, headers=req.headers, params=req.params or None, json=req.json)
+        body = read_answer(contract, spec, r.status_code, parse_body(r.text), r.headers).body
         got: dict[str, Any] = {"status": r.status_code}
-        if isinstance(body, dict) and "error" in body:
+        if isinstance(body, dict) and body.get("error") is not None:
             got |= {"error": body["error"], "message": body.get("message")}
         yield got
 
 
-def replay_corpus(entries: list[Entry], target: str, timeout_s: float = 10.0) -> list[CorpusResult]:
+def replay_corpus(
+    entries: list[Entry], target: str, timeout_s: float = 10.0, *, contract: ServiceContract | None = None
+) -> list[CorpusResult]:
+    """Each entry presented to ``target``, the reference service's contract unless another is given."""
+    contract = contract or load_contract()
     outcomes = []
     with httpx.Client(base_url=target, timeout=timeout_s) as http:
         for entry in entries:
-            outcomes.append(CorpusResult(entry, list(present(http, entry))))
+            outcomes.append(CorpusResult(entry, list(present(http, entry, contract))))
     return outcomes

@@ -32,51 +32,56 @@ class Operation:
     name: str
     fn: OperationFn
     needs_session: bool  # without a session the client logs in instead
+    uses: tuple[str, ...]  # the contract operations it calls: absent ones make it skipped, by name
 
 
 OPERATIONS: dict[str, Operation] = {}
 
 
-def operation(*, needs_session: bool = True) -> Callable[[OperationFn], OperationFn]:
+def operation(*, uses: tuple[str, ...], needs_session: bool = True) -> Callable[[OperationFn], OperationFn]:
     def register(fn: OperationFn) -> OperationFn:
-        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session)
+        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session, uses)
         return fn
 
     return register
 
 
-@operation(needs_session=False)
+def missing_for(name: str, declared: list[str]) -> list[str]:
+    """The contract operations ``name`` needs that the service's contract does not declare."""
+    return [u for u in OPERATIONS[name].uses if u not in declared]
+
+
+@operation(uses=("login",), needs_session=False)
 async def login(c: AuthClient) -> None:
-    op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.user[0], "password": c.user[1]})
+    op, body = await c.send("login", "login", username=c.user[0], password=c.user[1])
     c.take_pair(op, body)
     op.user = c.user[0]
 
 
-@operation(needs_session=False)
+@operation(uses=("oauth_callback",), needs_session=False)
 async def oauth_login(c: AuthClient) -> None:
-    params = {"provider": "demo", "code": f"user:{c.user[0]}"}
-    op, body = await c.call("oauth_login", "GET", protocol.OAUTH_CALLBACK, params=params)
+    op, body = await c.send("oauth_login", "oauth_callback", username=c.user[0])
     c.take_pair(op, body)
     op.user = c.user[0]
 
 
-@operation()
+@operation(uses=("login", "refresh"))
 async def refresh(c: AuthClient) -> None:
     token = c.refresh_token
-    op, body = await c.call("refresh", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+    op, body = await c.send("refresh", "refresh", token=token, refresh=token)
     c.take_pair(op, body, rotated=token)
     if op.status == 401:
         c.forget_session()
 
 
-@operation()
+@operation(uses=("login", "me"))
 async def me(c: AuthClient) -> None:
-    op, _ = await c.call("me", "GET", protocol.ME, token=c.access, headers=c.bearer(c.access))
+    op, _ = await c.send("me", "me", token=c.access, access=c.access)
     if op.status == 401:
         c.forget_session()
 
 
-@operation()
+@operation(uses=("login", "refresh", "me"))
 async def replay(c: AuthClient) -> None:
     """Present an already rotated refresh token of this session, as a thief would: the immediate predecessor
     (inside a grace window: the same successor) or an older one (always reuse). After a rejection keep
@@ -85,7 +90,7 @@ async def replay(c: AuthClient) -> None:
         await refresh(c)
         return
     token = c.rng.choice(c.rotated)
-    op, body = await c.call("replay", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+    op, body = await c.send("replay", "refresh", token=token, refresh=token)
     op.probe = "replayed"
     c.rotated.remove(token)
     c.note_pair(op, body)
@@ -97,14 +102,14 @@ async def replay(c: AuthClient) -> None:
     c.forget_session()  # the family is revoked: log in again
 
 
-@operation()
+@operation(uses=("login", "refresh"))
 async def concurrent_refresh(c: AuthClient) -> None:
     """Refresh one token from several connections at once (two tabs, a retrying proxy): exactly one new
     pair outside the grace window, and the rest is reuse."""
     token = c.refresh_token
 
     async def one() -> tuple[Op, Any]:
-        return await c.call("concurrent_refresh", "POST", protocol.REFRESH, token=token, json={"refresh_token": token})
+        return await c.send("concurrent_refresh", "refresh", token=token, refresh=token)
 
     results = await asyncio.gather(*(one() for _ in range(CONCURRENT_REFRESHES)))
     winners = [(op, body) for op, body in results if op.status == 200]
@@ -114,10 +119,12 @@ async def concurrent_refresh(c: AuthClient) -> None:
         c.forget_session()
 
 
-async def _log_out(c: AuthClient, name: str, body: dict[str, Any]) -> tuple[Op, str | None, str | None]:
-    """POST /auth/logout with this session; on a 200 the client keeps its tokens only to present them again."""
+async def _log_out(c: AuthClient, name: str, *, with_refresh: bool) -> tuple[Op, str | None, str | None]:
+    """Log out (``logout`` or ``logout_all``) with this session; on a 200 the client keeps its tokens only to
+    present them again."""
     access, refresh_token = c.access, c.refresh_token
-    op, _ = await c.call(name, "POST", protocol.LOGOUT, token=access, headers=c.bearer(access), json=body)
+    sent = refresh_token if with_refresh else None
+    op, _ = await c.send(name, name, token=access, access=access, refresh=sent)
     if op.status in (200, 401):
         c.forget_session()
     if op.status == 200:
@@ -126,11 +133,10 @@ async def _log_out(c: AuthClient, name: str, body: dict[str, Any]) -> tuple[Op, 
     return op, access, refresh_token
 
 
-@operation()
+@operation(uses=("login", "logout", "me"))
 async def logout(c: AuthClient) -> None:
     """Log out this session; half the time with the access token alone (the session must end all the same)."""
-    body = {"refresh_token": c.refresh_token} if c.rng.random() < 0.5 else {}
-    op, access, refresh_token = await _log_out(c, "logout", body)
+    op, access, refresh_token = await _log_out(c, "logout", with_refresh=c.rng.random() < 0.5)
     if op.status == 200:
         claims = protocol.peek(access)
         op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
@@ -139,16 +145,16 @@ async def logout(c: AuthClient) -> None:
         await c.present("me", "access", access, probe="revoked")
 
 
-@operation()
+@operation(uses=("login", "logout_all", "refresh"))
 async def logout_all(c: AuthClient) -> None:
     """Log out every session of the user (all clients share it): each must stop working at once."""
-    op, _, refresh_token = await _log_out(c, "logout_all", {"all": True})
+    op, _, refresh_token = await _log_out(c, "logout_all", with_refresh=False)
     op.revoked_user = c.user[0]  # the target, whatever the answer: a lost answer may still have revoked them all
     if op.status == 200:
         await c.present("refresh", "refresh", refresh_token, probe="revoked")
 
 
-@operation(needs_session=False)
+@operation(uses=("login", "me", "refresh"), needs_session=False)
 async def recheck_revoked(c: AuthClient) -> None:
     """Present a token revoked earlier (access at /auth/me, refresh at /auth/refresh): revocations must
     survive restarts, outages and other workers."""
@@ -160,7 +166,7 @@ async def recheck_revoked(c: AuthClient) -> None:
     await c.present("recheck_revoked", kind, token, probe="revoked")
 
 
-@operation()
+@operation(uses=("login", "me", "refresh"))
 async def cross_kind(c: AuthClient) -> None:
     """An access token at /auth/refresh and a refresh token at /auth/me, in the current shape and in the kid-less,
     typeless legacy shape (the OAuth bug's token): kinds never stand in for each other, whatever the shape."""
@@ -179,7 +185,7 @@ async def cross_kind(c: AuthClient) -> None:
         await c.present("cross_kind", "access", sign(legacy, c.keys.refresh_secret), probe="refresh_at_me")
 
 
-@operation(needs_session=False)
+@operation(uses=("me", "refresh"), needs_session=False)
 async def expired_token(c: AuthClient) -> None:
     """Well-signed current-shape tokens past their exp (beyond any leeway): rejected, in degraded mode too."""
     if c.keys is None:
@@ -215,7 +221,7 @@ def _legacy_refresh_token(c: AuthClient) -> str:
     return sign(payload, c.keys.refresh_secret)
 
 
-@operation(needs_session=False)
+@operation(uses=("refresh",), needs_session=False)
 async def legacy_refresh(c: AuthClient) -> None:
     """Exchange a refresh token of the pre-fix fallback shape (no tokenId/family/type): accepted once. Now and
     then present one exchanged earlier again: a reuse that must be rejected and revoke the family it became.
@@ -225,12 +231,12 @@ async def legacy_refresh(c: AuthClient) -> None:
         return
     if c.legacy and c.rng.random() < LEGACY_REPLAY_RATIO:
         token, family = c.legacy.pop(c.rng.randrange(len(c.legacy)))
-        op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
+        op, body = await c.send("legacy_refresh", "refresh", refresh=token)
         op.token_id, op.family, op.probe = _fingerprint(token), family, "replayed"
         c.note_pair(op, body)
         return
     token = _legacy_refresh_token(c)
-    op, body = await c.call("legacy_refresh", "POST", protocol.REFRESH, json={"refresh_token": token})
+    op, body = await c.send("legacy_refresh", "refresh", refresh=token)
     c.take_pair(op, body)
     op.token_id, op.user = _fingerprint(token), c.user[0]
     if op.status == 200:
@@ -241,13 +247,13 @@ async def _admin(c: AuthClient) -> bool:
     """The admin session batch blacklists need; logs in (one op) when there is none."""
     if c.admin_access is not None:
         return True
-    op, body = await c.call("login", "POST", protocol.LOGIN, json={"username": c.admin[0], "password": c.admin[1]})
+    op, body = await c.send("login", "login", username=c.admin[0], password=c.admin[1])
     if op.status == 200 and isinstance(body, dict):
         c.admin_access = body.get("access_token")
     return False
 
 
-@operation()
+@operation(uses=("login", "blacklist", "me"))
 async def blacklist_batch(c: AuthClient) -> None:
     """As admin: revoke a batch of freshly minted access tokens, then check one is rejected."""
     if c.keys is None:
@@ -260,14 +266,7 @@ async def blacklist_batch(c: AuthClient) -> None:
         mint(keys, "access", {"sub": c.user[0], "tokenId": f"bl-{c.cid}-{c.rng.getrandbits(64):x}"}, ttl_s=600)
         for _ in range(size)
     ]
-    op, _ = await c.call(
-        "blacklist_batch",
-        "POST",
-        protocol.BLACKLIST,
-        token=c.admin_access,
-        headers=c.bearer(c.admin_access),
-        json={"tokens": tokens},
-    )
+    op, _ = await c.send("blacklist_batch", "blacklist", token=c.admin_access, access=c.admin_access, tokens=tokens)
     if op.status == 200:
         op.revoked_ids = [protocol.peek(t)["tokenId"] for t in tokens]
         victims = c.rng.sample(tokens, min(BATCH_VICTIMS_KEPT, len(tokens)))
@@ -278,20 +277,15 @@ async def blacklist_batch(c: AuthClient) -> None:
         c.admin_access = None
 
 
-@operation()
+@operation(uses=("login", "blacklist", "me"))
 async def blacklist_session(c: AuthClient) -> None:
     """As admin, blacklist this client's own refresh token: its whole family goes, so its access token,
     issued in the same grant, must be rejected too (RFC 7009)."""
     if not await _admin(c):
         return
     access, refresh_token = c.access, c.refresh_token
-    op, _ = await c.call(
-        "blacklist_session",
-        "POST",
-        protocol.BLACKLIST,
-        token=c.admin_access,
-        headers=c.bearer(c.admin_access),
-        json={"tokens": [refresh_token]},
+    op, _ = await c.send(
+        "blacklist_session", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[refresh_token]
     )
     if op.status == 200:
         claims = protocol.peek(refresh_token)
@@ -305,20 +299,13 @@ async def blacklist_session(c: AuthClient) -> None:
         c.admin_access = None
 
 
-@operation()
+@operation(uses=("login", "blacklist", "refresh"))
 async def blacklist_legacy(c: AuthClient) -> None:
     """As admin, blacklist a refresh token of the pre-fix shape (no ids to name it by), then try to exchange it."""
     if c.keys is None or not await _admin(c):
         return
     token = _legacy_refresh_token(c)
-    op, _ = await c.call(
-        "blacklist_legacy",
-        "POST",
-        protocol.BLACKLIST,
-        token=c.admin_access,
-        headers=c.bearer(c.admin_access),
-        json={"tokens": [token]},
-    )
+    op, _ = await c.send("blacklist_legacy", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[token])
     if op.status == 200:
         await c.present("legacy_refresh", "refresh", token, probe="revoked")
     elif op.status in (401, 403):

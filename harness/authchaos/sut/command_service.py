@@ -1,0 +1,122 @@
+"""A team's own service, started from its contract: a command with placeholders, run from the contract's folder.
+
+``{port}``, ``{host}``, ``{redis_url}``, ``{access_secret}``, ``{refresh_secret}``, ``{access_kid}``,
+``{refresh_kid}``, ``{bugs}`` and ``{redis_tls_ca}`` come from the run; ``{env:AUTHCHAOS_X:-default}`` from the
+service settings a scenario gives, so the checkers and the service agree on grace windows and lifetimes.
+The service is up when its declared health operation answers 2xx (with none declared: when its port
+accepts connections). A ``setup`` command (``npm ci``) runs first when what it ``creates`` is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from authchaos.record.service_contract import ServiceContract
+from authchaos.servers.processes import ManagedProcess, StartError, free_port, port_open, wait_until
+
+HOST = "127.0.0.1"
+SETUP_TIMEOUT_S = 300
+
+
+ENV_REF = re.compile(r"\{env:([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+def _fill(text: str, values: Mapping[str, str], env: Mapping[str, str]) -> str:
+    """``{port}``-style values, and ``{env:AUTHCHAOS_X:-default}`` from the run's service settings."""
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return ENV_REF.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
+
+
+class CommandService:
+    """The contract's ``start.command`` as a child that cannot outlive the harness."""
+
+    def __init__(
+        self,
+        contract: ServiceContract,
+        redis_url: str,
+        env: Mapping[str, str],
+        *,
+        kids: tuple[str | None, str | None] = (None, None),
+        port: int | None = None,
+    ) -> None:
+        if contract.start is None:
+            raise StartError(f"{contract.source}: start: no command to start the service; add start.command")
+        self.contract = contract
+        self.start_spec = contract.start
+        self.redis_url = redis_url
+        self.env = dict(env)
+        self.kids = kids
+        self.port = port or free_port()
+        self.process: ManagedProcess | None = None
+        self.log_dir = Path(tempfile.mkdtemp(prefix=f"authchaos-{contract.name}-"))
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _values(self) -> dict[str, str]:
+        return {
+            "port": str(self.port),
+            "host": HOST,
+            "redis_url": self.redis_url,
+            "access_secret": self.env.get("AUTHCHAOS_JWT_ACCESS_SECRET", ""),
+            "refresh_secret": self.env.get("AUTHCHAOS_JWT_REFRESH_SECRET", ""),
+            "bugs": self.env.get("AUTHCHAOS_BUGS", ""),
+            "redis_tls_ca": self.env.get("AUTHCHAOS_REDIS_TLS_CA", ""),
+            "access_kid": self.kids[0] or "",
+            "refresh_kid": self.kids[1] or "",
+        }
+
+    def _setup(self) -> None:
+        spec = self.start_spec
+        if spec.setup is None or (spec.creates and (self.contract.root / spec.creates).exists()):
+            return
+        try:
+            done = subprocess.run(
+                spec.setup, cwd=self.contract.root, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise StartError(f"{self.contract.name}: setup {' '.join(spec.setup)} failed: {exc}") from None
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise StartError(f"{self.contract.name}: setup {' '.join(spec.setup)} exited {done.returncode}: {tail}")
+
+    def _healthy(self) -> bool:
+        health = self.contract.operation("health")
+        if health is None:
+            return port_open(HOST, self.port)
+        try:
+            return httpx.request(health.method, self.url + health.path, timeout=0.5).is_success
+        except httpx.HTTPError:
+            return False
+
+    def start(self, timeout_s: float = 30.0) -> CommandService:
+        self._setup()
+        values = self._values()
+        argv = [_fill(a, values, self.env) for a in self.start_spec.command]
+        env = {**os.environ, **{k: _fill(v, values, self.env) for k, v in self.start_spec.env.items()}}
+        self.process = ManagedProcess(
+            f"{self.contract.name}:{self.port}", argv, self.log_dir / "service.log", env=env, cwd=self.contract.root
+        )
+        try:
+            self.process.spawn()
+        except OSError as exc:
+            raise StartError(f"{self.contract.name}: cannot run {argv[0]}: {exc.strerror}; install it") from None
+        proc = self.process
+        if not wait_until(lambda: not proc.alive() or self._healthy(), timeout_s, 0.05) or not proc.alive():
+            tail = proc.log_tail()
+            proc.stop()
+            raise StartError(f"{self.contract.name} did not become healthy on {self.url}: {tail or 'no output'}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(timeout_s=8)
