@@ -89,7 +89,8 @@ function buildRedisOptions(redisCfg) {
     commandTimeout: redisCfg.commandTimeoutMs,
     retryStrategy: backoff(25, 1000),
     reconnectOnError: (err) => (String(err && err.message).startsWith('READONLY') ? 2 : false),
-    connectionName: 'authchaos-node',
+    // no connectionName: its CLIENT SETNAME handshake, swallowed by a blackhole, would leave the client short of
+    // ready on a socket that never answers
     ...(tls ? { tls } : {}),
   };
 }
@@ -156,6 +157,15 @@ function describe(err) {
   return `${err.name || 'Error'}: ${String(err.message || err).slice(0, 200)}`;
 }
 
+function isTimeout(err) {
+  return Boolean(err) && /timed out|timeout/i.test(String(err.message));
+}
+
+/** "ready" on a stream that no longer writes: the socket was ended but never closed. */
+function isStuck(err, client) {
+  return client.status === 'ready' && /Stream isn't writeable/.test(String(err && err.message));
+}
+
 function isRefusal(err) {
   return err && err.name === 'ReplyError' && !OUTAGE_REPLIES.test(String(err.message));
 }
@@ -169,6 +179,7 @@ class RedisManager {
     this.breaker = new CircuitBreaker({ threshold: this.redisCfg.breakerThreshold, resetMs: this.redisCfg.breakerResetMs });
     this.client = new Redis(this.redisCfg.url, buildRedisOptions(this.redisCfg));
     this.closing = false;
+    this.scripts = new Map(); // Lua commands, defined again on a replacement client
     this.refusalsReported = new Set();
     this.lastErrorLogged = 0;
     this.attachEvents();
@@ -236,6 +247,30 @@ class RedisManager {
     this.breaker.failure();
     const next = this.breaker.state === 'open' ? 'down' : 'degraded';
     this.state.mark(next, `${name}: ${describe(err)}`);
+    if (isTimeout(err) || isStuck(err, this.client)) this.dropConnection();
+  }
+
+  /**
+   * A command that timed out leaves its connection unusable: a blackholed link swallowed the request or its
+   * reply, and ioredis keeps waiting on that socket (it never reconnects on a command timeout by itself).
+   * Drop it and reconnect, at most once a second, so traffic flows again as soon as the network does.
+   */
+  dropConnection() {
+    const now = Date.now();
+    if (this.closing || now - (this.lastDropped || 0) < 1000) return;
+    this.lastDropped = now;
+    logger.info('redis command timed out: dropping the connection and reconnecting');
+    // A new client, not disconnect(true): ioredis ends the old socket politely and, with the peer blackholed,
+    // can stay "ready" on a stream that no longer writes (measured: every command then fails with "Stream isn't
+    // writeable" long after the network is back). The old client is closed without waiting for it.
+    const old = this.client;
+    this.client = new Redis(this.redisCfg.url, buildRedisOptions(this.redisCfg));
+    for (const [name, script] of this.scripts) this.client.defineCommand(name, script);
+    this.attachEvents();
+    old.removeAllListeners();
+    old.on('error', () => {});
+    old.disconnect();
+    this.connect();
   }
 
   refused(name, err, fallback) {
@@ -338,7 +373,9 @@ const redisOperations = {
 
 /** Register a Lua script on the client as a command (ioredis sends EVALSHA, and EVAL on NOSCRIPT). */
 function defineScript(name, numberOfKeys, lua) {
-  const c = getManager().client;
+  const manager = getManager();
+  manager.scripts.set(name, { numberOfKeys, lua });
+  const c = manager.client;
   if (typeof c[name] !== 'function') c.defineCommand(name, { numberOfKeys, lua });
 }
 
