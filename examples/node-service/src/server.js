@@ -1,5 +1,31 @@
 'use strict';
 // Entry point: `node src/server.js`. Binds 127.0.0.1:$PORT. See API.md for the environment.
+// WORKERS=N (default 1) runs N processes on the one port (node:cluster), as a multi-worker deployment would:
+// each has its own Redis client and process memory, so only Redis carries state between them.
+
+const cluster = require('node:cluster');
+
+const WORKERS = Math.max(1, Math.min(16, Number.parseInt(process.env.WORKERS || '1', 10) || 1));
+if (WORKERS > 1 && cluster.isPrimary) {
+  const children = [];
+  for (let i = 0; i < WORKERS; i += 1) children.push(cluster.fork());
+  let stopping = false;
+  const stop = (signal) => {
+    stopping = true;
+    for (const child of children) child.process.kill(signal);
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
+  cluster.on('exit', () => {
+    if (!stopping) {
+      children.push(cluster.fork()); // a worker died: start another, as a supervisor would
+      return;
+    }
+    if (Object.keys(cluster.workers || {}).length === 0) process.exit(0);
+  });
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return;
+}
 
 const { loadConfig, ConfigError } = require('./config');
 const { redactUrl } = require('./config/redis');

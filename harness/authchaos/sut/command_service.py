@@ -1,10 +1,11 @@
 """A team's own service, started from its contract: a command with placeholders, run from the contract's folder.
 
 ``{port}``, ``{host}``, ``{redis_url}``, ``{access_secret}``, ``{refresh_secret}``, ``{access_kid}``,
-``{refresh_kid}``, ``{bugs}`` and ``{redis_tls_ca}`` come from the run; ``{env:AUTHCHAOS_X:-default}`` from the
-service settings a scenario gives, so the checkers and the service agree on grace windows and lifetimes.
-The service is up when its declared health operation answers 2xx (with none declared: when its port
-accepts connections). A ``setup`` command (``npm ci``) runs first when what it ``creates`` is missing.
+``{refresh_kid}``, ``{workers}``, ``{bugs}`` and ``{redis_tls_ca}`` come from the run;
+``{env:AUTHCHAOS_X:-default}`` from the service settings a scenario gives, so the checkers and the service
+agree on grace windows and lifetimes. The service is up when its declared health operation answers 2xx (with
+none declared: when its port accepts connections). A ``setup`` command (``npm ci``) runs first when what it
+``creates`` is missing.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class CommandService:
         env: Mapping[str, str],
         *,
         kids: tuple[str | None, str | None] = (None, None),
+        workers: int = 1,
         port: int | None = None,
     ) -> None:
         if contract.start is None:
@@ -54,6 +56,7 @@ class CommandService:
         self.redis_url = redis_url
         self.env = dict(env)
         self.kids = kids
+        self.workers = workers
         self.port = port or free_port()
         self.process: ManagedProcess | None = None
         self.log_dir = Path(tempfile.mkdtemp(prefix=f"authchaos-{contract.name}-"))
@@ -71,6 +74,7 @@ class CommandService:
             "refresh_secret": self.env.get("AUTHCHAOS_JWT_REFRESH_SECRET", ""),
             "bugs": self.env.get("AUTHCHAOS_BUGS", ""),
             "redis_tls_ca": self.env.get("AUTHCHAOS_REDIS_TLS_CA", ""),
+            "workers": str(self.workers),
             "access_kid": self.kids[0] or "",
             "refresh_kid": self.kids[1] or "",
         }

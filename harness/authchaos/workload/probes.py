@@ -68,6 +68,8 @@ async def _exchange(
     r = await http.request(req.method, req.path, headers=req.headers, params=req.params or None, json=req.json)
     body = protocol.parse_body(r.text)
     answer = read_answer(contract, spec, r.status_code, body, r.headers)
+    if answer.undeclared and isinstance(answer.body, dict):
+        answer.body["undeclared"] = answer.undeclared
     return r.status_code, answer.body, r.headers
 
 
@@ -99,7 +101,11 @@ async def _probe(
     if status == 200 and isinstance(body, dict) and "access_token" in body:
         tokens.clear()
         tokens.update(body)
-    message = f"{body.get('error')}: {body.get('message')}" if status >= 400 and isinstance(body, dict) else ""
+    message = ""
+    if isinstance(body, dict) and body.get("undeclared"):
+        message = f"({body['undeclared']})"
+    elif status >= 400 and isinstance(body, dict):
+        message = f"{body.get('error')}: {body.get('message')}"
     return status, message
 
 

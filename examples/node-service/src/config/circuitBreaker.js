@@ -39,6 +39,11 @@ class CircuitBreaker {
     }
   }
 
+  /** A new connection is up: let its first call through as the half-open probe (the reset time is for a dead link). */
+  readyNow() {
+    if (this.state === 'open') this.openedAt = this.now() - this.resetMs;
+  }
+
   /** Seconds until the next probe may run (what a 503's Retry-After says), at least 1. */
   retryAfterS() {
     if (this.state === 'closed') return 1;

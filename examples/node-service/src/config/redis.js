@@ -202,7 +202,9 @@ class RedisManager {
       }
     });
     c.on('ready', () => {
-      if (!this.closing) this.probe().catch(() => {});
+      if (this.closing) return;
+      this.breaker.readyNow(); // a fresh connection may be tried at once, not after the breaker's reset time
+      this.probe().catch(() => {});
     });
   }
 
