@@ -3,6 +3,7 @@ ioredis, jsonwebtoken) is gated, checked and made to show its headline bug throu
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,9 @@ needs_node = pytest.mark.skipif(
 
 
 def authchaos(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250"}  # one table row per line, so a cell reads whole
     return subprocess.run(
-        [sys.executable, "-m", "authchaos", *map(str, args)], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "authchaos", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
