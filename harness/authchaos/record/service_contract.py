@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from authchaos.record.strict_model import StrictModel
+from authchaos.record.strict_model import StrictModel, field_path
 
 OPERATION_NAMES = ("login", "refresh", "logout", "logout_all", "blacklist", "me", "oauth_callback", "health")
 # The canonical outcomes the checkers read; a contract maps the service's own codes onto them.
@@ -207,13 +207,6 @@ def answer_value(place: str, body: Any, headers: Mapping[str, str], cookies: Map
     return cookies.get(name)
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def parse_contract(data: object, source: str) -> ServiceContract:
     if not isinstance(data, dict):
         raise ContractError(f"{source}: a contract must be a mapping (name:, operations:, errors:, ...)")
@@ -221,7 +214,7 @@ def parse_contract(data: object, source: str) -> ServiceContract:
         contract = ServiceContract.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ContractError(f"{source}: {_where(err['loc'])}: {err['msg']}") from None
+        raise ContractError(f"{source}: {field_path(err['loc'])}: {err['msg']}") from None
     contract.source = source
     return contract
 

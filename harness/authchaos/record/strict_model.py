@@ -8,3 +8,11 @@ from pydantic import BaseModel, ConfigDict
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A validation error's location as a reader writes it: ``faults[0].fault.ms``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"

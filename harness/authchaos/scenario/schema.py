@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from authchaos.checks.expectations import Expectations
 from authchaos.faults.fault_spec import FAULT_KINDS, FaultEvent
-from authchaos.record.strict_model import StrictModel
+from authchaos.record.strict_model import StrictModel, field_path
 from authchaos.sut.bug_switches import KNOWN_BUGS
 from authchaos.topology.topology_kinds import TopologyKind
 from authchaos.workload.operations import OPERATIONS
@@ -128,13 +128,6 @@ class Scenario(StrictModel):
         return [ev.fault.kind for ev in self.faults]
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def parse_scenario(data: object, source: str) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping (name:, workload:, faults:, ...)")
@@ -144,7 +137,7 @@ def parse_scenario(data: object, source: str) -> Scenario:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ScenarioError(f"{source}: {_where(loc)}: {err['msg']}{more}") from None
+        raise ScenarioError(f"{source}: {field_path(loc)}: {err['msg']}{more}") from None
     scenario.source = source
     return scenario
 
