@@ -112,12 +112,7 @@ class AuthUser(FastHttpUser):
         spec = CONTRACT.operation(operation)
         assert spec is not None, f"the contract declares no {operation}"
         req = build_request(spec, args, username=self.username)
-        kw: dict[str, Any] = {"headers": req.headers}
-        if req.params:
-            kw["params"] = req.params
-        if req.json is not None:
-            kw["json"] = req.json
-
+        kw = req.options()
         start = time.monotonic_ns()
         with self.client.request(req.method, req.path, name=name or req.path, catch_response=True, **kw) as r:
             row, body = protocol.row_from_response(

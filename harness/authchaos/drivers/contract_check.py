@@ -44,7 +44,7 @@ class Prober:
         if spec is None:
             return None
         req = build_request(spec, args, username=self.contract.users.user.username)
-        r = self.http.request(req.method, req.path, headers=req.headers, params=req.params or None, json=req.json)
+        r = self.http.request(req.method, req.path, **req.options())
         answer = read_answer(self.contract, spec, r.status_code, parse_body(r.text), r.headers)
         return Said(r.status_code, answer.body, answer.undeclared)
 

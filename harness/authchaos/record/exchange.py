@@ -26,6 +26,17 @@ class Request:
     cookies: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
 
+    def options(self) -> dict[str, Any]:
+        """The request's parts as httpx and Locust take them (``client.request(method, path, **options)``)."""
+        out: dict[str, Any] = {"headers": self.headers}
+        if self.params:
+            out["params"] = self.params
+        if self.cookies:
+            out["cookies"] = self.cookies
+        if self.json is not None:
+            out["json"] = self.json
+        return out
+
 
 def _set(body: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")

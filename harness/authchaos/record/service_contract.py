@@ -17,10 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from authchaos.record.strict_model import StrictModel, field_path
+from authchaos.record.strict_model import StrictModel, field_path, yaml_text
 
 OPERATION_NAMES = ("login", "refresh", "logout", "logout_all", "blacklist", "me", "oauth_callback", "health")
 # The canonical outcomes the checkers read; a contract maps the service's own codes onto them.
@@ -227,10 +226,4 @@ def load_contract(path: Path | None = None) -> ServiceContract:
         text = path.read_text()
     except OSError as exc:
         raise ContractError(f"{path}: cannot read the contract: {exc.strerror}; pass --contract FILE") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ContractError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_contract(data, str(path))
+    return parse_contract(yaml_text(path, text, ContractError), str(path))

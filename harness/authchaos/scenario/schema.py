@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from authchaos.checks.expectations import Expectations
 from authchaos.faults.fault_spec import FAULT_KINDS, FaultEvent
-from authchaos.record.strict_model import StrictModel, field_path
+from authchaos.record.strict_model import StrictModel, field_path, yaml_text
 from authchaos.sut.bug_switches import KNOWN_BUGS
 from authchaos.topology.topology_kinds import TopologyKind
 from authchaos.workload.operations import OPERATIONS
@@ -151,12 +150,7 @@ def read_yaml(path: Path) -> object:
         text = path.read_text()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return yaml_text(path, text, ScenarioError)
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -65,11 +65,7 @@ class AuthClient:
         if spec is None:
             raise LookupError(f"the contract declares no {operation}")
         req = build_request(spec, args, username=self.user[0])
-        kw: dict[str, Any] = {"headers": req.headers, "params": req.params or None}
-        if req.cookies:
-            kw["cookies"] = req.cookies
-        if req.json is not None:
-            kw["json"] = req.json
+        kw = req.options()
         return await self.call(name, req.method, req.path, token=token, reading=reading(self.contract, spec), **kw)
 
     async def call(

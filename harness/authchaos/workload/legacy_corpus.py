@@ -251,7 +251,7 @@ def present(http: httpx.Client, entry: Entry, contract: ServiceContract) -> Iter
     args = {"refresh": entry.token} if operation == "refresh" else {"access": entry.token}
     req = build_request(spec, args, username=contract.users.user.username)
     for _ in entry.expect:
-        r = http.request(req.method, req.path, headers=req.headers, params=req.params or None, json=req.json)
+        r = http.request(req.method, req.path, **req.options())
         body = read_answer(contract, spec, r.status_code, parse_body(r.text), r.headers).body
         got: dict[str, Any] = {"status": r.status_code}
         if isinstance(body, dict) and body.get("error") is not None:

@@ -65,7 +65,7 @@ async def _exchange(
     spec = contract.operation(operation)
     assert spec is not None  # probes of absent operations are dropped before
     req = build_request(spec, args, username=contract.users.user.username)
-    r = await http.request(req.method, req.path, headers=req.headers, params=req.params or None, json=req.json)
+    r = await http.request(req.method, req.path, **req.options())
     body = protocol.parse_body(r.text)
     answer = read_answer(contract, spec, r.status_code, body, r.headers)
     if answer.undeclared and isinstance(answer.body, dict):
