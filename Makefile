@@ -16,7 +16,7 @@ run: setup
 	$(BIN)/authchaos run $(SUITE) $(ARGS)
 
 test: setup
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q --durations=15 $(ARGS)
 
 test-unit: setup
 	$(BIN)/pytest -q tests/unit $(ARGS)

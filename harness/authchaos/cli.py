@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,7 +21,7 @@ import click
 from authchaos_reference.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from authchaos.drivers.mutant_catalogue import Mutant
+    from authchaos.drivers.mutant_catalogue import Mutant, MutantTarget
     from authchaos.run.infrastructure import Backend
     from authchaos.scenario.catalog import Catalog
     from authchaos.scenario.schema import Scenario
@@ -121,20 +122,17 @@ def cleanup(redis_url: str | None, dry_run: bool, batch: int, max_keys: int, max
 @cli.command()
 def doctor() -> None:
     """Show what is installed, which backend 'auto' picks, and how to fix what is missing."""
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from authchaos.drivers.doctor import diagnose
+    from authchaos.report.terminal import columns_table, output
 
     d = diagnose()
-    table = Table(title="authchaos doctor", show_lines=False)
-    for col in ("", "component", "found", "fix"):
-        table.add_column(col)
+    table = columns_table("authchaos doctor", ("", "component", "found", "fix"))
     for c in d.checks:
         mark = "[green]ok[/]" if c.ok else "[yellow]missing[/]" if c.optional else "[red]missing[/]"
         table.add_row(mark, escape(c.name), escape(c.detail), "" if c.ok else escape(c.fix or ""))  # [load] is no tag
-    console = Console()
+    console = output()
     console.print(table)
     console.print(f"backend 'auto' picks: [bold]{d.backend}[/] ({d.backend_reason})")
     sys.exit(0 if d.ok else 1)
@@ -159,6 +157,14 @@ TARGET = click.option(
     default=None,
     help="An already running service (staging, a CI container): nothing is started. Faults reach its Redis only "
     "through AUTHCHAOS_EXTERNAL_TOXIPROXY_URL + AUTHCHAOS_EXTERNAL_PROXY; otherwise they are reported skipped.",
+)
+PROGRESS = click.option(
+    "--progress-interval",
+    "progress_interval",
+    type=click.FloatRange(0),
+    default=None,
+    help="Without a terminal (a CI log): a progress line every this many seconds (default 5, "
+    "AUTHCHAOS_PROGRESS_INTERVAL_S; 0: none).",
 )
 ALLOW_SKIPPED = click.option(
     "--allow-skipped",
@@ -227,6 +233,28 @@ def _with_contract(scenarios: list[Scenario], contract: Path | None) -> list[Sce
     return [s.with_contract(contract) for s in scenarios]
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _honest_backend(backend: str, command: str, target: str | None) -> str:
+    """``auto`` that would fall back to emulated faults is refused where a green must mean something: a gate,
+    or any run in CI. An explicit ``--backend embedded`` is the caller's informed choice."""
+    if backend != "auto" or target:
+        return backend
+    from authchaos.run.infrastructure import choose_backend
+
+    choice = choose_backend("auto")
+    if choice.backend == "real":
+        return "real"
+    where = " in CI (CI is set)" if command == "run" else ""
+    _fail(
+        f"{command}{where} needs the real redis-server and toxiproxy-server, not emulated faults: "
+        f"{choice.reason.removeprefix('real servers unavailable: ')}; "
+        "or pass --backend embedded to accept emulated faults"
+    )
+
+
 def _catalog(scenarios_dir: Path | None) -> Catalog:
     from authchaos.scenario.catalog import Catalog
     from authchaos.scenario.schema import ScenarioError
@@ -244,15 +272,15 @@ def _run_selected(
     report_dir: Path,
     target: str | None = None,
     allow_skipped: bool = False,
+    progress_interval: float | None = None,
 ) -> None:
-    from rich.console import Console
-
     from authchaos.drivers.suite import run_suite
+    from authchaos.report.terminal import output
     from authchaos.run.infrastructure import terminate_like_interrupt
     from authchaos.run.results import EXIT_INTERRUPTED
     from authchaos.servers.binaries import BinaryMissing
 
-    console = Console()
+    console = output()
     terminate_like_interrupt()
     outcome = None
 
@@ -266,6 +294,7 @@ def _run_selected(
             console=console,
             target=target,
             allow_skipped=allow_skipped,
+            progress_interval_s=progress_interval,
         )
 
     interrupted = False
@@ -287,18 +316,18 @@ def _run_selected(
 @SCENARIOS_DIR
 def list_scenarios(scenarios_dir: Path | None) -> None:
     """List scenarios and tags."""
-    from rich.console import Console
-    from rich.table import Table
+    from authchaos.report.terminal import columns_table, output
 
     catalog = _catalog(scenarios_dir)
-    table = Table(title="scenarios in " + ", ".join(str(r) for r in catalog.roots))
-    for col in ("name", "tags", "faults", "duration", "description"):
-        table.add_column(col)
+    table = columns_table(
+        "scenarios in " + ", ".join(str(r) for r in catalog.roots),
+        ("name", "tags", "faults", "duration", "description"),
+    )
     for s in catalog.scenarios:
         table.add_row(
             s.name, ",".join(s.tags), ",".join(s.fault_kinds) or "-", f"{s.workload.duration_s:g}s", s.description
         )
-    console = Console()
+    console = output()
     console.print(table)
     console.print("tags: " + ", ".join(f"{t} ({n})" for t, n in catalog.tags().items()))
 
@@ -313,6 +342,7 @@ def list_scenarios(scenarios_dir: Path | None) -> None:
 @ALLOW_SKIPPED
 @CONTRACT
 @SERVICE
+@PROGRESS
 def run(
     selectors: tuple[str, ...],
     backend: str,
@@ -323,6 +353,7 @@ def run(
     allow_skipped: bool,
     contract: Path | None,
     service: str | None,
+    progress_interval: float | None,
 ) -> None:
     """Run scenarios (names, tags or YAML paths; none = all) and write a report.
 
@@ -337,7 +368,9 @@ def run(
     except ScenarioError as exc:
         _fail(str(exc))
     scenarios = _with_contract(scenarios, _contract_path(contract, service))
-    _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped)
+    if _in_ci():
+        backend = _honest_backend(backend, "run", target)
+    _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped, progress_interval)
 
 
 @cli.command()
@@ -349,6 +382,7 @@ def run(
 @ALLOW_SKIPPED
 @CONTRACT
 @SERVICE
+@PROGRESS
 def gate(
     backend: str,
     report_dir: Path,
@@ -358,6 +392,7 @@ def gate(
     allow_skipped: bool,
     contract: Path | None,
     service: str | None,
+    progress_interval: float | None,
 ) -> None:
     """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed or a
     fault could not be produced (unless --allow-skipped)."""
@@ -365,12 +400,12 @@ def gate(
     scenarios = _with_contract(_catalog(scenarios_dir).select(["gate"]), contract)
     if prove and target:
         _fail("--prove switches bugs on a service the harness starts: drop --target")
+    backend = _honest_backend(backend, "gate", target)
     if not prove:
-        _run_selected(scenarios, backend, None, report_dir, target, allow_skipped)
+        _run_selected(scenarios, backend, None, report_dir, target, allow_skipped, progress_interval)
         return
-    from rich.console import Console
-
     from authchaos.drivers.prove_switches import prove as run_proof
+    from authchaos.report.terminal import output
 
     symptoms = _symptoms(contract)
 
@@ -379,7 +414,7 @@ def gate(
             scenarios,
             backend=cast("Backend", backend),
             report_root=report_dir,
-            console=Console(),
+            console=output(),
             switches=list(symptoms),
             symptoms=symptoms,
         )
@@ -416,32 +451,49 @@ def _symptoms(contract: Path | None) -> dict[str, tuple[str, ...]]:
 )
 @REPORT_DIR
 @SCENARIOS_DIR
+@CONTRACT
+@SERVICE
 def prove_cmd(
-    do_mutants: bool, do_switches: bool, only: str | None, trials: int, report_dir: Path, scenarios_dir: Path | None
+    do_mutants: bool,
+    do_switches: bool,
+    only: str | None,
+    trials: int,
+    report_dir: Path,
+    scenarios_dir: Path | None,
+    contract: Path | None,
+    service: str | None,
 ) -> None:
     """Show the gate's detection power: every known-bug switch caught by its symptom's checks (--switches,
     the same as gate --prove) and every catalogued mutant killed (--mutants). Neither flag: both. Real backend.
+    With --contract (or --service node), the switches are the contract's bug_switches and the mutants its
+    `mutants:` catalogue, applied to a copy of the service's folder.
 
     Exit status: 0 all caught and killed, 1 one missed or survived, 2 the harness could not run.
     """
-    from rich.console import Console
-
     from authchaos.drivers.prove_mutants import prove_mutants
     from authchaos.drivers.prove_switches import prove as run_proof
+    from authchaos.report.terminal import output
 
+    contract = _contract_path(contract, service)
     both = not (do_mutants or do_switches)
     wanted = [name.strip() for name in (only or "").split(",") if name.strip()]
-    switches, mutants = _prove_selection(wanted, do_switches or both, do_mutants or both)
-    scenarios = _catalog(scenarios_dir).select(["gate"])
+    symptoms = _symptoms(contract)
+    switches, mutants, target = _prove_selection(wanted, symptoms, contract, do_switches or both, do_mutants or both)
+    scenarios = _with_contract(_catalog(scenarios_dir).select(["gate"]), contract)
 
     async def go() -> int:
         code = 0
         if switches:
             code, _ = await run_proof(
-                scenarios, backend="real", report_root=report_dir, console=Console(), switches=switches
+                scenarios,
+                backend="real",
+                report_root=report_dir,
+                console=output(),
+                switches=switches,
+                symptoms=symptoms,
             )
         if mutants:
-            mcode, _ = await prove_mutants(mutants, scenarios, Console(), report_dir, trials)
+            mcode, _ = await prove_mutants(mutants, scenarios, output(), report_dir, trials, target)
             code = max(code, mcode)
         return code
 
@@ -449,17 +501,24 @@ def prove_cmd(
 
 
 def _prove_selection(
-    wanted: list[str], with_switches: bool, with_mutants: bool
-) -> tuple[tuple[str, ...], list[Mutant]]:
-    """The switches and mutants ``prove`` runs: all of the chosen kinds, or just those ``--only`` names."""
-    from authchaos.drivers.mutant_catalogue import MutantError, load_catalogue
-    from authchaos.sut.bug_switches import SWITCHES
+    wanted: list[str],
+    symptoms: dict[str, tuple[str, ...]],
+    contract: Path | None,
+    with_switches: bool,
+    with_mutants: bool,
+) -> tuple[tuple[str, ...], list[Mutant], MutantTarget | None]:
+    """The switches and mutants ``prove`` runs (all of the chosen kinds, or just those ``--only`` names), and
+    whose code the mutants change."""
+    from authchaos.drivers.mutant_catalogue import MutantError, load_catalogue, target_for
+    from authchaos.record.service_contract import load_contract
 
-    switches = SWITCHES if with_switches else ()
+    switches = tuple(symptoms) if with_switches else ()
     mutants: list[Mutant] = []
+    target = None
     if with_mutants:
         try:
-            mutants = load_catalogue()
+            target = target_for(load_contract(contract) if contract else None)
+            mutants = load_catalogue(target.catalogue)
         except MutantError as exc:
             _fail(str(exc))
     unknown = [n for n in wanted if n not in switches and n not in {m.id for m in mutants}]
@@ -469,18 +528,22 @@ def _prove_selection(
         known += [f"known mutants: {', '.join(m.id for m in mutants)}"] if with_mutants else []
         _fail(f"--only: no {kinds} {', '.join(unknown)}; {'; '.join(known)}")
     if not wanted:
-        return switches, mutants
-    return tuple(s for s in switches if s in wanted), [m for m in mutants if m.id in wanted]
+        return switches, mutants, target
+    return tuple(s for s in switches if s in wanted), [m for m in mutants if m.id in wanted], target
 
 
 @cli.command(name="legacy-corpus")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSONL file to write.")
-def legacy_corpus_cmd(out: Path) -> None:
-    """Write the legacy token corpus for the configured keys (AUTHCHAOS_JWT_*), with expected outcomes."""
+@CONTRACT
+def legacy_corpus_cmd(out: Path, contract: Path | None) -> None:
+    """Write the legacy token corpus for the configured keys (AUTHCHAOS_JWT_*), with expected outcomes; its
+    claims spelled as the contract's ``claims:`` says."""
+    from authchaos.record.service_contract import load_contract
     from authchaos.sut.reference_service import token_keys
     from authchaos.workload.legacy_corpus import build_corpus, write_corpus
 
-    entries = build_corpus(token_keys(os.environ))
+    path = _contract_path(contract, None)
+    entries = build_corpus(token_keys(os.environ), load_contract(path).claims.names)
     write_corpus(entries, out)
     click.echo(f"{len(entries)} tokens written to {out}")
 
@@ -502,12 +565,11 @@ def contract_check_cmd(target: str, contract: Path | None) -> None:
     Example: authchaos contract check --target http://127.0.0.1:3000 --contract examples/node-service/contract.yaml
     """
     import httpx
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from authchaos.drivers.contract_check import check_contract
     from authchaos.record.service_contract import load_contract
+    from authchaos.report.terminal import columns_table, output
 
     path = _contract_path(contract, None)
     loaded = load_contract(path)
@@ -515,20 +577,108 @@ def contract_check_cmd(target: str, contract: Path | None) -> None:
         steps = check_contract(loaded, target)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {target}: {exc}; is the service running there?")
-    table = Table(title=f"contract {loaded.name} against {target}")
-    for col in ("operation", "tried", "expected", "got", ""):
-        table.add_column(col)
+    table = columns_table(f"contract {loaded.name} against {target}", ("operation", "tried", "expected", "got", ""))
     for step in steps:
         verdict = "[yellow]skipped[/]" if step.skipped else ("[green]ok[/]" if step.ok else "[red]MISMATCH[/]")
         table.add_row(
             step.operation, escape(step.what), escape(step.expected), escape(step.skipped or step.got), verdict
         )
-    Console().print(table)
+    output().print(table)
     wrong = [s for s in steps if not s.ok and not s.skipped]
     click.echo(
         f"{len(steps) - len(wrong)} of {len(steps)} declarations matched" + (f"; {len(wrong)} did not" if wrong else "")
     )
     sys.exit(1 if wrong else 0)
+
+
+OPENAPI_PATHS = ("/openapi.json", "/openapi.yaml", "/swagger.json", "/v3/api-docs", "/api-docs", "/docs/openapi.json")
+
+
+@contract.command(name="init")
+@click.option("--openapi", "openapi", default=None, help="The service's OpenAPI document: a file or an http(s) URL.")
+@click.option(
+    "--target",
+    default=None,
+    help="A running service: its OpenAPI document is looked for at " + ", ".join(OPENAPI_PATHS),
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("contract.yaml"),
+    show_default=True,
+    help="Where to write the skeleton.",
+)
+@click.option("--name", default=None, help="The contract's name (default: from the document's title).")
+@click.option("--force", is_flag=True, help="Overwrite --out when it exists.")
+def contract_init_cmd(openapi: str | None, target: str | None, out: Path, name: str | None, force: bool) -> None:
+    """Write a commented contract skeleton from a service's OpenAPI document: routes, request fields and token
+    places as the document shows them, each guess marked TODO, operations it lacks declared absent.
+
+    Example: authchaos contract init --target http://127.0.0.1:8000 --out contract.yaml
+    """
+    from authchaos.drivers.contract_init import OpenApiError, draft_contract
+
+    if (openapi is None) == (target is None):
+        _fail("contract init: pass --openapi FILE_OR_URL or --target URL (one of them)")
+    if out.exists() and not force:
+        _fail(f"{out} exists: pass --force to overwrite it, or --out ANOTHER_FILE")
+    text, source = _openapi_text(openapi, target)
+    url = (target or "").rstrip("/") or _server_url(text)
+    slug = re.sub(r"[^a-z0-9_.-]+", "-", (name or _title(text) or "my-service").lower()).strip("-.") or "my-service"
+    try:
+        skeleton, declared = draft_contract(text, source, url=url, name=slug)
+    except OpenApiError as exc:
+        _fail(str(exc))
+    out.write_text(skeleton)
+    todos = skeleton.count("# TODO")
+    click.echo(f"wrote {out}: {len(declared)} operations declared ({', '.join(declared) or 'none'}), {todos} TODOs")
+    click.echo(f"next: authchaos contract check --target {url} --contract {out}")
+
+
+def _openapi_text(openapi: str | None, target: str | None) -> tuple[str, str]:
+    """The document's text and where it came from; a one-line exit 2 when it cannot be had."""
+    import httpx
+
+    if openapi is not None and not openapi.startswith(("http://", "https://")):
+        try:
+            return Path(openapi).read_text(), openapi
+        except OSError as exc:
+            _fail(f"--openapi {openapi}: {exc.strerror}; pass the path of the service's openapi.json")
+    urls = [openapi] if openapi else [str(target).rstrip("/") + p for p in OPENAPI_PATHS]
+    tried = []
+    for url in urls:
+        try:
+            answer = httpx.get(str(url), timeout=5.0, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            _fail(f"cannot reach {url}: {exc}; is the service running there?")
+        if answer.is_success:
+            return answer.text, str(url)
+        tried.append(f"{answer.status_code} {url}")
+    _fail(f"no OpenAPI document found ({'; '.join(tried)}): pass --openapi FILE_OR_URL")
+
+
+def _title(text: str) -> str | None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    title = doc.get("info", {}).get("title") if isinstance(doc, dict) and isinstance(doc.get("info"), dict) else None
+    return str(title) if title else None
+
+
+def _server_url(text: str) -> str:
+    """The document's first absolute server URL, else a loopback guess the skeleton marks as one."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    servers = doc.get("servers") if isinstance(doc, dict) else None
+    first = servers[0].get("url") if isinstance(servers, list) and servers and isinstance(servers[0], dict) else ""
+    return str(first).rstrip("/") if str(first).startswith("http") else "http://127.0.0.1:8000"
 
 
 @cli.command(name="replay-tokens")
@@ -538,10 +688,9 @@ def contract_check_cmd(target: str, contract: Path | None) -> None:
 def replay_tokens(corpus: Path, target: str, contract: Path | None) -> None:
     """Present each token of a corpus (yours, or from legacy-corpus) to a running service; compare outcomes."""
     import httpx
-    from rich.console import Console
-    from rich.table import Table
 
     from authchaos.record.service_contract import load_contract
+    from authchaos.report.terminal import columns_table, output
     from authchaos.workload.legacy_corpus import CorpusError, read_corpus, replay_corpus
 
     try:
@@ -552,9 +701,7 @@ def replay_tokens(corpus: Path, target: str, contract: Path | None) -> None:
         _fail(str(exc))
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {target}: {exc}; is the service running (authchaos serve)?")
-    table = Table(title=f"{corpus} against {target}")
-    for col in ("id", "shape", "endpoint", "expected", "got", ""):
-        table.add_column(col)
+    table = columns_table(f"{corpus} against {target}", ("id", "shape", "endpoint", "expected", "got", ""))
 
     def brief(xs: list[dict[str, Any]]) -> str:
         return " then ".join(f"{x['status']} {x.get('error') or ''}".strip() for x in xs)
@@ -562,7 +709,7 @@ def replay_tokens(corpus: Path, target: str, contract: Path | None) -> None:
     for o in outcomes:
         mark = "[green]ok[/]" if o.passed else "[red]UNEXPECTED[/]"
         table.add_row(o.entry.id, o.entry.shape, o.entry.endpoint, brief(o.entry.expect), brief(o.got), mark)
-    Console().print(table)
+    output().print(table)
     wrong = sum(not o.passed for o in outcomes)
     click.echo(f"{len(outcomes) - wrong} as expected, {wrong} unexpected")
     sys.exit(1 if wrong else 0)
@@ -628,9 +775,8 @@ def load(
 
     Exit status: 0 SLOs and checks passed, 1 one missed (named in the table), 2 the harness could not run.
     """
-    from rich.console import Console
-
     from authchaos.drivers.load import run_load
+    from authchaos.report.terminal import output
     from authchaos.run.load_spec import LoadError, LoadOptions, parse_fault, parse_slo
     from authchaos.run.locust_process import require_locust
 
@@ -657,7 +803,7 @@ def load(
         _fail(str(exc))
 
     async def go() -> int:
-        code, _ = await run_load(opts, report_dir, Console())
+        code, _ = await run_load(opts, report_dir, output())
         return code
 
     _exit_with(go)
@@ -680,15 +826,14 @@ def repro_cmd(
 
     Example: authchaos repro invalid-token-type --service node
     """
-    from rich.console import Console
-
     from authchaos.drivers.repro import repro
+    from authchaos.report.terminal import output
 
     catalog = _catalog(scenarios_dir)
     path = _contract_path(contract, service)
     _exit_with(
         lambda: repro(
-            name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=Console(), contract=path
+            name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=output(), contract=path
         )
     )
 

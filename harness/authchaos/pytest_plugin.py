@@ -6,8 +6,12 @@ Installing authchaos gives any suite these fixtures:
   toxiproxy      a real toxiproxy-server (session), or the one at AUTHCHAOS_EXTERNAL_TOXIPROXY_URL
   redis_proxy    a Toxiproxy proxy in front of redis_server, rolled back after the test
   fault          the nemesis of the selected backend: ``with injected(fault, Latency(ms=200)):``
-  auth_service   the reference service, its Redis behind the fault injector; ``.url``, ``.keys``
-  auth_service_factory(env)  the same with an environment of your own (bug switches, policy)
+  auth_service   the service under test, its Redis behind the fault injector; ``.url``, ``.keys``:
+                 the reference one, or *yours*, started from ``--authchaos-contract FILE`` (or the
+                 ``authchaos_contract`` ini option, a path relative to the rootdir)
+  auth_service_factory(env, contract=None)  the same with an environment (bug switches, policy) of your own
+  auth_call      ``auth_call("login", username=..., password=...)``: one operation through the contract,
+                 the answer in canonical words (``.status``, ``.body["access_token"]``, ``.body["error"]``)
 The infrastructure is ``authchaos.run.infrastructure.Infrastructure`` and each service a
 ``RunLifecycle``, as in ``authchaos run``: the same settings, secrets and teardown order.
 ``--authchaos-backend real|embedded|auto`` picks the backend (default auto). There
@@ -19,14 +23,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from authchaos.faults.nemesis import Nemesis, RealNemesis
+from authchaos.record.exchange import build_request, read_answer
+from authchaos.record.protocol import parse_body
+from authchaos.record.service_contract import ContractError, ServiceContract, load_contract
 from authchaos.run.infrastructure import InfraOptions, Infrastructure, choose_backend
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.servers.binaries import BinaryMissing
+from authchaos.servers.processes import StartError
 from authchaos.servers.redis_server import RedisServer
 from authchaos.servers.toxiproxy_client import ToxiproxyClient
 from authchaos.servers.toxiproxy_server import ToxiproxyServer
@@ -40,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="auto",
         help="real: redis-server + Toxiproxy; embedded: fakeredis with emulated faults; auto: real when installed",
     )
+    group.addoption(
+        "--authchaos-contract",
+        default=None,
+        help="your service's contract file: auth_service starts that service (default: the reference one)",
+    )
+    parser.addini("authchaos_contract", "your service's contract file, relative to the rootdir", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,14 +159,33 @@ def fault(chaos_backend: Infrastructure) -> Nemesis:
     return chaos_backend.nemesis
 
 
+@pytest.fixture(scope="session")
+def service_contract(request: pytest.FixtureRequest) -> ServiceContract:
+    """The contract of the service under test: ``--authchaos-contract``, the ini option, or the reference one."""
+    flag, ini = request.config.getoption("--authchaos-contract"), request.config.getini("authchaos_contract")
+    path = Path(flag) if flag else (request.config.rootpath / str(ini) if ini else None)
+    try:
+        return load_contract(path)
+    except ContractError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @pytest.fixture
-def auth_service_factory(chaos_backend: Infrastructure) -> Iterator[Callable[..., RunLifecycle]]:
-    """``start(env)``: the reference service on the test's Redis (a ``RunLifecycle``), stopped after the test."""
+def auth_service_factory(
+    chaos_backend: Infrastructure, service_contract: ServiceContract
+) -> Iterator[Callable[..., RunLifecycle]]:
+    """``start(env, contract=None)``: the service (the session's contract's, or ``contract``) on the test's
+    Redis, a ``RunLifecycle``, stopped after the test."""
     started: list[RunLifecycle] = []
 
-    def start(env: dict[str, str] | None = None) -> RunLifecycle:
-        run = RunLifecycle(ServicePlan.build(env or {}, []), infra=chaos_backend)
-        started.append(run.open())
+    def start(env: dict[str, str] | None = None, contract: ServiceContract | None = None) -> RunLifecycle:
+        plan = ServicePlan.build(env or {}, [], contract=contract or service_contract)
+        run = RunLifecycle(plan, infra=chaos_backend)
+        try:
+            started.append(run.open())
+        except (StartError, ValueError) as exc:
+            run.close()
+            pytest.fail(f"{plan.contract.name}: {exc}", pytrace=False)
         return run
 
     try:
@@ -164,3 +199,38 @@ def auth_service_factory(chaos_backend: Infrastructure) -> Iterator[Callable[...
 def auth_service(auth_service_factory: Callable[..., RunLifecycle]) -> RunLifecycle:
     """The reference service (fast Redis timeouts) behind the fault injector."""
     return auth_service_factory({"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "1", "AUTHCHAOS_BREAKER_RESET_S": "0.2"})
+
+
+@dataclass(frozen=True)
+class Called:
+    status: int
+    body: Any  # canonical: access_token/refresh_token on success, error/message on failure
+    undeclared: str | None  # why the answer matched nothing the contract declares (None: it did)
+    degraded: bool = False  # the contract's degraded header was on the answer
+
+
+@dataclass
+class ContractCaller:
+    """One operation at a time, built and read through the service's contract."""
+
+    url: str
+    contract: ServiceContract
+    timeout_s: float = 5.0
+
+    def __call__(self, operation: str, **args: Any) -> Called:
+        spec = self.contract.operation(operation)
+        if spec is None:
+            pytest.skip(f"the contract {self.contract.name} declares no {operation}")
+        username = str(args.get("username") or self.contract.users.user.username)
+        req = build_request(spec, args, username=username)
+        answer = httpx.request(req.method, self.url + req.path, timeout=self.timeout_s, **req.options())
+        body = parse_body(answer.text)
+        read = read_answer(self.contract, spec, answer.status_code, body, answer.headers, dict(answer.cookies))
+        header = self.contract.degraded_header
+        return Called(answer.status_code, read.body, read.undeclared, bool(header and header in answer.headers))
+
+
+@pytest.fixture
+def auth_call(auth_service: RunLifecycle) -> ContractCaller:
+    """``auth_call("login", username="alice", password="wonderland")`` against ``auth_service``."""
+    return ContractCaller(auth_service.url, auth_service.contract)

@@ -45,7 +45,7 @@ KEYS = TokenKeys.from_env()
 # The service's contract (AUTHCHAOS_CONTRACT, a file; the reference service's own when unset): where each
 # operation goes and how its answers read, exactly as the scenario client uses it.
 CONTRACT = load_contract(Path(os.environ["AUTHCHAOS_CONTRACT"]) if os.environ.get("AUTHCHAOS_CONTRACT") else None)
-CLAIMS: protocol.ClaimNames = (CONTRACT.claims.id, CONTRACT.claims.family, CONTRACT.claims.type)
+CLAIMS: protocol.ClaimNames = CONTRACT.claims.names
 BATCH_SIZES = [int(x) for x in os.environ.get("AUTHCHAOS_LOAD_BATCH_SIZES", "1,100,1000,10000").split(",")]
 REFRESH_EVERY_S = float(os.environ.get("AUTHCHAOS_LOAD_REFRESH_EVERY_S", "2"))
 REPLAY_RATIO = float(os.environ.get("AUTHCHAOS_LOAD_REPLAY_RATIO", "0.05"))
@@ -208,7 +208,13 @@ class BlacklistUser(AuthUser):
         assert KEYS is not None
         sub = CONTRACT.users.user.username
         return [
-            mint(KEYS, "access", {"sub": sub, "tokenId": f"ld-{self.uid}-{random.getrandbits(64):x}"}, ttl_s=600)
+            mint(
+                KEYS,
+                "access",
+                {"sub": sub, "tokenId": f"ld-{self.uid}-{random.getrandbits(64):x}"},
+                ttl_s=600,
+                names=CLAIMS,
+            )
             for _ in range(n)
         ]
 
@@ -224,7 +230,9 @@ class BlacklistUser(AuthUser):
             "blacklist_batch", "blacklist", name=name, token=self.access, access=self.access, tokens=tokens
         )
         if status == 200:
-            row["revoked_ids"] = [protocol.peek(t)["tokenId"] for t in tokens[:50]]  # a sample keeps the history small
+            row["revoked_ids"] = [
+                protocol.peek(t, CLAIMS)["tokenId"] for t in tokens[:50]
+            ]  # a sample keeps the history small
         HISTORY.write(row)
         if status == 200:
             victim = tokens[0]

@@ -33,8 +33,8 @@ COUNT = {"requests": 0}
 
 
 @pytest.fixture(scope="module")
-def served(redis_server: RedisServer) -> Iterator[AuthServiceProcess]:
-    with AuthServiceProcess(redis_server.url) as service:
+def served(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServiceProcess]:
+    with AuthServiceProcess(redis_server.url, log_dir=tmp_path_factory.mktemp("fuzz-service")) as service:
         yield service
     log = (service.log_dir / "service.log").read_text()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]

@@ -6,6 +6,7 @@ import base64
 import secrets
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -64,13 +65,13 @@ def _clear_requirepass(port: int, password: str) -> None:
     assert got == b"+OK\r\n+OK\r\n", got
 
 
-def test_nested_token_and_query_password_over_tcp_leave_no_trace(fresh_redis: RedisServer) -> None:
+def test_nested_token_and_query_password_over_tcp_leave_no_trace(fresh_redis: RedisServer, tmp_path: Path) -> None:
     """Over real HTTP: no dropped connection, no 5xx, no traceback, no password in the log or /health."""
     password = "q-" + secrets.token_hex(12)
     url = f"{fresh_redis.url}?password={password}"
     redis_command("127.0.0.1", fresh_redis.port, "CONFIG", "SET", "requirepass", password)
     try:
-        with AuthServiceProcess(url) as service, httpx.Client(base_url=service.url, timeout=10) as c:
+        with AuthServiceProcess(url, log_dir=tmp_path) as service, httpx.Client(base_url=service.url, timeout=10) as c:
             bad = _nested_token()
             me = c.get("/auth/me", headers={"Authorization": f"Bearer {bad}"})
             assert me.status_code == 401 and me.json()["error"] == "invalid_token"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +18,8 @@ from tests.stateful import make_machine
 pytestmark = pytest.mark.integration
 
 
-def test_token_lifecycle_model_holds_on_real_redis(fresh_redis: RedisServer) -> None:
-    with AuthServiceProcess(fresh_redis.url) as service:
+def test_token_lifecycle_model_holds_on_real_redis(fresh_redis: RedisServer, tmp_path: Path) -> None:
+    with AuthServiceProcess(fresh_redis.url, log_dir=tmp_path) as service:
 
         def client() -> tuple[Any, Any]:
             c = httpx.Client(base_url=service.url, timeout=10)

@@ -61,6 +61,21 @@ def test_no_server_errors() -> None:
     assert not result.passed and bad.id in result.evidence and "500 internal_error" in result.summary
 
 
+def test_no_hung_requests() -> None:
+    h = H()
+    h.fault("blackhole", 2, 9)
+    h.op("me", 1, 200)
+    h.op("me", 2.5, 503, error="store_unavailable", retry_after="1", dur=0.5)  # failing fast is an answer
+    h.op("me", 3, None, error="service_unreachable", message="ConnectError")  # not a hang: nothing listened
+    h.op("me", 3, None, error="client_timeout", probe="steady")  # probes are the steady-state check's
+    assert run("no_hung_requests", h.ctx()).passed
+    hung = [h.op("me", 3, None, error="client_timeout", dur=5.0), h.op("refresh", 4, None, error="client_timeout")]
+    result = run("no_hung_requests", h.ctx())
+    assert not result.passed and result.evidence == [o.id for o in hung]
+    assert "2 requests got no answer" in result.summary and "1x me, 1x refresh" in result.summary
+    assert "2 of them during or just after a fault" in result.summary
+
+
 def test_degradation_policy() -> None:
     h = H()
     h.fault("blackhole", 5, 8)

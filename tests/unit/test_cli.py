@@ -32,3 +32,15 @@ def test_cleanup_against_an_unreachable_redis_is_one_line() -> None:
 def test_cleanup_on_memory_reports_json() -> None:
     out = authchaos("cleanup", "--redis-url", "memory://", "--dry-run")
     assert out.returncode == 0 and '"complete": true' in out.stdout
+
+
+def test_a_gate_never_falls_back_to_emulated_faults() -> None:
+    """Without redis-server on PATH, `gate` (backend auto) exits 2 in one line naming what is missing and the
+    explicit way out; so does `run` in CI. A gate that went green on fakeredis would test nothing real."""
+    bare = {"PATH": "/nonexistent", "TOXIPROXY_BIN": ""}
+    gate = authchaos("gate", env=bare)
+    assert gate.returncode == 2 and gate.stderr.count("\n") == 1, gate.stderr
+    assert gate.stderr.startswith("authchaos: error: gate needs the real redis-server and toxiproxy-server")
+    assert "redis-server not found on PATH" in gate.stderr and "--backend embedded" in gate.stderr
+    ci_run = authchaos("run", "gate-baseline", env={**bare, "CI": "true"})
+    assert ci_run.returncode == 2 and "run in CI (CI is set) needs the real redis-server" in ci_run.stderr

@@ -131,6 +131,41 @@ def test_blacklist_mints_current_shape_tokens_and_records_them() -> None:
     assert history.ops[-1].probe == "revoked"
 
 
+def test_late_replay_presents_the_immediate_predecessor_after_the_grace_window(monkeypatch: object) -> None:
+    """Rotate once, leave the new pair unused (the session is set aside), and once 3 s have passed present the
+    old refresh token: recorded as a replay of the token that was rotated, after its only exchange."""
+    answers = iter([pair(1), pair(2, "f"), pair(3, "g"), {"error": "token_reused", "message": "m"}])
+
+    def script(request: httpx.Request) -> httpx.Response:
+        body = next(answers)
+        return json_response(401 if "error" in body else 200, body)
+
+    clock = [1000.0]
+    import authchaos.workload.operations as operations
+
+    monkeypatch.setattr(operations.time, "monotonic", lambda: clock[0])  # type: ignore[attr-defined]
+    history = History(0)
+
+    async def go() -> AuthClient:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
+            client = AuthClient(
+                1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3], contract=load_contract()
+            )
+            await run_operation(client, "late_replay")  # no session yet: logs in (r1)
+            await run_operation(client, "late_replay")  # rotates r1 -> r2 and sets r2 aside
+            assert client.late is not None and client.refresh_token is None
+            await run_operation(client, "late_replay")  # too early for the replay; no session: logs in (r3)
+            clock[0] += 3.0
+            await run_operation(client, "late_replay")  # now: r1 again
+            return client
+
+    client = asyncio.run(go())
+    ops = [(o.op, o.token_id, o.status, o.probe) for o in history.ops]
+    assert ops[:2] == [("login", None, 200, None), ("refresh", "r1", 200, None)]
+    assert ops[-1] == ("replay", "r1", 401, "replayed") and history.ops[-1].error == "token_reused"
+    assert client.late is None
+
+
 def test_every_registered_operation_runs_against_a_scripted_service() -> None:
     for name in OPERATIONS:
         _, history = run(lambda r: json_response(200, pair(1)), "login", name)

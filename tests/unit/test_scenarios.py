@@ -33,7 +33,12 @@ def test_every_shipped_scenario_loads_and_has_a_gate_suite() -> None:
         ("name: x\nservice: {bugs: [nope]}\n", "unknown bug switch nope; known:"),
         ("name: x\nexpect: {checks: [vibes]}\n", "unknown check vibes"),
         ("name: x\nworkload: {mix: {dance: 1}}\n", "workload.mix.dance"),
-        ("name: x\nsurprise: 1\n", "surprise: Extra inputs are not permitted"),
+        ("name: x\nsurprise: 1\n", "surprise: unknown key 'surprise' (remove it)"),
+        ("name: x\nworkloda: {clients: 2}\n", "workloda: unknown key 'workloda': did you mean 'workload'?"),
+        (  # the typo is named first, not the field it left missing
+            "name: x\nfaults: [{at: 1, for: 1, fault: {kind: latency, msec: 200}}]\n",
+            "faults[0].fault.msec: unknown key 'msec': did you mean 'ms'? (and 1 more)",
+        ),
         ("name: Bad Name\n", "name: String should match pattern"),
         ("- just\n- a list\n", "a scenario must be a mapping"),
         ("name: x\n  bad: indentation\n", "is not valid YAML"),

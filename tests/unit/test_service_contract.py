@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jwt
 import pytest
+import yaml
 
 from authchaos.checks import CHECKERS, CheckContext
 from authchaos.checks.expectations import Expectations
 from authchaos.checks.judge import run_checks
+from authchaos.record import protocol
 from authchaos.record.exchange import build_request, read_answer
 from authchaos.record.history import Op
 from authchaos.record.service_contract import ContractError, load_contract, parse_contract
+from authchaos.record.token_keys import TokenKeys, mint
 from authchaos.workload.generator import skipped_operations
+from authchaos.workload.legacy_corpus import build_corpus
 from authchaos.workload.workload_spec import Workload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +130,42 @@ def test_a_service_without_logout_all_and_blacklist() -> None:
     assert not results[0].applicable and results[0].passed  # shown "not applicable", never counted as a pass
     assert results[0].summary == "not applicable: the contract declares no logout or logout_all or blacklist"
     assert results[1].name == "rotation_once" and "contract" not in results[1].summary
+
+
+def test_minted_tokens_and_the_corpus_spell_claims_as_the_contract_does() -> None:
+    """A service whose tokens say ``jti``/``sid``/``typ`` gets workload and corpus tokens in its own words, and the
+    history reads them back under the canonical names."""
+    data = REFERENCE.model_dump(mode="json") | {"claims": {"id": "jti", "family": "sid", "type": "typ"}}
+    names = parse_contract(data, "c.yaml").claims.names
+    keys = TokenKeys("a" * 40, "r" * 40)
+    token = mint(keys, "refresh", {"sub": "alice", "tokenId": "t1", "family": "f1"}, ttl_s=60, names=names)
+    raw = jwt.decode(token, options={"verify_signature": False})
+    assert (raw["jti"], raw["sid"], raw["typ"]) == ("t1", "f1", "refresh")
+    assert not {"tokenId", "family", "type"} & set(raw)
+    assert {k: protocol.peek(token, names)[k] for k in ("tokenId", "family", "type")} == {
+        "tokenId": "t1",
+        "family": "f1",
+        "type": "refresh",
+    }
+    corpus = {e.id: jwt.decode(e.token, options={"verify_signature": False}) for e in build_corpus(keys, names)}
+    assert corpus["current-1"]["jti"] == "corpus-t1" and corpus["current-1"]["typ"] == "refresh"
+    assert corpus["access-1"]["sid"] == "corpus-fa" and "tokenId" not in corpus["access-1"]
+    assert "jti" not in corpus["legacy-1"]  # the pre-fix shape has none of them, in any spelling
+    assert build_corpus(keys)[3].token != build_corpus(keys, names)[3].token
+
+
+def test_the_readme_minimal_contract_is_valid_and_its_verdicts_say_not_applicable() -> None:
+    """The README's second example, read from the README itself: it must stay a valid contract, and what it
+    leaves out must be skipped by the workload and named by the checks."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**A service with fewer operations**") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml"))]
+    minimal = parse_contract(yaml.safe_load(block), "README.md")
+    assert minimal.declared() == ["login", "refresh", "logout", "me", "health"]
+    skipped = skipped_operations(Workload(mix={"me": 5.0, "logout_all": 1.0, "blacklist_batch": 1.0}), minimal)
+    assert skipped == {"logout_all": ["logout_all"], "blacklist_batch": ["blacklist", "an admin user"]}
+    judged = run_checks(CheckContext([], [], Expectations()), ["exposure_window"], minimal.declared())[0]
+    assert "contract declares no" not in judged.summary  # logout is declared: revocations are judged
+    gone = minimal.model_copy(update={"operations": minimal.operations.model_copy(update={"logout": None})})
+    result = run_checks(CheckContext([], [], Expectations()), ["exposure_window"], gone.declared())[0]
+    assert result.summary == "not applicable: the contract declares no logout or logout_all or blacklist"

@@ -42,6 +42,27 @@ def no_server_errors(ctx: CheckContext) -> CheckResult:
     return result
 
 
+@checker(load=False)
+def no_hung_requests(ctx: CheckContext) -> CheckResult:
+    """Every request gets an answer before the client gives up: in an outage a service fails fast (503
+    store_unavailable) or degrades, it never holds the caller until its timeout (a Redis client without
+    command timeouts, retrying forever, does exactly that). Probes are judged by the steady-state check."""
+    hung = [op for op in ctx.ops if op.status is None and op.error == "client_timeout" and op.probe is None]
+    by_op: dict[str, int] = {}
+    for op in hung:
+        by_op[op.op] = by_op.get(op.op, 0) + 1
+    during = sum(not ctx.healthy(op) for op in hung)
+    return CheckResult.from_violations(
+        "no_hung_requests",
+        hung,
+        "every request was answered before the client's timeout",
+        "{n} requests got no answer before the client's timeout ("
+        + ", ".join(f"{n}x {name}" for name, n in sorted(by_op.items()))
+        + f"; {during} of them during or just after a fault): a service must fail fast or degrade, not hang",
+        by_op=by_op,
+    )
+
+
 def _in_flight(ops: list[Op]) -> Callable[[Op], int]:
     """How many requests were in progress when an operation started (itself included)."""
     starts = sorted(o.start_ns for o in ops)

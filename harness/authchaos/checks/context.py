@@ -43,6 +43,7 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
     finding: bool = False  # failed, but the scenario declares it a known finding (reported, not failing)
     applicable: bool = True  # False: the history held nothing this check could judge (shown "not applicable")
+    seconds: float = 0.0  # how long judging took (junit's testcase time)
 
     @classmethod
     def from_violations(cls, name: str, violations: list[Op], ok: str, bad: str, **details: Any) -> CheckResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from authchaos.checks.context import CheckContext, CheckResult, EffectiveSettings
@@ -34,7 +35,13 @@ def _absent(name: str, declared: list[str] | None) -> CheckResult | None:
 
 
 def run_checks(ctx: CheckContext, names: list[str], declared: list[str] | None = None) -> list[CheckResult]:
-    return [_absent(name, declared) or CHECKERS[name](ctx) for name in names]
+    results = []
+    for name in names:
+        started = time.perf_counter()
+        result = _absent(name, declared) or CHECKERS[name](ctx)
+        result.seconds = round(time.perf_counter() - started, 4)
+        results.append(result)
+    return results
 
 
 def judge(

@@ -7,20 +7,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from authchaos.report.terminal import columns_table
 from authchaos.run.results import ScenarioResult
 
 
-def _table(title: str, columns: tuple[str, ...]) -> Table:
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
-    return table
-
-
 def _print_capacity(console: Console, found: dict[str, Any]) -> None:
-    table = _table(
+    table = columns_table(
         "Capacity search (settled part of each step)",
         ("users", "endpoint", "ok/s", "p50 ms", "p95 ms", "errors", "shed", "SLO"),
     )
@@ -42,7 +35,9 @@ def _print_capacity(console: Console, found: dict[str, Any]) -> None:
 def print_summary(
     console: Console, result: ScenarioResult, info: dict[str, Any], stats: list[dict[str, Any]], report_dir: Path
 ) -> None:
-    table = _table("Locust (per endpoint)", ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"))
+    table = columns_table(
+        "Locust (per endpoint)", ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms")
+    )
     for s in stats:
         table.add_row(
             escape(s["name"]),
@@ -59,7 +54,7 @@ def print_summary(
         console.print(f"requests per Locust process: {per}")
     if info.get("capacity"):
         _print_capacity(console, info["capacity"])
-    checks = _table("SLOs and correctness", ("", "check", "result"))
+    checks = columns_table("SLOs and correctness", ("", "check", "result"))
     for c in result.checks:
         checks.add_row("[green]pass[/]" if c.passed else "[red]FAIL[/]", c.name, escape(c.summary))
     console.print(checks)

@@ -15,13 +15,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from authchaos.drivers.mutant_catalogue import Mutant, MutantError, apply
+from authchaos.drivers.mutant_catalogue import Applied, Mutant, MutantTarget, apply
 from authchaos.drivers.suite import verdict_line
+from authchaos.report.terminal import columns_table
 from authchaos.report.writer import publish
 from authchaos.run.experiment import run_scenario
 from authchaos.run.results import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, ScenarioResult, relabel
 from authchaos.scenario.schema import Scenario
-from authchaos.sut.reference_service import code_in_use
 
 
 @dataclass
@@ -47,10 +47,12 @@ class Kill:
         return "killed" if self.killer else "SURVIVED"
 
 
-async def _trial(kill: Kill, scenarios: list[Scenario], code_dir: Path, trial: int, console: Console) -> None:
+async def _trial(kill: Kill, scenarios: list[Scenario], applied: Applied, trial: int, console: Console) -> None:
     """The gate's scenarios in order until one kills; trial n shifts every seed by n - 1."""
     for scenario in scenarios:
-        result = await run_scenario(scenario, backend="real", code_dir=code_dir, seed=scenario.seed + trial - 1)
+        mutated = scenario.with_contract(applied.contract)
+        seed = scenario.seed + trial - 1
+        result = await run_scenario(mutated, backend="real", code_dir=applied.code_dir, seed=seed)
         console.print(f"{kill.mutant.id} #{trial} | " + verdict_line(result))
         kill.results.append(result)
         if kill._done():
@@ -58,20 +60,19 @@ async def _trial(kill: Kill, scenarios: list[Scenario], code_dir: Path, trial: i
             return
 
 
-async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console, trials: int) -> Kill:
+async def _try(
+    mutant: Mutant, scenarios: list[Scenario], console: Console, trials: int, target: MutantTarget | None
+) -> Kill:
     kill = Kill(mutant)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"authchaos-mutant-{mutant.id}-") as tmp:
         try:
-            code_dir = apply(mutant, Path(tmp))
-            loaded = code_in_use(code_dir)
-            if loaded != code_dir / "authchaos_reference":
-                raise MutantError(f"mutant {mutant.id}: the service would import {loaded}, not the mutated copy")
+            applied = apply(mutant, Path(tmp), target)
         except Exception as exc:  # a catalogue that no longer applies is an error, never a kill
             kill.error = str(exc)
             return kill
         for trial in range(1, trials + 1):
-            await _trial(kill, scenarios, code_dir, trial, console)
+            await _trial(kill, scenarios, applied, trial, console)
             if kill._done():
                 break
     kill.seconds = round(time.monotonic() - started, 1)
@@ -79,9 +80,10 @@ async def _try(mutant: Mutant, scenarios: list[Scenario], console: Console, tria
 
 
 def kill_table(kills: list[Kill]) -> Table:
-    table = Table(title="prove --mutants: does the gate kill every catalogued bug?")
-    for col in ("mutant", "invariant", "verdict", "killed by (scenario: checks)", "trial", "time"):
-        table.add_column(col)
+    table = columns_table(
+        "prove --mutants: does the gate kill every catalogued bug?",
+        ("mutant", "invariant", "verdict", "killed by (scenario: checks)", "trial", "time"),
+    )
     for k in kills:
         killer = k.killer
         by = (
@@ -120,15 +122,21 @@ def _write(kills: list[Kill], started_at: str, report_root: Path) -> Path:
 
 
 async def prove_mutants(
-    mutants: list[Mutant], scenarios: list[Scenario], console: Console, report_root: Path, trials: int = 2
+    mutants: list[Mutant],
+    scenarios: list[Scenario],
+    console: Console,
+    report_root: Path,
+    trials: int = 2,
+    target: MutantTarget | None = None,
 ) -> tuple[int, list[Kill]]:
     """Each mutant gets up to ``trials`` runs of the gate (another seed each): a bug the gate finds on any trial is
-    found, and the table says on which, so a kill that needs luck is visible."""
+    found, and the table says on which, so a kill that needs luck is visible. ``target``: whose code the mutants
+    change (default: the reference service's)."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ordered = _likeliest_killers_first(scenarios)
     kills: list[Kill] = []
     for mutant in mutants:
-        kills.append(await _try(mutant, ordered, console, trials))
+        kills.append(await _try(mutant, ordered, console, trials, target))
         if any(r.interrupted for r in kills[-1].results):
             return EXIT_INTERRUPTED, kills
     console.print(kill_table(kills))

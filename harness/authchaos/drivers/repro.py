@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from authchaos.drivers.suite import announce_backend, run_suite
+from authchaos.report.terminal import columns_table
 from authchaos.report.writer import publish, where
 from authchaos.run.infrastructure import Backend
 from authchaos.run.results import EXIT_FAIL, EXIT_PASS, ScenarioResult
@@ -50,9 +50,11 @@ async def repro(
         [buggy, fixed], backend=backend, seed=None, report_root=None, console=console, announce=False
     )
     results = outcome.results
-    table = Table(title=f"repro {name}: {spec.symptom!r}")
-    for col in ("service", "verdict", f"responses saying {spec.symptom!r}", "failed checks"):
-        table.add_column(col)
+    if results:
+        results[0].expected = "fail"  # the bug is on: red is what reproduces it (junit marks it expected)
+    table = columns_table(
+        f"repro {name}: {spec.symptom!r}", ("service", "verdict", f"responses saying {spec.symptom!r}", "failed checks")
+    )
     for label, r in zip((f"buggy ({spec.bug})", "fixed"), results, strict=False):
         colour = "red" if r.verdict != "pass" else "green"
         shown = "red" if r.verdict != "pass" else "green"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from authchaos.report.terminal import ProgressLines, columns_table
 from authchaos.report.writer import publish, where
 from authchaos.run.experiment import run_scenario
 from authchaos.run.infrastructure import Backend, choose_backend
@@ -51,9 +52,9 @@ def verdict_line(r: ScenarioResult) -> str:
 
 
 def summary_table(results: list[ScenarioResult]) -> Table:
-    table = Table(title="authchaos summary")
-    for col in ("scenario", "verdict", "backend", "ops", "failed checks", "known findings", "time"):
-        table.add_column(col)
+    table = columns_table(
+        "authchaos summary", ("scenario", "verdict", "backend", "ops", "failed checks", "known findings", "time")
+    )
     for r in results:
         ops = len(r.history.ops) if r.history else 0
         failed = ", ".join(c.name for c in r.failed_checks) or ("-" if not r.error else r.error[:60])
@@ -95,24 +96,29 @@ async def run_suite(
     announce: bool = True,
     target: str | None = None,
     allow_skipped: bool = False,
+    progress_interval_s: float | None = None,
 ) -> SuiteOutcome:
-    """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing."""
+    """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing. Without a terminal,
+    a progress line every ``progress_interval_s`` (default 5 s, AUTHCHAOS_PROGRESS_INTERVAL_S; 0: none)."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     backend = announce_backend(backend, console, target) if announce else backend
     results: list[ScenarioResult] = []
     interrupted = False
+    lines = ProgressLines(console, progress_interval_s)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
     ) as progress:
-        for scenario in scenarios:
+        for i, scenario in enumerate(scenarios, 1):
             task = progress.add_task(f"{label}{scenario.name}", total=1.0)
 
-            def update(phase: str, frac: float, task: TaskID = task, name: str = scenario.name) -> None:
+            def update(phase: str, frac: float, task: TaskID = task, name: str = scenario.name, i: int = i) -> None:
                 progress.update(task, completed=frac, description=f"{name}: {phase}")
+                lines.update(f"{label}{name} ({i}/{len(scenarios)}): {phase}, {frac:.0%}")
 
-            result = await run_scenario(
-                scenario, backend=backend, seed=seed, target=target, on_progress=update, allow_skipped=allow_skipped
-            )
+            async with lines:
+                result = await run_scenario(
+                    scenario, backend=backend, seed=seed, target=target, on_progress=update, allow_skipped=allow_skipped
+                )
             progress.remove_task(task)
             results.append(result)
             console.print(label + verdict_line(result))

@@ -118,5 +118,4 @@ def reading(contract: ServiceContract, spec: Operation) -> Reading:
         answer = read_answer(contract, spec, status, body, headers)
         return answer.body, answer.undeclared
 
-    claims = contract.claims
-    return Reading((claims.id, claims.family, claims.type), contract.degraded_header, read)
+    return Reading(contract.claims.names, contract.degraded_header, read)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from authchaos.record.strict_model import StrictModel, field_path, yaml_text
+from authchaos.record.strict_model import StrictModel, validation_message, yaml_text
 
 OPERATION_NAMES = ("login", "refresh", "logout", "logout_all", "blacklist", "me", "oauth_callback", "health")
 # The canonical outcomes the checkers read; a contract maps the service's own codes onto them.
@@ -134,6 +134,11 @@ class Claims(StrictModel):
     family: str = "family"
     type: str = "type"
 
+    @property
+    def names(self) -> tuple[str, str, str]:
+        """As ``protocol.ClaimNames``: the service's spelling of tokenId, family and type."""
+        return (self.id, self.family, self.type)
+
 
 class Start(StrictModel):
     """How the harness starts the service: a command run from the contract's folder, with placeholders."""
@@ -161,6 +166,9 @@ class ServiceContract(StrictModel):
     bug_switches: dict[str, list[str]] = Field(
         default_factory=dict,
         description="AUTHCHAOS_BUGS switches the service honours -> the checks that name each one's symptom",
+    )
+    mutants: str | None = Field(
+        None, description="a mutant catalogue of this service's code (relative to this file), for prove --mutants"
     )
     source: str | None = Field(None, exclude=True)
 
@@ -212,8 +220,7 @@ def parse_contract(data: object, source: str) -> ServiceContract:
     try:
         contract = ServiceContract.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ContractError(f"{source}: {field_path(err['loc'])}: {err['msg']}") from None
+        raise ContractError(validation_message(exc, ServiceContract, source)) from None
     contract.source = source
     return contract
 

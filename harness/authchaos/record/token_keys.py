@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import jwt
 
+from authchaos.record.protocol import CANONICAL_CLAIMS, ClaimNames
+
 Kind = Literal["access", "refresh"]
 TYP = {"access": "at+jwt", "refresh": "rt+jwt"}
 ENV = {
@@ -79,8 +81,26 @@ def sign(payload: dict[str, Any], secret: str, *, kid: str | None = None, typ: s
     return jwt.encode(payload, secret, algorithm="HS256", headers=headers or None)
 
 
-def mint(keys: TokenKeys, kind: Kind, claims: dict[str, Any], *, ttl_s: int, now: float | None = None) -> str:
-    """A current-shape token, as the service issues it: its claims plus type/iat/exp/iss/aud, kid and typ."""
+def spelled(claims: dict[str, Any], names: ClaimNames = CANONICAL_CLAIMS) -> dict[str, Any]:
+    """Claims written with the canonical names (``tokenId``, ``family``, ``type``) as the service spells them
+    (a contract's ``claims:``, e.g. ``jti``, ``sid``, ``typ``); the inverse of ``protocol.peek``."""
+    if names == CANONICAL_CLAIMS:
+        return claims
+    rename = dict(zip(CANONICAL_CLAIMS, names, strict=True))
+    return {rename.get(k, k): v for k, v in claims.items()}
+
+
+def mint(
+    keys: TokenKeys,
+    kind: Kind,
+    claims: dict[str, Any],
+    *,
+    ttl_s: int,
+    now: float | None = None,
+    names: ClaimNames = CANONICAL_CLAIMS,
+) -> str:
+    """A current-shape token, as the service issues it: its claims plus type/iat/exp/iss/aud, kid and typ, the
+    id, family and type claims spelled as ``names`` says."""
     issued = int(now if now is not None else time.time())
     body = {**claims, "type": kind, "iat": issued, "exp": issued + ttl_s, "iss": keys.issuer, "aud": keys.audience}
-    return sign(body, keys.secret(kind), kid=keys.kid(kind), typ=TYP[kind])
+    return sign(spelled(body, names), keys.secret(kind), kid=keys.kid(kind), typ=TYP[kind])

@@ -14,7 +14,14 @@ from html import escape
 from typing import Any
 
 W, H, H2, PAD_L, PAD_R, PAD_T = 960, 280, 110, 62, 16, 22
-COLORS = {"ok": "#2e9d57", "fail": "#d64545", "unknown": "#e69b00", "degraded": "#3f7fd6"}
+COLORS = {
+    "ok": "#2e9d57",
+    "fail": "#d64545",
+    "unknown": "#e69b00",
+    "degraded": "#3f7fd6",
+    "rejected as expected": "#9a7fc9",  # a probe's revoked, replayed, cross-kind or expired token turned away
+}
+PERCENTILES = {"p50": "#1d232a", "p95": "#7a4fd6", "p99": "#d64545"}
 MAX_POINTS = 20_000
 
 CSS = """
@@ -27,11 +34,20 @@ text-align:left;vertical-align:top}th{background:#f5f6f7}.mono{font-family:ui-mo
 .ok{color:#2e9d57;font-weight:600}.warn{color:#b7791f;font-weight:600}.bad{color:#d64545;font-weight:600}.note{background:#fff7e0;border:1px solid #f0d48a;
 padding:6px 10px;border-radius:6px}svg text{font:11px system-ui,sans-serif;fill:#444}details{margin:4px 0}
 .legend span{display:inline-block;margin-right:14px}.dot{display:inline-block;width:9px;height:9px;border-radius:50%;
-margin-right:4px;vertical-align:middle}
+margin-right:4px;vertical-align:middle}.line{display:inline-block;width:14px;height:2px;margin-right:4px;
+vertical-align:middle}
 """
 
 
+def _expected_rejection(op: dict[str, Any]) -> bool:
+    """A probe the service was right to turn away (its 4xx is the pass), told apart from real failures."""
+    status = op.get("status")
+    return op.get("probe") is not None and isinstance(status, int) and 400 <= status < 500
+
+
 def _color(op: dict[str, Any]) -> str:
+    if _expected_rejection(op):
+        return COLORS["rejected as expected"]
     if op["outcome"] == "ok" and op.get("degraded"):
         return COLORS["degraded"]
     return COLORS.get(op["outcome"], "#888")
@@ -59,8 +75,13 @@ class _LatencyAxis:
 
 
 def _t_max(sc: dict[str, Any], windows: list[dict[str, Any]]) -> float:
-    """The plot's right edge: the last operation or fault end, at least one second."""
-    return float(max([o["t_end_s"] for o in sc["history"]] + [w["end_s"] or 0 for w in windows] + [1.0]))
+    """The plot's right edge: the last operation or fault end rounded up to a whole second (at least one), so
+    the per-second bars, the dots and the fault windows share one time axis."""
+    return axis_seconds(max([o["t_end_s"] for o in sc["history"]] + [w["end_s"] or 0 for w in windows] + [1.0]))
+
+
+def axis_seconds(t: float) -> float:
+    return float(max(1, math.ceil(t - 1e-9)))
 
 
 def _fault_shades(windows: list[dict[str, Any]], t_max: float) -> list[str]:
@@ -70,7 +91,9 @@ def _fault_shades(windows: list[dict[str, Any]], t_max: float) -> list[str]:
         x0, x1 = _x(w["start_s"], t_max), _x(w["end_s"] if w["end_s"] is not None else t_max, t_max)
         width = max(x1 - x0, 2)
         parts.append(
-            f'<rect x="{x0:.1f}" y="{PAD_T}" width="{width:.1f}" height="{H + H2 - PAD_T - 8}" fill="#7a8794" opacity=".16"/>'
+            f'<rect class="fault" data-fault="{escape(w["name"])}" data-start-s="{w["start_s"]}" '
+            f'data-end-s="{w["end_s"] if w["end_s"] is not None else t_max}" x="{x0:.1f}" y="{PAD_T}" '
+            f'width="{width:.1f}" height="{H + H2 - PAD_T - 8}" fill="#7a8794" opacity=".16"/>'
         )
         parts.append(f'<text x="{x0 + 3:.1f}" y="{PAD_T - 6}">{escape(w["name"])}</text>')
     return parts
@@ -102,38 +125,64 @@ def _scatter(ops: list[dict[str, Any]], t_max: float, axis: _LatencyAxis, step: 
 
 
 def _per_second(ops: list[dict[str, Any]], seconds: int) -> tuple[list[int], list[int]]:
-    """Operations started in each second, all and not ok."""
-    total = [0] * (seconds + 1)
-    bad = [0] * (seconds + 1)
+    """Operations started in each second [k, k+1): all, and those that did not succeed (expected rejections
+    of probes are successes)."""
+    total = [0] * seconds
+    bad = [0] * seconds
     for o in ops:
-        s = int(o["t_start_s"])
+        s = min(max(int(o["t_start_s"]), 0), seconds - 1)
         total[s] += 1
-        bad[s] += o["outcome"] != "ok"
+        bad[s] += o["outcome"] != "ok" and not _expected_rejection(o)
     return total, bad
 
 
+def _percentile_lines(ops: list[dict[str, Any]], t_max: float, axis: _LatencyAxis) -> list[str]:
+    """p50, p95 and p99 of the operations started in each second, drawn at the middle of that second."""
+    seconds = int(t_max)
+    by_second: list[list[float]] = [[] for _ in range(seconds)]
+    for o in ops:
+        by_second[min(max(int(o["t_start_s"]), 0), seconds - 1)].append(o["latency_ms"])
+    parts = []
+    for name, colour in PERCENTILES.items():
+        q = int(name[1:])
+        points = []
+        for s, lat in enumerate(by_second):
+            if lat:
+                ordered = sorted(lat)
+                value = ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+                points.append(f"{_x(s + 0.5, t_max):.1f},{axis.y(value):.1f}")
+        if points:
+            parts.append(
+                f'<polyline class="percentile" data-percentile="{name}" points="{" ".join(points)}" fill="none" '
+                f'stroke="{colour}" stroke-width="1.4" opacity=".8"><title>{name} per second</title></polyline>'
+            )
+    return parts
+
+
 def _error_bars(ops: list[dict[str, Any]], t_max: float) -> list[str]:
-    """Operations per second under the scatter, the ones that did not succeed in red, with a time axis."""
-    seconds = math.ceil(t_max)
+    """Operations per second under the scatter, the ones that did not succeed in red, with a time axis: the bar
+    of second k spans [k, k+1) on the same axis as the dots and the fault windows."""
+    seconds = int(t_max)
     total, bad = _per_second(ops, seconds)
     base = H + H2 - 10
     top = max([*total, 1])
-    bw = (W - PAD_L - PAD_R) / (seconds + 1)
     parts = []
-    for s in range(seconds + 1):
-        x = PAD_L + s * bw
+    for s in range(seconds):
+        x, width = _x(s, t_max) + 0.5, (_x(s + 1, t_max) - _x(s, t_max)) - 1.0
         th, bh = (H2 - 20) * total[s] / top, (H2 - 20) * bad[s] / top
         parts.append(
-            f'<rect x="{x:.1f}" y="{base - th:.1f}" width="{bw * 0.9:.1f}" height="{th:.1f}" fill="#cfd6dc"><title>{s}s: {total[s]} ops, {bad[s]} not ok</title></rect>'
+            f'<rect class="second" data-second="{s}" x="{x:.1f}" y="{base - th:.1f}" width="{width:.1f}" '
+            f'height="{th:.1f}" fill="#cfd6dc"><title>{s}-{s + 1}s: {total[s]} ops, {bad[s]} failed</title></rect>'
         )
         if bad[s]:
             parts.append(
-                f'<rect x="{x:.1f}" y="{base - bh:.1f}" width="{bw * 0.9:.1f}" height="{bh:.1f}" fill="{COLORS["fail"]}"/>'
+                f'<rect class="second-failed" x="{x:.1f}" y="{base - bh:.1f}" width="{width:.1f}" height="{bh:.1f}" '
+                f'fill="{COLORS["fail"]}"/>'
             )
     parts.append(f'<text x="{PAD_L - 6}" y="{base - H2 + 24}" text-anchor="end">{top}/s</text>')
     parts.append(f'<text x="{PAD_L - 6}" y="{base}" text-anchor="end">0</text>')
     for t in range(0, seconds + 1, max(1, seconds // 12)):
-        parts.append(f'<text x="{_x(t, t_max):.1f}" y="{base + 14}" text-anchor="middle">{t}s</text>')
+        parts.append(f'<text class="tick" x="{_x(t, t_max):.1f}" y="{base + 14}" text-anchor="middle">{t}s</text>')
     return parts
 
 
@@ -141,7 +190,7 @@ def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
     """Latency scatter over per-second error bars, fault windows shaded; ``t_max`` aligns several plots."""
     ops = sc["history"]
     windows = [w for w in sc["timeline"]["windows"] if w["start_s"] is not None]
-    t_max = t_max or _t_max(sc, windows)
+    t_max = axis_seconds(t_max) if t_max else _t_max(sc, windows)
     axis = _LatencyAxis.fit(ops)
     step = max(1, int(len(ops) / MAX_POINTS) + 1)
     svg = "".join(
@@ -150,16 +199,19 @@ def timeline_svg(sc: dict[str, Any], t_max: float | None = None) -> str:
             *_fault_shades(windows, t_max),
             *_latency_grid(axis),
             *_scatter(ops, t_max, axis, step),
+            *_percentile_lines(ops, t_max, axis),
             *_error_bars(ops, t_max),
             "</svg>",
         ]
     )
     note = f'<p class="muted">Every {step}th operation is drawn ({len(ops)} in all).</p>' if step > 1 else ""
     legend = "".join(f'<span><i class="dot" style="background:{c}"></i>{k}</span>' for k, c in COLORS.items())
+    lines = "".join(f'<span><i class="line" style="background:{c}"></i>{k}</span>' for k, c in PERCENTILES.items())
     return (
-        f'<div class="legend muted">{legend}<span>shaded: fault active</span></div>{svg}'
-        f'<p class="muted">Top: latency of each operation (log scale). Bottom: operations per second, '
-        f"red the ones that did not succeed.</p>{note}"
+        f'<div class="legend muted">{legend}{lines}<span>shaded: fault active</span></div>{svg}'
+        f'<p class="muted">Top: latency of each operation (log scale) and its p50/p95/p99 per second. Bottom: '
+        f"operations started in each second, red the ones that failed (a probe turned away as it should be is "
+        f"not a failure).</p>{note}"
     )
 
 
@@ -220,7 +272,7 @@ def _what_happened(sc: dict[str, Any]) -> str:
         rep = sc["steady_state"].get(when)
         if rep:
             state = "<span class='ok'>held</span>" if rep["passed"] else "<span class='bad'>did not hold</span>"
-            probes = ", ".join(f"{p['op']}={p['status']}" for p in rep["probes"])
+            probes = ", ".join(f"{p['op']}={p['status']}" for p in rep["probes"]) or "no probes declared"
             steady.append(f"<li>{when}: {state} ({escape(probes)})</li>")
     steady_html = f"<h3>Steady state</h3><ul>{''.join(steady)}</ul>" if steady else ""
     return f"<h3>Faults</h3>{faults}<p>Rollback: {rb}.</p>{steady_html}"
@@ -354,11 +406,18 @@ def _scenario(sc: dict[str, Any]) -> str:
     return (
         f'<h2 id="{escape(sc["name"])}">{escape(sc["name"])} {verdict}</h2>'
         f"<p>{escape(sc['description'])}</p>"
-        f'<p class="muted">backend {sc["backend"]} · seed {sc["seed"]} · {sc["duration_s"]}s · '
+        f'<p class="muted">{escape(sc.get("service") or "reference service")} · backend {sc["backend"]} · '
+        f"seed {sc['seed']} · {sc['duration_s']}s · "
         f"{len(sc['history'])} operations{' · bug switches: ' + escape(bugs) if bugs else ''} · {escape(sc['source'] or '')}</p>"
         f"{embedded}{problems}<p>{headline}</p>{timeline_svg(sc)}{_what_happened(sc)}<h3>Checks</h3>{_checks(sc)}"
         f"{_load_section(sc)}"
     )
+
+
+def _services(run: dict[str, Any]) -> str:
+    """What ran, as the scenarios recorded it (older run.json files say nothing: the reference service)."""
+    names = sorted({str(s.get("service") or "reference service") for s in run["scenarios"]})
+    return " and ".join(n if "://" in n else f"the {n}" for n in names) or "the service"
 
 
 def render_html(run: dict[str, Any]) -> str:
@@ -377,7 +436,7 @@ def render_html(run: dict[str, Any]) -> str:
         f"<h1>authchaos resilience report <span class='verdict {run['verdict']}'>{run['verdict'].upper()}</span></h1>"
         f"<p class=muted>{escape(run['started_at'])} · <span class=mono>{escape(run['command'])}</span> · "
         f"authchaos {escape(run['authchaos'])}</p>"
-        "<p>Each scenario runs clients against the reference auth service while faults hit its Redis, then "
+        f"<p>Each scenario runs clients against {escape(_services(run))} while faults hit its Redis, then "
         "judges the recorded operations. A check fails with the operations that prove it.</p>"
         f"<table><tr><th>scenario</th><th>verdict</th><th>backend</th><th>failed checks</th><th>known findings</th><th>time</th></tr>{rows}</table>"
         f"{body}</body></html>"

@@ -1,51 +1,122 @@
-"""junit.xml: one testcase per scenario check, so any CI shows which check of which scenario failed."""
+"""junit.xml as CI viewers read it: one testsuite per scenario, one testcase per check that judged something.
+
+Totals on the root and on each suite, a ``time`` on every testcase (the ``experiment`` testcase carries the
+scenario's run time, each check its judging time), a ``type`` on every failure and error. A check with nothing
+to judge is neither a pass nor a skipped test: it is listed in the suite's properties
+(``not_applicable.<check>``). Only a scenario that did not run as designed (a fault it could not produce) is
+``<skipped>``. A scenario expected to be red (a known bug switched on: ``repro``, ``gate --prove``) passes
+when its checks fail, and fails when they all pass: the bug went unnoticed. Validated in the tests against the
+JUnit schema Jenkins' xUnit plugin and pytest use (``junit-10.xsd``).
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
+
+FAILURE_TYPE = "authchaos.CheckFailed"
+ERROR_TYPE = "authchaos.HarnessError"
+UNCAUGHT_TYPE = "authchaos.BugNotCaught"
+
+
+@dataclass
+class Counts:
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    time: float = 0.0
+
+    def add(self, other: Counts) -> None:
+        self.tests += other.tests
+        self.failures += other.failures
+        self.errors += other.errors
+        self.skipped += other.skipped
+        self.time += other.time
+
+    def attrs(self) -> dict[str, str]:
+        return {
+            "tests": str(self.tests),
+            "failures": str(self.failures),
+            "errors": str(self.errors),
+            "skipped": str(self.skipped),
+            "time": f"{self.time:.3f}",
+        }
+
+
+def _case(suite: ET.Element, counts: Counts, classname: str, name: str, seconds: float) -> ET.Element:
+    counts.tests += 1
+    counts.time += seconds
+    return ET.SubElement(suite, "testcase", name=name, classname=classname, time=f"{seconds:.3f}")
+
+
+def _fail(case: ET.Element, counts: Counts, message: str, text: str, kind: str = FAILURE_TYPE) -> None:
+    counts.failures += 1
+    ET.SubElement(case, "failure", message=message, type=kind).text = text
+
+
+def _experiment(suite: ET.Element, counts: Counts, sc: dict[str, Any]) -> None:
+    """The run itself as a testcase: an error when the harness failed, skipped when not run as designed."""
+    case = _case(suite, counts, sc["name"], "experiment", float(sc["duration_s"] or 0.0))
+    if sc["error"]:
+        counts.errors += 1
+        ET.SubElement(case, "error", message=sc["error"], type=ERROR_TYPE).text = sc["error"]
+    elif sc["verdict"] == "skipped":
+        counts.skipped += 1
+        why = "not run as designed: faults skipped: " + "; ".join(sc.get("skipped_faults") or [])
+        ET.SubElement(case, "skipped", message=why)
+    elif sc["aborted"]:
+        _fail(case, counts, sc["aborted"], sc["aborted"])
+    else:
+        ET.SubElement(case, "system-out").text = f"ran on the {sc['backend']} backend in {sc['duration_s']}s"
+
+
+def _check(suite: ET.Element, counts: Counts, sc: dict[str, Any], check: dict[str, Any]) -> None:
+    case = _case(suite, counts, sc["name"], check["name"], float(check.get("seconds") or 0.0))
+    failed = not check["passed"] and not check.get("finding")
+    if sc["verdict"] == "skipped":
+        counts.skipped += 1
+        ET.SubElement(case, "skipped", message="not run as designed: its faults were skipped")
+    elif check.get("finding"):
+        ET.SubElement(case, "system-out").text = f"known finding (does not fail the gate): {check['summary']}"
+    elif failed and sc.get("expected") == "fail":
+        ET.SubElement(case, "system-out").text = f"expected failure (a known bug is switched on): {check['summary']}"
+    elif failed:
+        evidence = f"{check['summary']}\nevidence (operation ids in run.json): {check['evidence']}"
+        _fail(case, counts, check["summary"], evidence)
+    else:
+        ET.SubElement(case, "system-out").text = check["summary"]
+
+
+def _suite(parent: ET.Element, sc: dict[str, Any]) -> Counts:
+    counts = Counts()
+    suite = ET.SubElement(parent, "testsuite", name=sc["name"], timestamp=str(sc.get("started_at") or "")[:19])
+    props = ET.SubElement(suite, "properties")
+    for key in ("backend", "seed", "verdict", "expected"):
+        ET.SubElement(props, "property", name=key, value=str(sc.get(key, "pass")))
+    judged = [c for c in sc["checks"] if c.get("applicable", True)]
+    for check in sc["checks"]:
+        if not check.get("applicable", True):
+            ET.SubElement(props, "property", name=f"not_applicable.{check['name']}", value=check["summary"])
+    _experiment(suite, counts, sc)
+    for check in judged:
+        _check(suite, counts, sc, check)
+    uncaught = sc.get("expected") == "fail" and sc["verdict"] == "pass"
+    if uncaught:
+        case = _case(suite, counts, sc["name"], "bug_caught", 0.0)
+        why = "a known bug was switched on and every check passed: the gate did not notice it"
+        _fail(case, counts, why, why, UNCAUGHT_TYPE)
+    suite.attrib.update(counts.attrs())
+    return counts
 
 
 def junit_xml(run: dict[str, Any]) -> bytes:
-    suites = ET.Element("testsuites", name="authchaos")
+    root = ET.Element("testsuites", name="authchaos")
+    total = Counts()
     for sc in run["scenarios"]:
-        failures = sum(not c["passed"] and not c.get("finding") for c in sc["checks"])
-        skipped_faults = sc.get("skipped_faults") or []
-        not_run = sc["verdict"] == "skipped"
-        skipped = len(sc["checks"]) if not_run else sum(not c.get("applicable", True) for c in sc["checks"])
-        suite = ET.SubElement(
-            suites,
-            "testsuite",
-            name=sc["name"],
-            tests=str(max(1, len(sc["checks"]))),
-            failures=str(0 if not_run else failures),
-            errors="1" if sc["error"] else "0",
-            skipped=str(skipped),
-            time=str(sc["duration_s"]),
-        )
-        props = ET.SubElement(suite, "properties")
-        for key in ("backend", "seed", "verdict"):
-            ET.SubElement(props, "property", name=key, value=str(sc[key]))
-        if sc["error"]:
-            case = ET.SubElement(suite, "testcase", classname=sc["name"], name="harness")
-            ET.SubElement(case, "error", message=sc["error"]).text = sc["error"]
-        if sc["aborted"]:
-            case = ET.SubElement(suite, "testcase", classname=sc["name"], name="aborted")
-            ET.SubElement(case, "failure", message=sc["aborted"]).text = sc["aborted"]
-        for check in sc["checks"]:
-            case = ET.SubElement(suite, "testcase", classname=sc["name"], name=check["name"])
-            if not_run:
-                why = "scenario not run as designed: faults skipped: " + "; ".join(skipped_faults)
-                ET.SubElement(case, "skipped", message=why)
-            elif not check.get("applicable", True):
-                ET.SubElement(case, "skipped", message=f"not applicable: {check['summary']}")
-            elif check.get("finding"):
-                ET.SubElement(case, "system-out").text = f"known finding (does not fail the gate): {check['summary']}"
-            elif not check["passed"]:
-                failure = ET.SubElement(case, "failure", message=check["summary"])
-                failure.text = f"{check['summary']}\nevidence (operation ids in run.json): {check['evidence']}"
-            else:
-                ET.SubElement(case, "system-out").text = check["summary"]
-    ET.indent(suites)
-    xml: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+        total.add(_suite(root, sc))
+    root.attrib.update({k: v for k, v in total.attrs().items() if k != "skipped"})  # the schema has no root skipped
+    ET.indent(root)
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return xml

@@ -53,6 +53,8 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
         "started_at": r.started_at,
         "duration_s": r.duration_s,
         "verdict": r.verdict,
+        "expected": r.expected,
+        "service": r.service,
         "aborted": r.aborted,
         "error": r.error,
         "skipped_faults": r.skipped_faults,
@@ -73,6 +75,7 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
                 "summary": c.summary,
                 "evidence": c.evidence,
                 "details": c.details,
+                "seconds": c.seconds,
             }
             for c in r.checks
         ],

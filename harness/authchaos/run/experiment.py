@@ -103,7 +103,7 @@ async def run_scenario(
     except Exception as exc:  # the harness itself could not run: reported as an error, exit 2
         log.debug("scenario %s could not run", scenario.name, exc_info=True)  # -vv shows the traceback
         seen.error = f"{type(exc).__name__}: {exc}"
-    return ScenarioResult(
+    result = ScenarioResult(
         scenario,
         seed,
         lifecycle.backend,
@@ -121,6 +121,9 @@ async def run_scenario(
         seen.error,
         allow_skipped,
     )
+    name = plan.contract.name
+    result.service = f"{target} (external)" if target else (name if name.endswith("service") else f"{name} service")
+    return result
 
 
 def _judge(scenario: Scenario, plan: ServicePlan, lifecycle: RunLifecycle, seen: Observations) -> list[CheckResult]:
@@ -159,7 +162,8 @@ async def _experiment(scenario: Scenario, seed: int, run: RunLifecycle, seen: Ob
         if run.keys is None:
             raise ValueError("legacy_corpus needs the service's keys: set AUTHCHAOS_JWT_ACCESS_SECRET and _REFRESH_")
         progress("legacy token corpus", 0.0)
-        seen.corpus = await asyncio.to_thread(replay_corpus, build_corpus(run.keys), run.url, contract=run.contract)
+        corpus = build_corpus(run.keys, run.contract.claims.names)
+        seen.corpus = await asyncio.to_thread(replay_corpus, corpus, run.url, contract=run.contract)
     await _workload_under_faults(scenario, seed, run, seen, progress)
     progress("steady state (after)", 1.0)
     after = await check_steady_state(
@@ -183,7 +187,8 @@ async def _workload_under_faults(
     def tick() -> None:
         elapsed = (time.monotonic_ns() - t0) / 1e9
         active = [w.name for w in run.timeline.windows if w.start_ns and not w.end_ns]
-        progress(f"during {', '.join(active)}" if active else "workload", min(elapsed / duration, 1.0))
+        where = f"workload during {', '.join(active)}" if active else "workload"
+        progress(f"{where}: {len(history.ops)} ops", min(elapsed / duration, 1.0))
 
     run.start_faults(scenario.faults, t0)
     try:

@@ -145,9 +145,8 @@ class RunLifecycle:
         if self.contract.kind == "command":
             if self.backend != "real":
                 raise ValueError(f"{self.contract.name} runs as its own process on a real Redis: use --backend real")
-            kids = (self.keys.access_kid, self.keys.refresh_kid)
             self.service = CommandService(
-                self.contract, self.infra.service_redis_url, env, kids=kids, workers=self.plan.workers
+                self.contract, self.infra.service_redis_url, env, keys=self.keys, workers=self.plan.workers
             ).start()
         else:
             self.service = start_service(

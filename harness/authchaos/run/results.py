@@ -35,6 +35,8 @@ class ScenarioResult:
     error: str | None = None
     allow_skipped: bool = False
     load: dict[str, Any] | None = None  # a Locust load run's own figures (Locust's stats, capacity, workers)
+    expected: str = "pass"  # "fail": a known bug is switched on (repro, gate --prove): red is the right answer
+    service: str = ""  # what ran: the contract's service (reference, node-service, ...) or the --target URL
 
     @property
     def verdict(self) -> str:

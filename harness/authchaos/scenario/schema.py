@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from authchaos.checks.expectations import Expectations
 from authchaos.faults.fault_spec import FAULT_KINDS, FaultEvent
-from authchaos.record.strict_model import StrictModel, field_path, yaml_text
+from authchaos.record.strict_model import StrictModel, validation_message, yaml_text
 from authchaos.sut.bug_switches import KNOWN_BUGS
 from authchaos.topology.topology_kinds import TopologyKind
 from authchaos.workload.operations import OPERATIONS
@@ -133,10 +133,7 @@ def parse_scenario(data: object, source: str) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ScenarioError(f"{source}: {field_path(loc)}: {err['msg']}{more}") from None
+        raise ScenarioError(validation_message(exc, Scenario, source, _UNION_TAGS)) from None
     scenario.source = source
     return scenario
 

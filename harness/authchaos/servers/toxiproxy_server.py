@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -45,7 +46,7 @@ class ToxiproxyServer:
         proc = self.process
         if not wait_until(lambda: self.healthy() or not proc.alive(), self.start_timeout_s) or not proc.alive():
             tail = proc.log_tail()
-            proc.stop()
+            self.stop()
             raise StartError(f"toxiproxy-server did not answer on {self.api_url}: {tail or 'no output'}")
         version = self.version()
         if version != EXPECTED_VERSION:
@@ -57,6 +58,7 @@ class ToxiproxyServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()

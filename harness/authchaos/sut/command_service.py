@@ -1,7 +1,8 @@
 """A team's own service, started from its contract: a command with placeholders, run from the contract's folder.
 
 ``{port}``, ``{host}``, ``{redis_url}``, ``{access_secret}``, ``{refresh_secret}``, ``{access_kid}``,
-``{refresh_kid}``, ``{workers}``, ``{bugs}`` and ``{redis_tls_ca}`` come from the run;
+``{refresh_kid}``, ``{refresh_retired_secrets}`` and ``{refresh_retired_kids}`` (comma lists, the same order),
+``{workers}``, ``{bugs}`` and ``{redis_tls_ca}`` come from the run;
 ``{env:AUTHCHAOS_X:-default}`` from the service settings a scenario gives, so the checkers and the service
 agree on grace windows and lifetimes. The service is up when its declared health operation answers 2xx (with
 none declared: when its port accepts connections). A ``setup`` command (``npm ci``) runs first when what it
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -20,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from authchaos.record.service_contract import ServiceContract
+from authchaos.record.token_keys import TokenKeys
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, port_open, wait_until
 
 HOST = "127.0.0.1"
@@ -45,7 +48,7 @@ class CommandService:
         redis_url: str,
         env: Mapping[str, str],
         *,
-        kids: tuple[str | None, str | None] = (None, None),
+        keys: TokenKeys | None = None,
         workers: int = 1,
         port: int | None = None,
     ) -> None:
@@ -55,17 +58,18 @@ class CommandService:
         self.start_spec = contract.start
         self.redis_url = redis_url
         self.env = dict(env)
-        self.kids = kids
+        self.keys = keys
         self.workers = workers
         self.port = port or free_port()
         self.process: ManagedProcess | None = None
-        self.log_dir = Path(tempfile.mkdtemp(prefix=f"authchaos-{contract.name}-"))
+        self.log_dir = Path(tempfile.mkdtemp(prefix=f"authchaos-{contract.name}-"))  # removed on stop
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def _values(self) -> dict[str, str]:
+        retired = self.keys.retired_refresh if self.keys else ()
         return {
             "port": str(self.port),
             "host": HOST,
@@ -75,8 +79,10 @@ class CommandService:
             "bugs": self.env.get("AUTHCHAOS_BUGS", ""),
             "redis_tls_ca": self.env.get("AUTHCHAOS_REDIS_TLS_CA", ""),
             "workers": str(self.workers),
-            "access_kid": self.kids[0] or "",
-            "refresh_kid": self.kids[1] or "",
+            "access_kid": (self.keys.access_kid if self.keys else None) or "",
+            "refresh_kid": (self.keys.refresh_kid if self.keys else None) or "",
+            "refresh_retired_secrets": ",".join(s for s, _ in retired),
+            "refresh_retired_kids": ",".join(k or "" for _, k in retired),
         }
 
     def _setup(self) -> None:
@@ -117,10 +123,11 @@ class CommandService:
         proc = self.process
         if not wait_until(lambda: not proc.alive() or self._healthy(), timeout_s, 0.05) or not proc.alive():
             tail = proc.log_tail()
-            proc.stop()
+            self.stop()
             raise StartError(f"{self.contract.name} did not become healthy on {self.url}: {tail or 'no output'}")
         return self
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(timeout_s=8)
+        shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,7 @@ class AuthServiceProcess:
         self.env = env or {}
         self.port = port or free_port()
         self.workers = workers
+        self.own_log_dir = log_dir is None  # a temporary folder of ours: removed on stop (pass log_dir to keep it)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="authchaos-service-"))
         self.start_timeout_s = start_timeout_s
         self.process: ManagedProcess | None = None
@@ -65,13 +67,15 @@ class AuthServiceProcess:
             or not proc.alive()
         ):
             tail = proc.log_tail()
-            proc.stop()
+            self.stop()
             raise StartError(f"the reference service did not become healthy on {self.url}: {tail or 'no output'}")
         return self
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(timeout_s=8)
+        if self.own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def __enter__(self) -> AuthServiceProcess:
         return self.start()

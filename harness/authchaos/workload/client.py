@@ -49,10 +49,11 @@ class AuthClient:
         users = contract.users
         self.user = (users.user.username, users.user.password)
         self.admin = (users.admin.username, users.admin.password) if users.admin else ("", "")
-        self.claims: protocol.ClaimNames = (contract.claims.id, contract.claims.family, contract.claims.type)
+        self.claims: protocol.ClaimNames = contract.claims.names
         self.access: str | None = None
         self.refresh_token: str | None = None
         self.rotated: list[str] = []  # this session's rotated refresh tokens, newest last (for replays)
+        self.late: tuple[str, float] | None = None  # a rotated token set aside, and when (``late_replay``)
         self.admin_access: str | None = None
         self.legacy: list[tuple[str, str | None]] = []  # legacy tokens exchanged, and the family each became
         self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)

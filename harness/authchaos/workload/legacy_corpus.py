@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 
 from authchaos.record.exchange import build_request, read_answer
-from authchaos.record.protocol import INVALID_TYPE_FOR_REFRESH, parse_body
+from authchaos.record.protocol import CANONICAL_CLAIMS, INVALID_TYPE_FOR_REFRESH, ClaimNames, parse_body
 from authchaos.record.service_contract import ServiceContract, load_contract
-from authchaos.record.token_keys import TokenKeys, mint, sign
+from authchaos.record.token_keys import TokenKeys, mint, sign, spelled
 
 IAT = 1_767_225_600  # 2026-01-01T00:00:00Z: fixed, so the corpus is the same for the same keys
 EXP = 4_102_444_800  # 2100-01-01: far enough that the corpus does not rot
@@ -60,14 +60,15 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 
-def build_corpus(keys: TokenKeys) -> list[Entry]:
-    """Every shape, signed with ``keys`` (fixed times and ids: the same keys give the same corpus)."""
+def build_corpus(keys: TokenKeys, names: ClaimNames = CANONICAL_CLAIMS) -> list[Entry]:
+    """Every shape, signed with ``keys`` (fixed times and ids: the same keys give the same corpus), its id,
+    family and type claims spelled as the service's contract says (``names``)."""
     refresh_kid = keys.refresh_kid
     base = {"sub": "alice", "iat": IAT, "exp": EXP, "iss": keys.issuer, "aud": keys.audience}
     original = {**base, "userId": "alice", "email": "alice@example.com"}
 
     def refresh(payload: dict[str, Any], kid: str | None = None) -> str:
-        return sign(payload, keys.refresh_secret, kid=kid)
+        return sign(spelled(payload, names), keys.refresh_secret, kid=kid)
 
     def current(extra: dict[str, Any]) -> str:
         return refresh({**base, "type": "refresh", **extra}, refresh_kid)
@@ -118,7 +119,7 @@ def build_corpus(keys: TokenKeys) -> list[Entry]:
             "current-access",
             "me",
             sign(
-                {**base, "type": "access", "tokenId": "corpus-a1", "family": "corpus-fa"},
+                spelled({**base, "type": "access", "tokenId": "corpus-a1", "family": "corpus-fa"}, names),
                 keys.access_secret,
                 kid=keys.access_kid,
             ),
@@ -175,7 +176,7 @@ def build_corpus(keys: TokenKeys) -> list[Entry]:
             "retired-2",
             "dropped-kid",
             "refresh",
-            mint(dropped, "refresh", {"sub": "alice", "tokenId": "d", "family": "d"}, ttl_s=3600, now=IAT),
+            mint(dropped, "refresh", {"sub": "alice", "tokenId": "d", "family": "d"}, ttl_s=3600, now=IAT, names=names),
             [{"status": 401, "error": "invalid_token"}],
             "signed with a key no longer in the keyring",
         )

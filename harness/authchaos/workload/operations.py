@@ -22,6 +22,7 @@ from authchaos.workload.client import AuthClient
 OperationFn = Callable[[AuthClient], Awaitable[None]]
 LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
 CONCURRENT_REFRESHES = 3
+LATE_REPLAY_AFTER_S = 3.0  # past the longest grace window a gate scenario gives (2 s)
 EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
@@ -103,6 +104,29 @@ async def replay(c: AuthClient) -> None:
 
 
 @operation(uses=("login", "refresh"))
+async def late_replay(c: AuthClient) -> None:
+    """Rotate, set the new pair aside unused, and present the old refresh token again once any grace window is
+    over: the immediate predecessor, presented late, is reuse. (A grace window that never closes, or is read in
+    the wrong unit, passes every replay made inside it.)"""
+    if c.late is not None and time.monotonic() - c.late[1] >= LATE_REPLAY_AFTER_S:
+        held, _ = c.late
+        c.late = None
+        op, body = await c.send("replay", "refresh", token=held, refresh=held)
+        op.probe = "replayed"
+        c.note_pair(op, body)
+        return
+    if c.late is not None:
+        await refresh(c)
+        return
+    token = c.refresh_token
+    op, body = await c.send("refresh", "refresh", token=token, refresh=token)
+    c.note_pair(op, body)  # handed out, never used: the predecessor stays the immediate one
+    if op.status == 200 and token:
+        c.late = (token, time.monotonic())
+    c.forget_session()
+
+
+@operation(uses=("login", "refresh"))
 async def concurrent_refresh(c: AuthClient) -> None:
     """Refresh one token from several connections at once (two tabs, a retrying proxy): exactly one new
     pair outside the grace window, and the rest is reuse."""
@@ -138,9 +162,9 @@ async def logout(c: AuthClient) -> None:
     """Log out this session; half the time with the access token alone (the session must end all the same)."""
     op, access, refresh_token = await _log_out(c, "logout", with_refresh=c.rng.random() < 0.5)
     if op.status == 200:
-        claims = protocol.peek(access)
+        claims = protocol.peek(access, c.claims)
         op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
-        families = (claims.get("family"), protocol.peek(refresh_token).get("family"))
+        families = (claims.get("family"), protocol.peek(refresh_token, c.claims).get("family"))
         op.revoked_families = sorted({f for f in families if f})
         await c.present("me", "access", access, probe="revoked")
 
@@ -194,7 +218,7 @@ async def expired_token(c: AuthClient) -> None:
     past = time.time() - EXPIRED_BY_S
     claims = {"sub": c.user[0], "tokenId": f"ex-{c.cid}-{c.rng.getrandbits(48):x}", "family": f"exf-{c.cid}"}
     kind: Kind = "access" if c.rng.random() < 0.5 else "refresh"
-    token = mint(c.keys, kind, claims, ttl_s=60, now=past)
+    token = mint(c.keys, kind, claims, ttl_s=60, now=past, names=c.claims)
     await c.present("expired_token", kind, token, probe="expired")
 
 
@@ -262,13 +286,11 @@ async def blacklist_batch(c: AuthClient) -> None:
     if not await _admin(c):
         return
     keys, size = c.keys, c.rng.choice(c.batch_sizes)
-    tokens = [
-        mint(keys, "access", {"sub": c.user[0], "tokenId": f"bl-{c.cid}-{c.rng.getrandbits(64):x}"}, ttl_s=600)
-        for _ in range(size)
-    ]
+    fresh = ({"sub": c.user[0], "tokenId": f"bl-{c.cid}-{c.rng.getrandbits(64):x}"} for _ in range(size))
+    tokens = [mint(keys, "access", claims, ttl_s=600, names=c.claims) for claims in fresh]
     op, _ = await c.send("blacklist_batch", "blacklist", token=c.admin_access, access=c.admin_access, tokens=tokens)
     if op.status == 200:
-        op.revoked_ids = [protocol.peek(t)["tokenId"] for t in tokens]
+        op.revoked_ids = [protocol.peek(t, c.claims)["tokenId"] for t in tokens]
         victims = c.rng.sample(tokens, min(BATCH_VICTIMS_KEPT, len(tokens)))
         for victim in victims:  # presented again later: a blacklist entry must outlive the seconds after it
             c.remember_revoked("access", victim)
@@ -288,7 +310,7 @@ async def blacklist_session(c: AuthClient) -> None:
         "blacklist_session", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[refresh_token]
     )
     if op.status == 200:
-        claims = protocol.peek(refresh_token)
+        claims = protocol.peek(refresh_token, c.claims)
         op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
         op.revoked_families = [claims["family"]] if claims.get("family") else []
         c.forget_session()

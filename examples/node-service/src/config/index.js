@@ -22,6 +22,16 @@ function num(env, name, fallback, { min = -Infinity, max = Infinity, integer = f
   return value;
 }
 
+/**
+ * Refresh keys taken out of signing but still accepted (rotation without logging everybody out): a comma list
+ * of secrets, and optionally of their key ids in the same order.
+ */
+function retiredKeys(secrets, kids) {
+  const list = String(secrets || '').split(',').filter(Boolean);
+  const ids = String(kids || '').split(',');
+  return list.map((secret, i) => ({ secret, kid: ids[i] || '' }));
+}
+
 function parseBugs(text) {
   const names = String(text || '')
     .split(',')
@@ -88,6 +98,7 @@ function loadConfig(env = process.env) {
       refreshSecret,
       accessKid: env.JWT_ACCESS_KID || '',
       refreshKid: env.JWT_REFRESH_KID || '',
+      refreshRetired: retiredKeys(env.JWT_REFRESH_RETIRED_SECRETS, env.JWT_REFRESH_RETIRED_KIDS),
       issuer: env.JWT_ISSUER || 'authchaos',
       audience: env.JWT_AUDIENCE || 'authchaos-api',
       accessTtlS: num(env, 'ACCESS_TTL_S', 900, { min: 1, integer: true }),

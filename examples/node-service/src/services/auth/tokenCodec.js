@@ -52,6 +52,25 @@ class TokenCodec {
     this.cfg = jwtCfg;
     this.secrets = { access: jwtCfg.accessSecret, refresh: jwtCfg.refreshSecret };
     this.kids = { access: jwtCfg.accessKid || '', refresh: jwtCfg.refreshKid || '' };
+    this.retired = jwtCfg.refreshRetired || []; // refresh keys no longer used to sign, still accepted
+  }
+
+  /** The secret a token of `kind` was signed with: the current one, or a retired refresh key (by kid, or, for
+   * tokens signed before kids existed, by signature). */
+  secretFor(kind, header, token) {
+    const current = this.secrets[kind];
+    if (kind !== 'refresh' || !this.retired.length || (header.kid && header.kid === this.kids.refresh)) return current;
+    if (header.kid) {
+      const old = this.retired.find((r) => r.kid && r.kid === header.kid);
+      return old ? old.secret : current;
+    }
+    if (hmacMatches(token, current)) return current;
+    const old = this.retired.find((r) => hmacMatches(token, r.secret));
+    return old ? old.secret : current;
+  }
+
+  isRetiredKid(kind, kid) {
+    return kind === 'refresh' && Boolean(kid) && this.retired.some((r) => r.kid === kid);
   }
 
   /** Sign `claims` plus type/iat/exp/iss/aud as a token of `kind`. */
@@ -103,10 +122,12 @@ class TokenCodec {
     const other = kind === 'access' ? 'refresh' : 'access';
     const typ = (header.typ || 'JWT').toLowerCase();
     if (typ === TYP[other] || (header.kid && header.kid === this.kids[other])) throw this.wrongKind(kind);
-    if (header.kid && this.kids[kind] && header.kid !== this.kids[kind]) throw errors.invalidToken('Unknown signing key');
+    if (header.kid && this.kids[kind] && header.kid !== this.kids[kind] && !this.isRetiredKid(kind, header.kid)) {
+      throw errors.invalidToken('Unknown signing key');
+    }
     let claims;
     try {
-      claims = jwt.verify(token, keyObject(this.secrets[kind]), {
+      claims = jwt.verify(token, keyObject(this.secretFor(kind, header, token)), {
         algorithms: [ALG],
         issuer: this.cfg.issuer,
         audience: this.cfg.audience,
