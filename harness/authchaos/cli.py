@@ -62,7 +62,12 @@ def cli(verbose: int) -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: str) -> None:
-    """Run the reference auth service under uvicorn."""
+    """Run the reference auth service under uvicorn.
+
+    Exit status: 0 stopped cleanly (Ctrl-C), 2 a setting is wrong (the message names it).
+
+    Example: authchaos serve --port 8000 --redis-url redis://127.0.0.1:6379/0
+    """
     import uvicorn
 
     if redis_url is not None:
@@ -90,7 +95,12 @@ def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: 
 @click.option("--max-keys", default=1_000_000, show_default=True, type=click.IntRange(1))
 @click.option("--max-seconds", default=300.0, show_default=True, type=click.FloatRange(0.1))
 def cleanup(redis_url: str | None, dry_run: bool, batch: int, max_keys: int, max_seconds: float) -> None:
-    """Remove orphaned auth keys from Redis (SCAN + UNLINK, bounded, safe while serving)."""
+    """Remove orphaned auth keys from Redis (SCAN + UNLINK, bounded, safe while serving).
+
+    Exit status: 0 done (the JSON report on stdout), 2 Redis could not be reached or a setting is wrong.
+
+    Example: authchaos cleanup --redis-url redis://127.0.0.1:6379/0 --dry-run
+    """
     from authchaos_reference.cleanup import RedisCleanupService
     from authchaos_reference.metrics import Metrics
     from authchaos_reference.redis_client import create_redis, redact_url
@@ -114,14 +124,18 @@ def cleanup(redis_url: str | None, dry_run: bool, batch: int, max_keys: int, max
         _fail(
             f"cannot reach Redis at {redact_url(settings.redis_url)} ({exc.reason}); "
             "check --redis-url and that redis-server is running",
-            1,
         )
     click.echo(json.dumps(report, indent=2))
 
 
 @cli.command()
 def doctor() -> None:
-    """Show what is installed, which backend 'auto' picks, and how to fix what is missing."""
+    """Show what is installed, which backend 'auto' picks, and how to fix what is missing.
+
+    Exit status: 0 everything the real backend needs is here, 1 something is missing (the fix is shown).
+
+    Example: authchaos doctor
+    """
     from rich.markup import escape
 
     from authchaos.drivers.doctor import diagnose
@@ -166,6 +180,7 @@ PROGRESS = click.option(
     help="Without a terminal (a CI log): a progress line every this many seconds (default 5, "
     "AUTHCHAOS_PROGRESS_INTERVAL_S; 0: none).",
 )
+SEED = click.option("--seed", type=int, default=None, help="Override every scenario's seed (reproduce a run).")
 ALLOW_SKIPPED = click.option(
     "--allow-skipped",
     is_flag=True,
@@ -260,9 +275,12 @@ def _catalog(scenarios_dir: Path | None) -> Catalog:
     from authchaos.scenario.schema import ScenarioError
 
     try:
-        return Catalog.load(scenarios_dir)
+        catalog = Catalog.load(scenarios_dir)
     except ScenarioError as exc:
         _fail(str(exc))
+    for problem in catalog.broken:  # reported, and left out: the other scenarios still run
+        click.echo(f"authchaos: warning: skipped {problem}", err=True)
+    return catalog
 
 
 def _run_selected(
@@ -315,7 +333,12 @@ def _run_selected(
 @cli.command(name="list")
 @SCENARIOS_DIR
 def list_scenarios(scenarios_dir: Path | None) -> None:
-    """List scenarios and tags."""
+    """List scenarios and tags (a file that does not load is named on stderr and left out).
+
+    Exit status: 0 listed, 2 a scenarios directory is missing.
+
+    Example: authchaos list --scenarios-dir my-scenarios/
+    """
     from authchaos.report.terminal import columns_table, output
 
     catalog = _catalog(scenarios_dir)
@@ -335,7 +358,7 @@ def list_scenarios(scenarios_dir: Path | None) -> None:
 @cli.command()
 @click.argument("selectors", nargs=-1)
 @BACKEND
-@click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
+@SEED
 @REPORT_DIR
 @SCENARIOS_DIR
 @TARGET
@@ -359,6 +382,8 @@ def run(
 
     Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run or a fault was skipped
     (unless --allow-skipped).
+
+    Example: authchaos run gate-blackhole --seed 3 --contract my-service.yaml
     """
     from authchaos.scenario.schema import ScenarioError
 
@@ -383,6 +408,7 @@ def run(
 @CONTRACT
 @SERVICE
 @PROGRESS
+@SEED
 def gate(
     backend: str,
     report_dir: Path,
@@ -393,16 +419,22 @@ def gate(
     contract: Path | None,
     service: str | None,
     progress_interval: float | None,
+    seed: int | None,
 ) -> None:
-    """Run the 'gate' suite: exit 0 only if every check passed, 1 if one failed, 2 if the harness failed or a
-    fault could not be produced (unless --allow-skipped)."""
+    """Run the 'gate' suite on the real backend (never silently on emulated faults).
+
+    Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run, a real server is missing
+    (unless --backend embedded) or a fault could not be produced (unless --allow-skipped).
+
+    Example: authchaos gate --contract my-service.yaml --report-dir reports
+    """
     contract = _contract_path(contract, service)
     scenarios = _with_contract(_catalog(scenarios_dir).select(["gate"]), contract)
     if prove and target:
         _fail("--prove switches bugs on a service the harness starts: drop --target")
     backend = _honest_backend(backend, "gate", target)
     if not prove:
-        _run_selected(scenarios, backend, None, report_dir, target, allow_skipped, progress_interval)
+        _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped, progress_interval)
         return
     from authchaos.drivers.prove_switches import prove as run_proof
     from authchaos.report.terminal import output
@@ -417,6 +449,8 @@ def gate(
             console=output(),
             switches=list(symptoms),
             symptoms=symptoms,
+            seed=seed,
+            progress_interval_s=progress_interval,
         )
         return code
 
@@ -469,6 +503,8 @@ def prove_cmd(
     `mutants:` catalogue, applied to a copy of the service's folder.
 
     Exit status: 0 all caught and killed, 1 one missed or survived, 2 the harness could not run.
+
+    Example: authchaos prove --mutants --service node --trials 2
     """
     from authchaos.drivers.prove_mutants import prove_mutants
     from authchaos.drivers.prove_switches import prove as run_proof
@@ -513,6 +549,8 @@ def _prove_selection(
     from authchaos.record.service_contract import load_contract
 
     switches = tuple(symptoms) if with_switches else ()
+    if with_switches and not switches and not with_mutants:
+        _fail(f"{contract}: declares no bug_switches: nothing to prove; add bug_switches or use --mutants")
     mutants: list[Mutant] = []
     target = None
     if with_mutants:
@@ -532,12 +570,50 @@ def _prove_selection(
     return tuple(s for s in switches if s in wanted), [m for m in mutants if m.id in wanted], target
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check scenario, contract and mutant catalogue files without running anything: each one is named ok or
+    with its first problem (the file, the field, the fix).
+
+    Exit status: 0 every file is valid, 2 one is not.
+
+    Example: authchaos validate scenarios/gate/*.yaml my-service.yaml
+    """
+    from authchaos.drivers.mutant_catalogue import MutantError, load_catalogue
+    from authchaos.record.service_contract import ContractError, load_contract
+    from authchaos.scenario.schema import ScenarioError, load_scenario, read_yaml
+
+    bad = 0
+    for path in files:
+        try:
+            data = read_yaml(path)
+            if isinstance(data, dict) and "operations" in data:
+                what = f"contract {load_contract(path).name}"
+            elif isinstance(data, dict) and "mutants" in data and "name" not in data:
+                what = f"mutant catalogue ({len(load_catalogue(path))} mutants)"
+            else:
+                what = f"scenario {load_scenario(path).name}"
+        except (ScenarioError, ContractError, MutantError) as exc:
+            bad += 1
+            click.echo(f"invalid  {exc}")
+            continue
+        click.echo(f"ok       {path}: {what}")
+    click.echo(f"{len(files) - bad} of {len(files)} files valid")
+    sys.exit(EXIT_USAGE if bad else 0)
+
+
 @cli.command(name="legacy-corpus")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSONL file to write.")
 @CONTRACT
 def legacy_corpus_cmd(out: Path, contract: Path | None) -> None:
     """Write the legacy token corpus for the configured keys (AUTHCHAOS_JWT_*), with expected outcomes; its
-    claims spelled as the contract's ``claims:`` says."""
+    claims spelled as the contract's ``claims:`` says.
+
+    Exit status: 0 written, 2 a bad contract or output path.
+
+    Example: authchaos legacy-corpus --out corpus.jsonl --contract my-service.yaml
+    """
     from authchaos.record.service_contract import load_contract
     from authchaos.sut.reference_service import token_keys
     from authchaos.workload.legacy_corpus import build_corpus, write_corpus
@@ -614,6 +690,8 @@ def contract_init_cmd(openapi: str | None, target: str | None, out: Path, name: 
     """Write a commented contract skeleton from a service's OpenAPI document: routes, request fields and token
     places as the document shows them, each guess marked TODO, operations it lacks declared absent.
 
+    Exit status: 0 written, 2 no document, an unreadable one, or --out exists (without --force).
+
     Example: authchaos contract init --target http://127.0.0.1:8000 --out contract.yaml
     """
     from authchaos.drivers.contract_init import OpenApiError, draft_contract
@@ -629,7 +707,10 @@ def contract_init_cmd(openapi: str | None, target: str | None, out: Path, name: 
         skeleton, declared = draft_contract(text, source, url=url, name=slug)
     except OpenApiError as exc:
         _fail(str(exc))
-    out.write_text(skeleton)
+    try:
+        out.write_text(skeleton)
+    except OSError as exc:
+        _fail(f"--out {out}: {exc.strerror}; pass a path in an existing, writable folder")
     todos = skeleton.count("# TODO")
     click.echo(f"wrote {out}: {len(declared)} operations declared ({', '.join(declared) or 'none'}), {todos} TODOs")
     click.echo(f"next: authchaos contract check --target {url} --contract {out}")
@@ -644,6 +725,8 @@ def _openapi_text(openapi: str | None, target: str | None) -> tuple[str, str]:
             return Path(openapi).read_text(), openapi
         except OSError as exc:
             _fail(f"--openapi {openapi}: {exc.strerror}; pass the path of the service's openapi.json")
+        except UnicodeDecodeError:
+            _fail(f"--openapi {openapi}: not a text file (UTF-8); pass the service's openapi.json or .yaml")
     urls = [openapi] if openapi else [str(target).rstrip("/") + p for p in OPENAPI_PATHS]
     tried = []
     for url in urls:
@@ -651,9 +734,9 @@ def _openapi_text(openapi: str | None, target: str | None) -> tuple[str, str]:
             answer = httpx.get(str(url), timeout=5.0, follow_redirects=True)
         except httpx.HTTPError as exc:
             _fail(f"cannot reach {url}: {exc}; is the service running there?")
-        if answer.is_success:
+        if answer.is_success and re.search(r"[\"']?paths[\"']?\s*:", answer.text):
             return answer.text, str(url)
-        tried.append(f"{answer.status_code} {url}")
+        tried.append(f"{answer.status_code}{'' if not answer.is_success else ' (not OpenAPI)'} {url}")
     _fail(f"no OpenAPI document found ({'; '.join(tried)}): pass --openapi FILE_OR_URL")
 
 
@@ -686,7 +769,13 @@ def _server_url(text: str) -> str:
 @click.option("--target", required=True, help="Base URL of a running service, e.g. http://127.0.0.1:8000")
 @CONTRACT
 def replay_tokens(corpus: Path, target: str, contract: Path | None) -> None:
-    """Present each token of a corpus (yours, or from legacy-corpus) to a running service; compare outcomes."""
+    """Present each token of a corpus (yours, or from legacy-corpus) to a running service; compare outcomes.
+
+    Exit status: 0 every token got its expected outcomes, 1 one did not, 2 the corpus or the service could not
+    be read.
+
+    Example: authchaos replay-tokens corpus.jsonl --target http://127.0.0.1:8000
+    """
     import httpx
 
     from authchaos.record.service_contract import load_contract
@@ -774,6 +863,8 @@ def load(
     and correctness checks.
 
     Exit status: 0 SLOs and checks passed, 1 one missed (named in the table), 2 the harness could not run.
+
+    Example: authchaos load --profile ramp --fault blackhole@20+5 --slo refresh:p95=300
     """
     from authchaos.drivers.load import run_load
     from authchaos.report.terminal import output
@@ -816,8 +907,15 @@ def load(
 @SCENARIOS_DIR
 @CONTRACT
 @SERVICE
+@SEED
 def repro_cmd(
-    name: str, backend: str, report_dir: Path, scenarios_dir: Path | None, contract: Path | None, service: str | None
+    name: str,
+    backend: str,
+    report_dir: Path,
+    scenarios_dir: Path | None,
+    contract: Path | None,
+    service: str | None,
+    seed: int | None,
 ) -> None:
     """Reproduce a known regression: the buggy service must go red, the fixed one green (--service node: on the
     original stack).
@@ -833,7 +931,13 @@ def repro_cmd(
     path = _contract_path(contract, service)
     _exit_with(
         lambda: repro(
-            name, catalog, backend=cast("Backend", backend), report_root=report_dir, console=output(), contract=path
+            name,
+            catalog,
+            backend=cast("Backend", backend),
+            report_root=report_dir,
+            console=output(),
+            contract=path,
+            seed=seed,
         )
     )
 
@@ -844,7 +948,12 @@ def repro_cmd(
 @BACKEND
 @REPORT_DIR
 def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> None:
-    """Run the scenarios of a previous run.json again: same definition, seed and fault timeline."""
+    """Run the scenarios of a previous run.json again: same definition, seed and fault timeline.
+
+    Exit status: 0 every check passed, 1 a check failed, 2 the run.json or the harness could not be used.
+
+    Example: authchaos replay reports/latest/run.json --scenario gate-blackhole
+    """
     from authchaos.report.run_json import RunFileError, read_run
 
     try:
@@ -854,12 +963,24 @@ def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> 
     _run_selected(scenarios, backend, None, report_dir)
 
 
+def _verbosity_first(args: list[str]) -> list[str]:
+    """``authchaos gate -vv`` means what ``authchaos -vv gate`` does: the flag belongs to the group, wherever it is
+    typed (before a ``--``)."""
+    end = args.index("--") if "--" in args else len(args)
+    loud = [a for a in args[:end] if a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"})]
+    rest = [a for a in args[:end] if a not in loud]
+    return [*loud, *rest, *args[end:]]
+
+
 def main() -> None:
     try:
-        cli.main(prog_name="authchaos", standalone_mode=True)
+        cli.main(args=_verbosity_first(sys.argv[1:]), prog_name="authchaos", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("authchaos: interrupted", err=True)
         sys.exit(130)
+    except ConfigError as exc:  # a setting found bad only once the service is built (serve): the user's to fix
+        click.echo(f"authchaos: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except Exception as exc:  # a harness bug: one line for the user, the traceback with -v
         logging.getLogger("authchaos").debug("internal error", exc_info=True)
         click.echo(f"authchaos: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", err=True)

@@ -32,7 +32,7 @@ import pytest
 from authchaos.faults.nemesis import Nemesis, RealNemesis
 from authchaos.record.exchange import build_request, read_answer
 from authchaos.record.protocol import parse_body
-from authchaos.record.service_contract import ContractError, ServiceContract, load_contract
+from authchaos.record.service_contract import ARGUMENTS, ContractError, ServiceContract, load_contract
 from authchaos.run.infrastructure import InfraOptions, Infrastructure, choose_backend
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.servers.binaries import BinaryMissing
@@ -179,13 +179,18 @@ def auth_service_factory(
     started: list[RunLifecycle] = []
 
     def start(env: dict[str, str] | None = None, contract: ServiceContract | None = None) -> RunLifecycle:
-        plan = ServicePlan.build(env or {}, [], contract=contract or service_contract)
+        chosen = contract or service_contract
+        try:
+            plan = ServicePlan.build(env or {}, [], contract=chosen)
+        except ValueError as exc:  # an unknown bug switch: the user's to fix
+            pytest.fail(str(exc), pytrace=False)
         run = RunLifecycle(plan, infra=chaos_backend)
         try:
             started.append(run.open())
         except (StartError, ValueError) as exc:
             run.close()
-            pytest.fail(f"{plan.contract.name}: {exc}", pytrace=False)
+            why = str(exc).replace("use --backend real", "use --authchaos-backend real")
+            pytest.fail(why if why.startswith(chosen.name) else f"{chosen.name}: {why}", pytrace=False)
         return run
 
     try:
@@ -197,7 +202,8 @@ def auth_service_factory(
 
 @pytest.fixture
 def auth_service(auth_service_factory: Callable[..., RunLifecycle]) -> RunLifecycle:
-    """The reference service (fast Redis timeouts) behind the fault injector."""
+    """The service under test (the reference one with fast Redis timeouts, or the contract's) behind the fault
+    injector."""
     return auth_service_factory({"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "1", "AUTHCHAOS_BREAKER_RESET_S": "0.2"})
 
 
@@ -218,6 +224,9 @@ class ContractCaller:
     timeout_s: float = 5.0
 
     def __call__(self, operation: str, **args: Any) -> Called:
+        unknown = sorted(set(args) - set(ARGUMENTS))
+        if unknown:  # a misspelled argument would silently send a request without it
+            raise TypeError(f"auth_call({operation!r}): unknown argument {', '.join(unknown)}; known: {ARGUMENTS}")
         spec = self.contract.operation(operation)
         if spec is None:
             pytest.skip(f"the contract {self.contract.name} declares no {operation}")

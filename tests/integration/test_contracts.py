@@ -7,11 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from authchaos.record.service_contract import load_contract
+from authchaos.record.token_keys import TokenKeys, sign
 from authchaos.run.infrastructure import InfraOptions, Infrastructure
 from authchaos.servers.redis_server import RedisServer
 from authchaos.sut.command_service import CommandService
@@ -139,11 +142,27 @@ def test_the_legacy_corpus_replayed_on_the_node_service(tmp_path: Path) -> None:
         service = CommandService(load_contract(NODE), infra.service_redis_url, keys, keys=token_keys(keys)).start()
         try:
             replay = authchaos("replay-tokens", corpus, "--target", service.url, "--contract", NODE)
+            revoked = _blacklist_then_refresh(service.url, token_keys(keys))
         finally:
             service.stop()
     assert replay.returncode == 0 and "11 as expected, 0 unexpected" in replay.stdout, replay.stdout
     rows = {line.split("│")[1].strip(): line for line in replay.stdout.splitlines() if line.count("│") > 4}
     assert "200 then 401 token_reused" in rows["retired-1"] and "401 invalid_token" in rows["legacy-2"]
+    # a token a retired key signed is accepted, so it must be revocable too: blacklisted, then refused
+    assert revoked == ({"blacklisted": 1, "expired": 0, "invalid": 0}, 401, "TOKEN_REVOKED")
+
+
+def _blacklist_then_refresh(url: str, keys: TokenKeys) -> tuple[object, int, object]:
+    secret, kid = keys.retired_refresh[0]
+    now = int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 600, "iss": keys.issuer, "aud": keys.audience}
+    token = sign(claims, secret, kid=kid)  # the pre-fix shape: no type, no typ header
+    with httpx.Client(base_url=url, timeout=10) as http:
+        admin = http.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-secret"}).json()
+        bearer = {"Authorization": f"Bearer {admin['data']['accessToken']}"}
+        counts = http.post("/api/v1/auth/blacklist", json={"tokens": [token]}, headers=bearer).json()["data"]
+        again = http.post("/api/v1/auth/refresh", json={"refreshToken": token})
+    return counts, again.status_code, again.json()["error"]["code"]
 
 
 @needs_node

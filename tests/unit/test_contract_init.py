@@ -104,3 +104,33 @@ def test_bad_input_is_one_line(args: tuple[str, ...], says: str, tmp_path: Path)
     done = authchaos("contract", "init", *args, "--out", str(tmp_path / "c.yaml"))
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_base_paths_templates_and_odd_documents() -> None:
+    swagger = {
+        "swagger": "2.0",
+        "basePath": "/v1",
+        "paths": {
+            "/auth/login": {"post": {"operationId": None, "responses": {"200": {"description": "ok"}}}},
+            "/users/{userId}/logout": {"post": {"responses": {"200": {"description": "ok"}}}},
+        },
+    }
+    text, raw = _draft(json.dumps(swagger))
+    contract = parse_contract(raw, "swagger")
+    assert contract.operation("login").path == "/v1/auth/login"  # type: ignore[union-attr]
+    assert "TODO: the path has a template ({...})" in text
+    servers = {"openapi": "3.0.0", "servers": [{"url": "/api/v2"}], "components": None, "paths": {
+        "/healthz": {"get": {"responses": {"200": {"description": "up"}}}},
+    }}  # fmt: skip
+    _, raw = _draft(json.dumps(servers))
+    assert parse_contract(raw, "servers").operation("health").path == "/api/v2/healthz"  # type: ignore[union-attr]
+    for name in ("on", "2024", "null"):  # YAML would read these as a bool, a number and nothing
+        out, _ = draft_contract(json.dumps(servers), "doc", url=URL, name=name)
+        assert parse_contract(yaml.safe_load(out), "c").name == name
+
+
+def test_an_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    spec = str(FIXTURES / "flask_service.yaml")
+    done = authchaos("contract", "init", "--openapi", spec, "--out", str(tmp_path / "no" / "such" / "c.yaml"))
+    assert done.returncode == 2 and "pass a path in an existing, writable folder" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

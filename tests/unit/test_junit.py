@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 import xmlschema
@@ -88,16 +87,27 @@ def test_only_a_scenario_not_run_as_designed_is_skipped() -> None:
     assert suite.get("skipped") == suite.get("tests") == "2" and suite.get("failures") == "0"
 
 
-def test_an_expected_red_passes_when_caught_and_fails_when_not() -> None:
-    caught = judged("switched+bug", CheckResult("no_false_rejections", False, "3 legitimate tokens rejected"))
-    uncaught = judged("switched+other", CheckResult("no_false_rejections", True, "none"))
-    for r in (caught, uncaught):
-        r.expected = "fail"
-    root = junit(caught, uncaught)
+def test_with_a_bug_on_only_its_symptoms_red_is_expected_and_the_proof_says_whether_it_was_noticed() -> None:
+    symptom = CheckResult("no_false_rejections", False, "3 legitimate tokens rejected")
+    other = CheckResult("contract_conformance", False, "12 answers matched no declared outcome")
+    caught = judged("switched+bug", symptom, other)
+    quiet = judged("other+bug", CheckResult("no_false_rejections", True, "none"))
+    for r in (caught, quiet):
+        r.expected, r.expected_checks = "bug-on", ("no_false_rejections",)
+    proof = [
+        {"name": "legacy_fallback_tokens", "verdict": "caught", "ok": True, "detail": "switched+bug: ..."},
+        {"name": "no_breaker", "verdict": "MISSED", "ok": False, "detail": ""},
+    ]
+    xml = junit_xml(run_dict([caught, quiet], "2026-01-01T00:00:00+00:00", proof))
+    XSD.validate(xml.decode())
+    root = ET.fromstring(xml)
     red = cases(root)["switched+bug", "no_false_rejections"]
     assert red.find("failure") is None and "expected failure" in (red.findtext("system-out") or "")
-    assert suites(root)["switched+bug"].get("failures") == "0"
-    missed = cases(root)["switched+other", "bug_caught"].find("failure")
+    assert cases(root)["switched+bug", "contract_conformance"].find("failure") is not None  # not its symptom
+    assert suites(root)["other+bug"].get("failures") == "0"  # a scenario that cannot see the bug is no failure
+    proof_suite = suites(root)["proof"]
+    assert (proof_suite.get("tests"), proof_suite.get("failures")) == ("2", "1")
+    missed = cases(root)["proof", "no_breaker"].find("failure")
     assert missed is not None and missed.get("type") == "authchaos.BugNotCaught"
-    props: dict[str, Any] = {p.get("name"): p.get("value") for p in suites(root)["switched+bug"].iter("property")}
-    assert props["expected"] == "fail"
+    assert cases(root)["proof", "legacy_fallback_tokens"].find("failure") is None
+    assert root.get("failures") == "2"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from authchaos.run.load_spec import LoadError, LoadOptions, parse_fault, parse_slo
@@ -21,10 +23,12 @@ def test_fault_specs() -> None:
         ("lightning@1+1", "--fault 'lightning@1+1'"),
         ("latency@1+1", "ms: Field required"),
         ("latency:ms=fast@1+1", "ms: Input should be a valid integer"),
+        ("blakhole@1+1", "--fault 'blakhole@1+1': no fault kind 'blakhole'; did you mean 'blackhole'? known:"),
+        ("latency:msec=5@1+1", "--fault 'latency:msec=5@1+1': msec: unknown key 'msec': did you mean 'ms'?"),
     ],
 )
 def test_bad_fault_specs(spec: str, fragment: str) -> None:
-    with pytest.raises(LoadError, match=fragment.replace("[", r"\[").replace("+", r"\+").replace(".", r"\.")):
+    with pytest.raises(LoadError, match=re.escape(fragment)):
         parse_fault(spec)
 
 

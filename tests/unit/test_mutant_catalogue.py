@@ -109,6 +109,20 @@ def test_a_contract_without_mutants_and_paths_outside_the_service_are_refused(tm
     bare.source = NODE.source
     with pytest.raises(MutantError, match=r"declares no mutants: add `mutants: FILE`"):
         target_for(bare)
-    assert target_for(None) == MutantTarget(target_for(None).catalogue)
+    reference = target_for(None)
+    assert reference.contract is None and reference.catalogue.name == "catalogue.yaml"  # the built-in one
     with pytest.raises(ValueError, match=r"relative, no '\.\.'"):
         Mutant(id="x", invariant="expiry", file="../../etc/passwd", find="a", replace="b", why="w")
+
+
+def test_a_mutant_of_a_linked_dependency_is_refused_and_the_dependency_left_alone(tmp_path: Path) -> None:
+    service = tmp_path / "svc"
+    (service / "node_modules" / "dep").mkdir(parents=True)
+    (service / "node_modules" / "dep" / "index.js").write_text("module.exports = 1;\n")
+    (service / "contract.yaml").write_text((NODE.root / "contract.yaml").read_text())
+    contract = load_contract(service / "contract.yaml")
+    target = MutantTarget(service / "mutants.yaml", contract)
+    sneaky = Mutant(id="dep", invariant="expiry", file="node_modules/dep/index.js", find="= 1", replace="= 2", why="w")
+    with pytest.raises(MutantError, match="is not the service's own code"):
+        apply(sneaky, tmp_path / "into", target)
+    assert (service / "node_modules" / "dep" / "index.js").read_text() == "module.exports = 1;\n"

@@ -208,3 +208,13 @@ async def test_without_a_terminal_a_progress_line_comes_at_a_steady_interval() -
     narrow.print(table)
     out = narrow.file.getvalue()  # type: ignore[attr-defined]
     assert "…" not in out and "acknowledged_revo" in out and "cations_lost" in out  # folded, never cut
+
+
+def test_only_a_probe_turned_away_as_it_should_be_is_drawn_as_expected() -> None:
+    base = {"t_start_s": 0.1, "t_end_s": 0.2, "latency_ms": 3.0}
+    revoked_401 = {**base, "probe": "revoked", "status": 401, "outcome": "ok"}
+    replayed = {**base, "probe": "replayed", "status": 401, "outcome": "fail", "error": "token_reused"}
+    wrong_path = {**base, "probe": "revoked", "status": 404, "outcome": "fail"}
+    assert html._color(revoked_401) == html._color(replayed) == html.COLORS["rejected as expected"]
+    assert html._color(wrong_path) == html.COLORS["fail"]
+    assert html._per_second([revoked_401, replayed, wrong_path], 1) == ([3], [1])

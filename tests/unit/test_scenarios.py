@@ -35,6 +35,11 @@ def test_every_shipped_scenario_loads_and_has_a_gate_suite() -> None:
         ("name: x\nworkload: {mix: {dance: 1}}\n", "workload.mix.dance"),
         ("name: x\nsurprise: 1\n", "surprise: unknown key 'surprise' (remove it)"),
         ("name: x\nworkloda: {clients: 2}\n", "workloda: unknown key 'workloda': did you mean 'workload'?"),
+        (  # suggestions come from the keys allowed there, not from anywhere in the format
+            "name: x\nfaults: [{at: 1, for: 1, fault: {kind: latency, nmae: 2, ms: 3}}]\n",
+            "faults[0].fault.nmae: unknown key 'nmae' (remove it); allowed here: direction, jitter_ms, kind, ms",
+        ),
+        ("name: x\nservice: {redis: {topolgy: single}}\n", "unknown key 'topolgy': did you mean 'topology'?"),
         (  # the typo is named first, not the field it left missing
             "name: x\nfaults: [{at: 1, for: 1, fault: {kind: latency, msec: 200}}]\n",
             "faults[0].fault.msec: unknown key 'msec': did you mean 'ms'? (and 1 more)",

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -119,8 +120,18 @@ class Resolver:
         return {k: self(v) for k, v in props.items()}
 
 
+def base_path(doc: Mapping[str, Any]) -> str:
+    """What the document's paths hang under: Swagger 2's ``basePath``, or the path of the first server URL."""
+    if isinstance(doc.get("basePath"), str):
+        return str(doc["basePath"]).rstrip("/")
+    servers = doc.get("servers")
+    first = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], Mapping) else {}
+    return urlsplit(str(first.get("url") or "")).path.rstrip("/")
+
+
 def endpoints(doc: Mapping[str, Any]) -> list[Endpoint]:
     out = []
+    base = base_path(doc)
     for path, item in doc["paths"].items():
         if not isinstance(item, Mapping) or not str(path).startswith("/"):
             continue
@@ -128,7 +139,7 @@ def endpoints(doc: Mapping[str, Any]) -> list[Endpoint]:
             if isinstance(item.get(method), Mapping):
                 spec = dict(item[method])
                 spec["parameters"] = [*(item.get("parameters") or []), *(spec.get("parameters") or [])]
-                out.append(Endpoint(method.upper(), str(path), spec))
+                out.append(Endpoint(method.upper(), base + str(path), spec))
     return out
 
 
@@ -146,7 +157,7 @@ def _score(role: str, ep: Endpoint) -> int:
         if ("/" in name and name in path) or name in words or any(w.replace("_", "-") == name for w in words):
             if role == "login" and name == "token" and "refresh" in path:
                 return 0
-            return len(names) - rank + (5 if ep.spec.get("operationId", "").lower().find(role) >= 0 else 0)
+            return len(names) - rank + (5 if role in str(ep.spec.get("operationId") or "").lower() else 0)
     return 0
 
 
@@ -172,6 +183,13 @@ class Drafter:
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = doc
         self.resolve = Resolver(doc)
+
+    def body_media(self, ep: Endpoint) -> str | None:
+        body = self.resolve(ep.spec.get("requestBody"))
+        content = body.get("content") if isinstance(body, Mapping) else None
+        if not isinstance(content, Mapping) or not content:
+            return None
+        return "application/json" if "application/json" in content else str(next(iter(content)))
 
     def body_fields(self, ep: Endpoint) -> dict[str, Any]:
         body = self.resolve(ep.spec.get("requestBody"))
@@ -199,7 +217,8 @@ class Drafter:
         if any(n.lower() == "authorization" and w == "header" for n, w in self.parameters(ep).items()):
             return True
         security = ep.spec.get("security", self.doc.get("security")) or []
-        schemes = {**(self.doc.get("components", {}).get("securitySchemes") or {})}
+        components = self.doc.get("components") or {}
+        schemes = dict(components.get("securitySchemes") or {}) if isinstance(components, Mapping) else {}
         schemes.update(self.doc.get("securityDefinitions") or {})
         for requirement in security:
             for name in requirement if isinstance(requirement, Mapping) else []:
@@ -260,6 +279,12 @@ class Drafter:
 
     def draft(self, role: str, ep: Endpoint) -> Drafted:
         d = Drafted(ep)
+        if "{" in ep.path:
+            d.todo.append(
+                "the path has a template ({...}): write the value a test user has, the harness sends it as is"
+            )
+        if self.body_media(ep) not in (None, "application/json"):
+            d.todo.append(f"the body is {self.body_media(ep)}: the harness sends JSON, so the service must take it too")
         for arg in SENDS[role]:
             self._place(d, role, arg, ep)
         params = self.parameters(ep)
@@ -296,12 +321,12 @@ def render(doc: Mapping[str, Any], source: str, url: str, name: str) -> str:
         f"# A contract drafted by `authchaos contract init` from {source}.",
         "# Check each TODO, then try it against the running service:",
         f"#   authchaos contract check --target {url} --contract THIS_FILE",
-        f"name: {name}",
+        f"name: {json.dumps(name)}",
         f"description: {json.dumps(title)}",
         "# kind external: already running at url. For the harness to start it (gate, prove, the pytest",
         "# fixture), use kind: command and a start: block instead of url:",
         "kind: external",
-        f"url: {url}",
+        f"url: {json.dumps(url)}",
         "# start:                    # a command, run from this file's folder, with {port} {redis_url} ... filled in",
         '#   command: [your-server, --port, "{port}"]',
         '#   env: {REDIS_URL: "{redis_url}"}',
@@ -313,7 +338,7 @@ def render(doc: Mapping[str, Any], source: str, url: str, name: str) -> str:
             lines.append(f"  {role}: null    # not found in the document: declare it, or keep it absent")
             continue
         d = drafter.draft(role, ep)
-        op_id = ep.spec.get("operationId")
+        op_id = str(ep.spec.get("operationId") or "")
         lines.append(f"  {role}:    # from {ep.method} {ep.path}" + (f" ({op_id})" if op_id else ""))
         if ep.method != "POST":
             lines.append(f"    method: {ep.method}")

@@ -19,6 +19,7 @@ from authchaos.checks.expectations import Slo
 from authchaos.drivers.load_summary import print_summary
 from authchaos.record.history import History
 from authchaos.record.service_contract import load_contract
+from authchaos.report.terminal import ProgressLines
 from authchaos.report.writer import publish
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.run.load_spec import LoadOptions, load_scenario
@@ -83,6 +84,7 @@ async def _drive(
         procs = spawn_locust(opts, run.url, out, locust_env(opts, out / "history", run.keys))
         record.t0_ns = time.monotonic_ns()
         run.start_faults(scenario.faults, record.t0_ns)
+        lines = ProgressLines(console)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
         ) as progress:
@@ -91,12 +93,13 @@ async def _drive(
             def tick(elapsed: float) -> None:
                 active = [w.name for w in run.timeline.windows if w.start_ns and not w.end_ns]
                 phase = f"during {', '.join(active)}" if active else "load"
-                progress.update(
-                    task, completed=min(elapsed, opts.seconds), description=f"{scenario.name}: {phase} {live_rps(out)}"
-                )
+                description = f"{scenario.name}: {phase} {live_rps(out)}"
+                progress.update(task, completed=min(elapsed, opts.seconds), description=description)
+                lines.update(f"{description} ({min(elapsed, opts.seconds):.0f} of {opts.seconds:.0f}s)")
 
-            if not await wait_for_master(procs[0], opts.seconds, tick):
-                record.aborted = f"Locust did not finish within {opts.seconds:.0f}s and its grace time"
+            async with lines:
+                if not await wait_for_master(procs[0], opts.seconds, tick):
+                    record.aborted = f"Locust did not finish within {opts.seconds:.0f}s and its grace time"
         record.info["locust_exit_code"] = procs[0].proc.returncode if procs[0].proc else None
     finally:
         await run.stop_faults()  # the nemesis first: its rollback needs Toxiproxy still running

@@ -100,6 +100,15 @@ def load_catalogue(path: Path = CATALOGUE) -> list[Mutant]:
 
 def _mutate(mutant: Mutant, root: Path, catalogue: Path) -> Path:
     path = root / mutant.file
+    inside = path.resolve().is_relative_to(root.resolve())
+    linked = any(
+        (root / Path(*Path(mutant.file).parts[: i + 1])).is_symlink() for i in range(len(Path(mutant.file).parts))
+    )
+    if not inside or linked:  # a linked dependency (node_modules, .venv) leads back into the real tree
+        raise MutantError(
+            f"mutant {mutant.id}: {mutant.file} is not the service's own code (a linked dependency or outside "
+            f"its folder); mutants change only the copy: fix file in {catalogue}"
+        )
     text = path.read_text() if path.is_file() else ""
     count = text.count(mutant.find)
     if count != 1:

@@ -118,7 +118,19 @@ def _write(kills: list[Kill], started_at: str, report_root: Path) -> Path:
         }
         for k in kills
     ]
-    return publish(results, started_at, report_root, extra={"mutants.json": table})
+    for r in results:
+        r.expected = "bug-on"  # a mutant is a bug: any check that fails on it is doing its job
+    proof = [
+        {"name": k.mutant.id, "verdict": k.verdict, "ok": k.verdict == "killed", "detail": _killed_by(k)} for k in kills
+    ]
+    return publish(results, started_at, report_root, extra={"mutants.json": table}, proof=proof)
+
+
+def _killed_by(kill: Kill) -> str:
+    killer = kill.killer
+    if killer is None:
+        return kill.error or "no scenario failed a check"
+    return f"{killer.scenario.name}: {', '.join(c.name for c in killer.failed_checks)}"
 
 
 async def prove_mutants(
@@ -135,7 +147,9 @@ async def prove_mutants(
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ordered = _likeliest_killers_first(scenarios)
     kills: list[Kill] = []
-    for mutant in mutants:
+    for i, mutant in enumerate(mutants, 1):
+        so_far = sum(k.verdict == "killed" for k in kills)
+        console.print(f"mutant {i}/{len(mutants)}: {mutant.id} ({so_far} of {i - 1} killed so far)", highlight=False)
         kills.append(await _try(mutant, ordered, console, trials, target))
         if any(r.interrupted for r in kills[-1].results):
             return EXIT_INTERRUPTED, kills

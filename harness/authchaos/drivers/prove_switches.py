@@ -82,7 +82,12 @@ def proof_table(rows: list[ProofRow]) -> Table:
 
 
 async def _run_switches(
-    scenarios: list[Scenario], backend: Backend, console: Console, symptoms: Mapping[str, Sequence[str]]
+    scenarios: list[Scenario],
+    backend: Backend,
+    console: Console,
+    symptoms: Mapping[str, Sequence[str]],
+    seed: int | None = None,
+    progress_interval_s: float | None = None,
 ) -> tuple[list[ProofRow], bool]:
     rows: list[ProofRow] = []
     saved = os.environ.get("AUTHCHAOS_BUGS")
@@ -92,14 +97,15 @@ async def _run_switches(
             outcome = await run_suite(
                 scenarios,
                 backend=backend,
-                seed=None,
+                seed=seed,
                 report_root=None,
                 console=console,
                 label=f"{switch or 'fixed'} | ",
                 announce=False,
+                progress_interval_s=progress_interval_s,
             )
-            for result in outcome.results if switch else []:
-                result.expected = "fail"  # a known bug is on: junit shows its red as expected
+            for result in outcome.results if switch else []:  # a known bug is on: its symptom's red is expected
+                result.expected, result.expected_checks = "bug-on", tuple(symptoms.get(switch, ()))
             rows.append(ProofRow(switch, outcome.results, tuple(symptoms.get(switch, ()))))
             if outcome.interrupted:
                 return rows, True
@@ -119,18 +125,24 @@ async def prove(
     console: Console,
     switches: Sequence[str] = SWITCHES,
     symptoms: Mapping[str, Sequence[str]] = SYMPTOMS,
+    seed: int | None = None,
+    progress_interval_s: float | None = None,
 ) -> tuple[int, list[ProofRow]]:
     """The gate on the fixed service, then with each of ``switches`` (default: every known-bug switch of the
     reference service) on; ``symptoms``: each switch's checks (a contract's ``bug_switches`` for another service)."""
     backend = announce_backend(backend, console)
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     chosen = {s: tuple(symptoms.get(s, ())) for s in switches}
-    rows, interrupted = await _run_switches(scenarios, backend, console, chosen)
+    rows, interrupted = await _run_switches(scenarios, backend, console, chosen, seed, progress_interval_s)
     if interrupted:
         return EXIT_INTERRUPTED, rows
     console.print(proof_table(rows))
     labelled = [r for row in rows for r in relabel(row.results, row.switch or "fixed")]
-    report_dir = write_reports(run_dict(labelled, started_at), report_root)
+    proof = [
+        {"name": row.switch or "fixed", "verdict": row.verdict, "ok": row.ok, "detail": "; ".join(row.detections)}
+        for row in rows
+    ]
+    report_dir = write_reports(run_dict(labelled, started_at, proof), report_root)
     console.print(f"report: {report_dir}/index.html")
     if any(row.errors for row in rows):
         return EXIT_ERROR, rows

@@ -36,7 +36,14 @@ def _symptoms(result: ScenarioResult, symptom: str) -> int:
 
 
 async def repro(
-    name: str, catalog: Catalog, *, backend: Backend, report_root: Path, console: Console, contract: Path | None = None
+    name: str,
+    catalog: Catalog,
+    *,
+    backend: Backend,
+    report_root: Path,
+    console: Console,
+    contract: Path | None = None,
+    seed: int | None = None,
 ) -> int:
     spec = REPROS[name]
     base = catalog.select([spec.scenario])[0].with_contract(contract)
@@ -47,11 +54,11 @@ async def repro(
     )
     fixed = base.model_copy(update={"name": f"{base.name}+fixed"})
     outcome = await run_suite(
-        [buggy, fixed], backend=backend, seed=None, report_root=None, console=console, announce=False
+        [buggy, fixed], backend=backend, seed=seed, report_root=None, console=console, announce=False
     )
     results = outcome.results
     if results:
-        results[0].expected = "fail"  # the bug is on: red is what reproduces it (junit marks it expected)
+        results[0].expected = "bug-on"  # red is what reproduces it: junit marks its failures expected
     table = columns_table(
         f"repro {name}: {spec.symptom!r}", ("service", "verdict", f"responses saying {spec.symptom!r}", "failed checks")
     )
@@ -61,12 +68,15 @@ async def repro(
         failed = ", ".join(c.name for c in r.failed_checks) or "-"
         table.add_row(label, f"[{colour}]{shown}[/]", str(_symptoms(r, spec.symptom)), failed)
     console.print(table)
-    console.print(where(publish(results, started, report_root)))
     reproduced = (
         len(results) == 2
         and results[0].verdict == "fail"
         and _symptoms(results[0], spec.symptom) > 0
         and results[1].verdict == "pass"
     )
+    seen = _symptoms(results[0], spec.symptom) if results else 0
+    row = {"name": name, "verdict": "reproduced" if reproduced else "NOT reproduced", "ok": reproduced}
+    row["detail"] = f"{seen} answers said {spec.symptom!r} with {spec.bug} on; fixed: {results[-1].verdict}"
+    console.print(where(publish(results, started, report_root, proof=[row])))
     console.print("reproduced: red with the bug, green without" if reproduced else "[red]NOT reproduced[/]")
     return EXIT_PASS if reproduced else EXIT_FAIL

@@ -33,22 +33,28 @@ def yaml_text(path: Path, text: str, error: type[Exception]) -> object:
         raise error(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
-def vocabulary(model: type[BaseModel]) -> set[str]:
-    """Every key a file of ``model`` may use, at any depth (unions and lists included): what a typo is near."""
-    seen: set[type[BaseModel]] = set()
-    names: set[str] = set()
+def _models(tp: Any) -> list[type[BaseModel]]:
+    """The models a field's annotation can hold (through Optional, unions, lists, dicts and Annotated)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for arg in get_args(tp) for m in _models(arg)]
 
-    def walk(tp: Any) -> None:
-        for arg in get_args(tp):
-            walk(arg)
-        if isinstance(tp, type) and issubclass(tp, BaseModel) and tp not in seen:
-            seen.add(tp)
-            for name, info in tp.model_fields.items():
-                names.add(info.alias or name)
-                walk(info.annotation)
 
-    walk(model)
-    return names
+def keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> set[str] | None:
+    """The keys allowed where ``loc`` (a validation error's location, its last part the offending key) points:
+    the fields of the models that can sit there; None when the location cannot be followed."""
+    current: list[type[BaseModel]] = [model]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # a list index: the same models
+        following = [m for c in current if part in c.model_fields for m in _models(c.model_fields[part].annotation)]
+        if not following:
+            tagged = [c for c in current if part in {str(f.default) for f in c.model_fields.values()}]
+            if not tagged:
+                return None
+            following = tagged  # a tagged union's tag in the location: keep the models
+        current = following
+    return {info.alias or name for m in current for name, info in m.model_fields.items()}
 
 
 def validation_message(
@@ -64,7 +70,10 @@ def validation_message(
     message = str(err["msg"])
     if err["type"] == "extra_forbidden" and loc:
         key = str(loc[-1])
-        close = difflib.get_close_matches(key, sorted(vocabulary(model) - {key}), n=1, cutoff=0.6)
+        allowed = keys_at(model, tuple(err["loc"])) or set()
+        close = difflib.get_close_matches(key, sorted(allowed - {key}), n=1, cutoff=0.6)
         message = f"unknown key {key!r}" + (f": did you mean {close[0]!r}?" if close else " (remove it)")
+        if allowed and not close:
+            message += f"; allowed here: {', '.join(sorted(allowed))}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {field_path(loc)}: {message}{more}"

@@ -40,9 +40,11 @@ vertical-align:middle}
 
 
 def _expected_rejection(op: dict[str, Any]) -> bool:
-    """A probe the service was right to turn away (its 4xx is the pass), told apart from real failures."""
-    status = op.get("status")
-    return op.get("probe") is not None and isinstance(status, int) and 400 <= status < 500
+    """A probe the service was right to turn away, told apart from real failures: a probe the client judged a
+    pass (its 401), or a replayed refresh token refused as reuse. A 404 or 429 to a probe stays a failure."""
+    if op.get("probe") is None or op.get("status") != 401:
+        return False
+    return op["outcome"] == "ok" or (op.get("probe") == "replayed" and op.get("error") == "token_reused")
 
 
 def _color(op: dict[str, Any]) -> str:

@@ -4,9 +4,10 @@ Totals on the root and on each suite, a ``time`` on every testcase (the ``experi
 scenario's run time, each check its judging time), a ``type`` on every failure and error. A check with nothing
 to judge is neither a pass nor a skipped test: it is listed in the suite's properties
 (``not_applicable.<check>``). Only a scenario that did not run as designed (a fault it could not produce) is
-``<skipped>``. A scenario expected to be red (a known bug switched on: ``repro``, ``gate --prove``) passes
-when its checks fail, and fails when they all pass: the bug went unnoticed. Validated in the tests against the
-JUnit schema Jenkins' xUnit plugin and pytest use (``junit-10.xsd``).
+``<skipped>``. With a known bug switched on (``repro``, ``prove``) the failures of the checks that name its
+symptom are expected (system-out) and any other failure stays one; whether the bug was noticed at all is the
+run's ``proof``: a testsuite ``proof``, one testcase per bug, failing when it went unnoticed. Validated in the
+tests against the JUnit schema Jenkins' xUnit plugin and pytest use (``junit-10.xsd``).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _check(suite: ET.Element, counts: Counts, sc: dict[str, Any], check: dict[st
         ET.SubElement(case, "skipped", message="not run as designed: its faults were skipped")
     elif check.get("finding"):
         ET.SubElement(case, "system-out").text = f"known finding (does not fail the gate): {check['summary']}"
-    elif failed and sc.get("expected") == "fail":
+    elif failed and sc.get("expected") == "bug-on" and check["name"] in (sc.get("expected_checks") or [check["name"]]):
         ET.SubElement(case, "system-out").text = f"expected failure (a known bug is switched on): {check['summary']}"
     elif failed:
         evidence = f"{check['summary']}\nevidence (operation ids in run.json): {check['evidence']}"
@@ -93,8 +94,8 @@ def _suite(parent: ET.Element, sc: dict[str, Any]) -> Counts:
     counts = Counts()
     suite = ET.SubElement(parent, "testsuite", name=sc["name"], timestamp=str(sc.get("started_at") or "")[:19])
     props = ET.SubElement(suite, "properties")
-    for key in ("backend", "seed", "verdict", "expected"):
-        ET.SubElement(props, "property", name=key, value=str(sc.get(key, "pass")))
+    for key in ("backend", "seed", "verdict", "expected", "service"):
+        ET.SubElement(props, "property", name=key, value=str(sc.get(key) or ""))
     judged = [c for c in sc["checks"] if c.get("applicable", True)]
     for check in sc["checks"]:
         if not check.get("applicable", True):
@@ -102,11 +103,21 @@ def _suite(parent: ET.Element, sc: dict[str, Any]) -> Counts:
     _experiment(suite, counts, sc)
     for check in judged:
         _check(suite, counts, sc, check)
-    uncaught = sc.get("expected") == "fail" and sc["verdict"] == "pass"
-    if uncaught:
-        case = _case(suite, counts, sc["name"], "bug_caught", 0.0)
-        why = "a known bug was switched on and every check passed: the gate did not notice it"
-        _fail(case, counts, why, why, UNCAUGHT_TYPE)
+    suite.attrib.update(counts.attrs())
+    return counts
+
+
+def _proof(parent: ET.Element, rows: list[dict[str, Any]]) -> Counts:
+    """One testcase per switched-on bug: a failure when the gate did not notice it (or noticed the wrong thing)."""
+    counts = Counts()
+    suite = ET.SubElement(parent, "testsuite", name="proof")
+    for row in rows:
+        case = _case(suite, counts, "proof", str(row["name"]), 0.0)
+        text = f"{row['verdict']}: {row.get('detail') or '-'}"
+        if row["ok"]:
+            ET.SubElement(case, "system-out").text = text
+        else:
+            _fail(case, counts, text, text, UNCAUGHT_TYPE)
     suite.attrib.update(counts.attrs())
     return counts
 
@@ -116,6 +127,8 @@ def junit_xml(run: dict[str, Any]) -> bytes:
     total = Counts()
     for sc in run["scenarios"]:
         total.add(_suite(root, sc))
+    if run.get("proof") is not None:
+        total.add(_proof(root, run["proof"]))
     root.attrib.update({k: v for k, v in total.attrs().items() if k != "skipped"})  # the schema has no root skipped
     ET.indent(root)
     xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -54,6 +54,7 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
         "duration_s": r.duration_s,
         "verdict": r.verdict,
         "expected": r.expected,
+        "expected_checks": list(r.expected_checks) if r.expected_checks is not None else None,
         "service": r.service,
         "aborted": r.aborted,
         "error": r.error,
@@ -84,7 +85,11 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def run_dict(results: list[ScenarioResult], started_at: str) -> dict[str, Any]:
+def run_dict(
+    results: list[ScenarioResult], started_at: str, proof: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """``proof``: one row per known bug a proving driver switched on (``name``, ``verdict``, ``ok``, ``detail``):
+    whether the gate noticed it, which no single scenario can say."""
     return {
         "authchaos": __version__,
         "started_at": started_at,
@@ -93,6 +98,7 @@ def run_dict(results: list[ScenarioResult], started_at: str) -> dict[str, Any]:
         "versions": versions(),
         "verdict": overall(results),
         "scenarios": [scenario_dict(r) for r in results],
+        **({"proof": proof} if proof is not None else {}),
     }
 
 

@@ -33,10 +33,11 @@ def publish(
     *,
     extra: dict[str, Any] | None = None,
     move_in: Path | None = None,
+    proof: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Every driver's reports: ``extra`` files written as JSON beside them, ``move_in``'s files moved in
     (Locust's own logs and CSVs); returns the report directory."""
-    out = write_reports(run_dict(results, started_at), root)
+    out = write_reports(run_dict(results, started_at, proof), root)
     for name, data in (extra or {}).items():
         (out / name).write_text(json.dumps(data, indent=1, default=str))
     if move_in is not None:

@@ -87,7 +87,9 @@ async def run_scenario(
     try:
         plan = plan_for(scenario, code_dir)
     except (ContractError, ValueError) as exc:  # a bad contract or switch: this scenario cannot run as designed
-        return ScenarioResult(scenario, seed, str(backend), "", started_at, {}, error=str(exc))
+        failed = ScenarioResult(scenario, seed, str(backend), "", started_at, {}, error=str(exc))
+        failed.service = target or scenario.service.contract or "reference service"
+        return failed
     progress = on_progress or (lambda phase, frac: None)
     started = time.monotonic()
     seen = Observations()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from authchaos.checks import check_names
 from authchaos.checks.expectations import Expectations, Slo
-from authchaos.faults.fault_spec import Fault, FaultEvent
+from authchaos.faults.fault_spec import FAULT_CLASSES, Fault, FaultEvent
 from authchaos.record.protocol import LOAD_PROFILES, profile_seconds
+from authchaos.record.strict_model import validation_message
 from authchaos.run.infrastructure import Backend
 from authchaos.scenario.schema import Scenario
 from authchaos.workload.workload_spec import Workload
@@ -41,10 +43,15 @@ def parse_fault(spec: str) -> FaultEvent:
     if not m:
         raise LoadError(f"--fault {spec!r}: expected KIND[:attr=value,...]@START+DURATION, e.g. blackhole@10+2")
     kind, attrs, start, length = m.groups()
+    classes = {cls.model_fields["kind"].default: cls for cls in FAULT_CLASSES}
+    if kind not in classes:
+        close = difflib.get_close_matches(kind, classes, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise LoadError(f"--fault {spec!r}: no fault kind {kind!r}; {hint}known: {', '.join(classes)}")
     try:
         fault = _FAULT.validate_python({"kind": kind, **dict(_pairs(attrs or ""))})
     except ValidationError as exc:
-        raise _first_error("--fault", spec, exc) from None
+        raise LoadError(validation_message(exc, classes[kind], f"--fault {spec!r}", frozenset(classes))) from None
     return FaultEvent(at_s=float(start), for_s=float(length), fault=fault)
 
 

@@ -35,7 +35,8 @@ class ScenarioResult:
     error: str | None = None
     allow_skipped: bool = False
     load: dict[str, Any] | None = None  # a Locust load run's own figures (Locust's stats, capacity, workers)
-    expected: str = "pass"  # "fail": a known bug is switched on (repro, gate --prove): red is the right answer
+    expected: str = "pass"  # "bug-on": a known bug is switched on (repro, prove): its red is the right answer
+    expected_checks: tuple[str, ...] | None = None  # with "bug-on": the checks whose failure is expected (None: any)
     service: str = ""  # what ran: the contract's service (reference, node-service, ...) or the --target URL
 
     @property

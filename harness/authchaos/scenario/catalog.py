@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -37,12 +37,14 @@ def user_dirs(extra: list[Path] | None = None) -> list[Path]:
 class Catalog:
     roots: list[Path]
     scenarios: list[Scenario]
+    broken: list[ScenarioError] = field(default_factory=list)  # files that do not load: reported, skipped
 
     @classmethod
     def load(cls, extra: Path | list[Path] | None = None) -> Catalog:
         """The built-in scenarios plus those under the user's directories (a name may be defined once)."""
         dirs = [builtin_dir(), *user_dirs([extra] if isinstance(extra, Path) else extra)]
         found: list[Scenario] = []
+        broken: list[ScenarioError] = []
         seen_dirs: set[Path] = set()
         for root in dirs:
             if not root.is_dir():
@@ -52,13 +54,16 @@ class Catalog:
             seen_dirs.add(root.resolve())
             for path in sorted(root.rglob("*.yaml")):
                 if not path.name.startswith("_") and CONTRACTS not in path.relative_to(root).parts:
-                    found.extend(load_scenarios(path))
+                    try:
+                        found.extend(load_scenarios(path))
+                    except ScenarioError as exc:  # one bad file must not block every other scenario
+                        broken.append(exc)
         seen: dict[str, str] = {}
         for s in found:
             if s.name in seen:
                 raise ScenarioError(f"{s.source}: scenario name {s.name!r} is already used by {seen[s.name]}")
             seen[s.name] = s.source or ""
-        return cls(dirs, found)
+        return cls(dirs, found, broken)
 
     def tags(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -80,8 +85,12 @@ class Catalog:
                 matches = [s for s in self.scenarios if s.name == sel or sel in s.tags]
             if not matches:
                 tags = [t for t in self.tags() if ":" not in t]  # fault:/path: tags are many; list shows them
+                unreadable = (
+                    f"; {len(self.broken)} file(s) could not be read, first: {self.broken[0]}" if self.broken else ""
+                )
                 raise ScenarioError(
                     f"no scenario or tag named {sel!r}: see 'authchaos list' (tags: {', '.join(tags) or 'none'})"
+                    + unreadable
                 )
             chosen.extend(m for m in matches if m.name not in {c.name for c in chosen})
         return chosen

@@ -109,6 +109,13 @@ class CommandService:
             return False
 
     def start(self, timeout_s: float = 30.0) -> CommandService:
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.stop()  # nothing left behind: no child, no log folder
+            raise
+
+    def _start(self, timeout_s: float) -> CommandService:
         self._setup()
         values = self._values()
         argv = [_fill(a, values, self.env) for a in self.start_spec.command]

@@ -23,6 +23,7 @@ OperationFn = Callable[[AuthClient], Awaitable[None]]
 LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
 CONCURRENT_REFRESHES = 3
 LATE_REPLAY_AFTER_S = 3.0  # past the longest grace window a gate scenario gives (2 s)
+LEGACY_BEFORE_LOGOUT_ALL_S = 2  # whole seconds before a logout-all (iat has second resolution)
 EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
@@ -171,11 +172,15 @@ async def logout(c: AuthClient) -> None:
 
 @operation(uses=("login", "logout_all", "refresh"))
 async def logout_all(c: AuthClient) -> None:
-    """Log out every session of the user (all clients share it): each must stop working at once."""
+    """Log out every session of the user (all clients share it): each must stop working at once, and so must a
+    pre-fix refresh token issued before it (no family to revoke: only the user's cut-off time stops it)."""
+    stale = _legacy_refresh_token(c, issued_ago_s=LEGACY_BEFORE_LOGOUT_ALL_S) if c.keys is not None else None
     op, _, refresh_token = await _log_out(c, "logout_all", with_refresh=False)
     op.revoked_user = c.user[0]  # the target, whatever the answer: a lost answer may still have revoked them all
     if op.status == 200:
         await c.present("refresh", "refresh", refresh_token, probe="revoked")
+        if stale is not None:
+            await c.present("refresh", "refresh", stale, probe="revoked")
 
 
 @operation(uses=("login", "me", "refresh"), needs_session=False)
@@ -226,10 +231,10 @@ def _fingerprint(token: str) -> str:
     return "lg-" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def _legacy_refresh_token(c: AuthClient) -> str:
+def _legacy_refresh_token(c: AuthClient, *, issued_ago_s: int = 0) -> str:
     """A refresh token of the pre-fix fallback shape: no tokenId, family or type, no kid."""
     assert c.keys is not None
-    now = int(time.time())
+    now = int(time.time()) - issued_ago_s
     # half with minutes left, half with most of a week: a replay marker that lives too short shows. Issued just
     # now, so that a logout-all earlier in the run (which revokes every older token of the user) does not apply.
     left = c.rng.randrange(60, 900) if c.rng.random() < 0.5 else LEGACY_REFRESH_TTL_S - c.rng.randrange(3600)
@@ -267,6 +272,13 @@ async def legacy_refresh(c: AuthClient) -> None:
         c.legacy = [*c.legacy[-4:], (token, op.new_family)]
 
 
+def _spread(tokens: list[str]) -> list[str]:
+    """The first, the middle and the last token of a batch: a write cut short anywhere (one chunk, one
+    pipeline, the first n) leaves one of them accepted; the last is presented at once."""
+    picks = sorted({0, len(tokens) // 2, len(tokens) - 1})[:BATCH_VICTIMS_KEPT]
+    return [tokens[i] for i in picks]
+
+
 async def _admin(c: AuthClient) -> bool:
     """The admin session batch blacklists need; logs in (one op) when there is none."""
     if c.admin_access is not None:
@@ -291,10 +303,10 @@ async def blacklist_batch(c: AuthClient) -> None:
     op, _ = await c.send("blacklist_batch", "blacklist", token=c.admin_access, access=c.admin_access, tokens=tokens)
     if op.status == 200:
         op.revoked_ids = [protocol.peek(t, c.claims)["tokenId"] for t in tokens]
-        victims = c.rng.sample(tokens, min(BATCH_VICTIMS_KEPT, len(tokens)))
+        victims = _spread(tokens)
         for victim in victims:  # presented again later: a blacklist entry must outlive the seconds after it
             c.remember_revoked("access", victim)
-        await c.present("me", "access", victims[0], probe="revoked")
+        await c.present("me", "access", victims[-1], probe="revoked")
     elif op.status == 401:
         c.admin_access = None
 

@@ -69,6 +69,10 @@ class TokenCodec {
     return old ? old.secret : current;
   }
 
+  refreshSigned(token) {
+    return hmacMatches(token, this.secrets.refresh) || this.retired.some((r) => hmacMatches(token, r.secret));
+  }
+
   isRetiredKid(kind, kid) {
     return kind === 'refresh' && Boolean(kid) && this.retired.some((r) => r.kid === kid);
   }
@@ -155,9 +159,10 @@ class TokenCodec {
     const header = this.header(token);
     const typ = (header.typ || '').toLowerCase();
     let first = 'access';
-    if (typ === TYP.refresh || (header.kid && header.kid === this.kids.refresh)) first = 'refresh';
-    else if (typ !== TYP.access && !(header.kid && header.kid === this.kids.access) && hmacMatches(token, this.secrets.refresh)) {
+    if (typ === TYP.refresh || (header.kid && header.kid === this.kids.refresh) || this.isRetiredKid('refresh', header.kid)) {
       first = 'refresh';
+    } else if (typ !== TYP.access && !(header.kid && header.kid === this.kids.access) && this.refreshSigned(token)) {
+      first = 'refresh'; // no kind on it: the key that signed it decides (a retired refresh key included)
     }
     return [first, this.verify(token, first)];
   }
