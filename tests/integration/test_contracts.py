@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import xmlschema
 
 from authchaos.record.service_contract import load_contract
 from authchaos.record.token_keys import TokenKeys, sign
@@ -82,6 +83,13 @@ def test_the_node_service_passes_the_baseline_through_its_contract(tmp_path: Pat
     out = authchaos("run", "gate-baseline", "--service", "node", "--backend", "real", "--report-dir", tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "PASS    gate-baseline" in out.stdout
+    # what a CI log shows: a progress line while it runs, and whole names in the summary
+    assert "  … gate-baseline (1/1): workload: " in out.stdout, out.stdout
+    summary = out.stdout[out.stdout.index("authchaos summary") :]
+    assert "gate-baseline" in summary and "…" not in summary, summary
+    junit = (tmp_path / "latest" / "junit.xml").read_text()
+    xmlschema.XMLSchema(ROOT / "tests" / "fixtures" / "junit" / "junit-10.xsd").validate(junit)
+    assert 'name="service" value="node-service"' in junit
 
 
 @needs_node
