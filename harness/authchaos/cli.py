@@ -487,6 +487,7 @@ def _symptoms(contract: Path | None) -> dict[str, tuple[str, ...]]:
 @SCENARIOS_DIR
 @CONTRACT
 @SERVICE
+@SEED
 def prove_cmd(
     do_mutants: bool,
     do_switches: bool,
@@ -496,6 +497,7 @@ def prove_cmd(
     scenarios_dir: Path | None,
     contract: Path | None,
     service: str | None,
+    seed: int | None,
 ) -> None:
     """Show the gate's detection power: every known-bug switch caught by its symptom's checks (--switches,
     the same as gate --prove) and every catalogued mutant killed (--mutants). Neither flag: both. Real backend.
@@ -527,9 +529,10 @@ def prove_cmd(
                 console=output(),
                 switches=switches,
                 symptoms=symptoms,
+                seed=seed,
             )
         if mutants:
-            mcode, _ = await prove_mutants(mutants, scenarios, output(), report_dir, trials, target)
+            mcode, _ = await prove_mutants(mutants, scenarios, output(), report_dir, trials, target, seed)
             code = max(code, mcode)
         return code
 
@@ -841,6 +844,7 @@ def replay_tokens(corpus: Path, target: str, contract: Path | None) -> None:
 @REPORT_DIR
 @CONTRACT
 @SERVICE
+@SEED
 def load(
     profile: str | None,
     users: int | None,
@@ -858,6 +862,7 @@ def load(
     report_dir: Path,
     contract: Path | None,
     service: str | None,
+    seed: int | None,
 ) -> None:
     """Locust load against the reference service (or yours, through --contract): faults on a timeline, SLO gates
     and correctness checks.
@@ -888,6 +893,7 @@ def load(
             backend=cast("Backend", backend),
             locustfile=locustfile,
             contract=_contract_path(contract, service),
+            seed=seed,
         )
         require_locust()  # before any server starts
     except LoadError as exc:
@@ -947,7 +953,8 @@ def repro_cmd(
 @click.option("--scenario", "only", default=None, help="Replay just this scenario of the run.")
 @BACKEND
 @REPORT_DIR
-def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> None:
+@SEED
+def replay(run_json: Path, only: str | None, backend: str, report_dir: Path, seed: int | None) -> None:
     """Run the scenarios of a previous run.json again: same definition, seed and fault timeline.
 
     Exit status: 0 every check passed, 1 a check failed, 2 the run.json or the harness could not be used.
@@ -960,7 +967,7 @@ def replay(run_json: Path, only: str | None, backend: str, report_dir: Path) -> 
         scenarios = read_run(run_json).scenarios(only)
     except RunFileError as exc:
         _fail(str(exc))
-    _run_selected(scenarios, backend, None, report_dir)
+    _run_selected(scenarios, backend, seed, report_dir)
 
 
 def _verbosity_first(args: list[str]) -> list[str]:

@@ -46,6 +46,8 @@ KEYS = TokenKeys.from_env()
 # operation goes and how its answers read, exactly as the scenario client uses it.
 CONTRACT = load_contract(Path(os.environ["AUTHCHAOS_CONTRACT"]) if os.environ.get("AUTHCHAOS_CONTRACT") else None)
 CLAIMS: protocol.ClaimNames = CONTRACT.claims.names
+if os.environ.get("AUTHCHAOS_LOAD_SEED"):  # authchaos load --seed: the same choices in the same order
+    random.seed(int(os.environ["AUTHCHAOS_LOAD_SEED"]))
 BATCH_SIZES = [int(x) for x in os.environ.get("AUTHCHAOS_LOAD_BATCH_SIZES", "1,100,1000,10000").split(",")]
 REFRESH_EVERY_S = float(os.environ.get("AUTHCHAOS_LOAD_REFRESH_EVERY_S", "2"))
 REPLAY_RATIO = float(os.environ.get("AUTHCHAOS_LOAD_REPLAY_RATIO", "0.05"))

@@ -99,3 +99,8 @@ def test_every_command_says_its_exit_codes_and_gives_an_example() -> None:
     assert len(found) >= 15
     for name, cmd in found:
         assert "Exit status:" in (cmd.help or "") and "Example: authchaos " in (cmd.help or ""), name
+
+
+def test_every_command_that_runs_a_workload_takes_a_seed() -> None:
+    for command in ("run", "gate", "prove", "load", "repro", "replay"):
+        assert "--seed INTEGER" in authchaos(command, "--help").stdout, command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,10 @@ def test_profile_durations_scale() -> None:
     assert LoadOptions(profile="smoke").seconds == 20
     assert LoadOptions(profile="ramp", scale=0.5).seconds == 30
     assert LoadOptions(profile=None, duration_s=7).seconds == 7
+
+
+def test_a_load_seed_reaches_the_locustfile(tmp_path: Path) -> None:
+    from authchaos.run.locust_process import locust_env
+
+    assert locust_env(LoadOptions(seed=42), tmp_path, None)["AUTHCHAOS_LOAD_SEED"] == "42"
+    assert "AUTHCHAOS_LOAD_SEED" not in locust_env(LoadOptions(), tmp_path, None)

@@ -47,11 +47,14 @@ class Kill:
         return "killed" if self.killer else "SURVIVED"
 
 
-async def _trial(kill: Kill, scenarios: list[Scenario], applied: Applied, trial: int, console: Console) -> None:
-    """The gate's scenarios in order until one kills; trial n shifts every seed by n - 1."""
+async def _trial(
+    kill: Kill, scenarios: list[Scenario], applied: Applied, trial: int, console: Console, base: int | None
+) -> None:
+    """The gate's scenarios in order until one kills; trial n shifts every seed (``base``, or the scenario's
+    own) by n - 1."""
     for scenario in scenarios:
         mutated = scenario.with_contract(applied.contract)
-        seed = scenario.seed + trial - 1
+        seed = (scenario.seed if base is None else base) + trial - 1
         result = await run_scenario(mutated, backend="real", code_dir=applied.code_dir, seed=seed)
         console.print(f"{kill.mutant.id} #{trial} | " + verdict_line(result))
         kill.results.append(result)
@@ -61,7 +64,12 @@ async def _trial(kill: Kill, scenarios: list[Scenario], applied: Applied, trial:
 
 
 async def _try(
-    mutant: Mutant, scenarios: list[Scenario], console: Console, trials: int, target: MutantTarget | None
+    mutant: Mutant,
+    scenarios: list[Scenario],
+    console: Console,
+    trials: int,
+    target: MutantTarget | None,
+    base: int | None = None,
 ) -> Kill:
     kill = Kill(mutant)
     started = time.monotonic()
@@ -72,7 +80,7 @@ async def _try(
             kill.error = str(exc)
             return kill
         for trial in range(1, trials + 1):
-            await _trial(kill, scenarios, applied, trial, console)
+            await _trial(kill, scenarios, applied, trial, console, base)
             if kill._done():
                 break
     kill.seconds = round(time.monotonic() - started, 1)
@@ -140,6 +148,7 @@ async def prove_mutants(
     report_root: Path,
     trials: int = 2,
     target: MutantTarget | None = None,
+    seed: int | None = None,
 ) -> tuple[int, list[Kill]]:
     """Each mutant gets up to ``trials`` runs of the gate (another seed each): a bug the gate finds on any trial is
     found, and the table says on which, so a kill that needs luck is visible. ``target``: whose code the mutants
@@ -150,7 +159,7 @@ async def prove_mutants(
     for i, mutant in enumerate(mutants, 1):
         so_far = sum(k.verdict == "killed" for k in kills)
         console.print(f"mutant {i}/{len(mutants)}: {mutant.id} ({so_far} of {i - 1} killed so far)", highlight=False)
-        kills.append(await _try(mutant, ordered, console, trials, target))
+        kills.append(await _try(mutant, ordered, console, trials, target, seed))
         if any(r.interrupted for r in kills[-1].results):
             return EXIT_INTERRUPTED, kills
     console.print(kill_table(kills))

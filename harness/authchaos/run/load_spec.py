@@ -88,6 +88,7 @@ class LoadOptions:
     batch_sizes: str = "1,100,1000,10000"
     locustfile: Path | None = None  # --locustfile; None: the shipped one (locust_process.LOCUSTFILE)
     contract: Path | None = None  # --contract; None: the reference service
+    seed: int | None = None  # --seed: the locustfile's random choices (replays, batch sizes, ids) repeat
 
     def __post_init__(self) -> None:
         if self.profile == "capacity" and self.batch_sizes == LoadOptions.batch_sizes:

@@ -55,6 +55,9 @@ def locust_env(opts: LoadOptions, history_dir: Path, keys: TokenKeys | None) -> 
     env.pop("AUTHCHAOS_CONTRACT", None)
     if opts.contract is not None:
         env["AUTHCHAOS_CONTRACT"] = str(opts.contract)
+    env.pop("AUTHCHAOS_LOAD_SEED", None)
+    if opts.seed is not None:
+        env["AUTHCHAOS_LOAD_SEED"] = str(opts.seed)
     env.pop("AUTHCHAOS_LOAD_PROFILE", None)
     if opts.profile:
         env["AUTHCHAOS_LOAD_PROFILE"] = opts.profile
