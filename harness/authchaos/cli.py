@@ -270,7 +270,7 @@ def _honest_backend(backend: str, command: str, target: str | None) -> str:
     )
 
 
-def _catalog(scenarios_dir: Path | None) -> Catalog:
+def _catalog(scenarios_dir: Path | None, *, warn: bool = True) -> Catalog:
     from authchaos.scenario.catalog import Catalog
     from authchaos.scenario.schema import ScenarioError
 
@@ -278,7 +278,7 @@ def _catalog(scenarios_dir: Path | None) -> Catalog:
         catalog = Catalog.load(scenarios_dir)
     except ScenarioError as exc:
         _fail(str(exc))
-    for problem in catalog.broken:  # reported, and left out: the other scenarios still run
+    for problem in catalog.broken if warn else []:  # reported, and left out: the other scenarios still run
         click.echo(f"authchaos: warning: skipped {problem}", err=True)
     return catalog
 
@@ -387,7 +387,7 @@ def run(
     """
     from authchaos.scenario.schema import ScenarioError
 
-    catalog = _catalog(scenarios_dir)
+    catalog = _catalog(scenarios_dir, warn=bool(selectors))  # all of them asked for: a bad file is an error
     try:
         scenarios = catalog.select(list(selectors))
     except ScenarioError as exc:

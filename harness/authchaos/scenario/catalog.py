@@ -73,8 +73,11 @@ class Catalog:
         return dict(sorted(counts.items()))
 
     def select(self, selectors: list[str]) -> list[Scenario]:
-        """Each selector is a scenario name, a tag, or a path to a YAML file; none selects every scenario."""
+        """Each selector is a scenario name, a tag, or a path to a YAML file; none selects every scenario, and
+        then a file that does not load is an error (it was asked for), not a file to skip."""
         if not selectors:
+            if self.broken:
+                raise self.broken[0]
             return list(self.scenarios)
         chosen: list[Scenario] = []
         for sel in selectors:
