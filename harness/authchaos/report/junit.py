@@ -4,9 +4,10 @@ Totals on the root and on each suite, a ``time`` on every testcase (the ``experi
 scenario's run time, each check its judging time), a ``type`` on every failure and error. A check with nothing
 to judge is neither a pass nor a skipped test: it is listed in the suite's properties
 (``not_applicable.<check>``). Only a scenario that did not run as designed (a fault it could not produce) is
-``<skipped>``. With a known bug switched on (``repro``, ``prove``) the failures of the checks that name its
-symptom are expected (system-out) and any other failure stays one; whether the bug was noticed at all is the
-run's ``proof``: a testsuite ``proof``, one testcase per bug, failing when it went unnoticed. Validated in the
+``<skipped>``. With a known bug switched on (``repro``, ``prove``) failed checks are expected (system-out says
+whether each names the bug's symptom or is a side effect); whether the bug was noticed, by the right check, is
+the run's ``proof``: a testsuite ``proof``, one testcase per bug, failing when it went unnoticed or was noticed
+only by checks that do not name its symptom (a wrong symptom). Validated in the
 tests against the JUnit schema Jenkins' xUnit plugin and pytest use (``junit-10.xsd``).
 """
 
@@ -81,8 +82,10 @@ def _check(suite: ET.Element, counts: Counts, sc: dict[str, Any], check: dict[st
         ET.SubElement(case, "skipped", message="not run as designed: its faults were skipped")
     elif check.get("finding"):
         ET.SubElement(case, "system-out").text = f"known finding (does not fail the gate): {check['summary']}"
-    elif failed and sc.get("expected") == "bug-on" and check["name"] in (sc.get("expected_checks") or [check["name"]]):
-        ET.SubElement(case, "system-out").text = f"expected failure (a known bug is switched on): {check['summary']}"
+    elif failed and sc.get("expected") == "bug-on":
+        symptom = check["name"] in (sc.get("expected_checks") or [check["name"]])
+        why = "names its symptom" if symptom else "a side effect of it; the proof suite judges the bug"
+        ET.SubElement(case, "system-out").text = f"expected failure (a known bug is on: {why}): {check['summary']}"
     elif failed:
         evidence = f"{check['summary']}\nevidence (operation ids in run.json): {check['evidence']}"
         _fail(case, counts, check["summary"], evidence)
