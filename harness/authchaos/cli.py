@@ -704,10 +704,8 @@ def contract_init_cmd(openapi: str | None, target: str | None, out: Path, name: 
     if out.exists() and not force:
         _fail(f"{out} exists: pass --force to overwrite it, or --out ANOTHER_FILE")
     text, source = _openapi_text(openapi, target)
-    url = (target or "").rstrip("/") or _server_url(text)
-    slug = re.sub(r"[^a-z0-9_.-]+", "-", (name or _title(text) or "my-service").lower()).strip("-.") or "my-service"
     try:
-        skeleton, declared = draft_contract(text, source, url=url, name=slug)
+        skeleton, declared, url = draft_contract(text, source, url=target, name=name)
     except OpenApiError as exc:
         _fail(str(exc))
     try:
@@ -741,30 +739,6 @@ def _openapi_text(openapi: str | None, target: str | None) -> tuple[str, str]:
             return answer.text, str(url)
         tried.append(f"{answer.status_code}{'' if not answer.is_success else ' (not OpenAPI)'} {url}")
     _fail(f"no OpenAPI document found ({'; '.join(tried)}): pass --openapi FILE_OR_URL")
-
-
-def _title(text: str) -> str | None:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    title = doc.get("info", {}).get("title") if isinstance(doc, dict) and isinstance(doc.get("info"), dict) else None
-    return str(title) if title else None
-
-
-def _server_url(text: str) -> str:
-    """The document's first absolute server URL, else a loopback guess the skeleton marks as one."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        doc = None
-    servers = doc.get("servers") if isinstance(doc, dict) else None
-    first = servers[0].get("url") if isinstance(servers, list) and servers and isinstance(servers[0], dict) else ""
-    return str(first).rstrip("/") if str(first).startswith("http") else "http://127.0.0.1:8000"
 
 
 @cli.command(name="replay-tokens")

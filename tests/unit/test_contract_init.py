@@ -20,7 +20,7 @@ URL = "http://127.0.0.1:9"
 
 
 def _draft(text: str, source: str = "doc") -> tuple[str, dict[str, object]]:
-    out, _ = draft_contract(text, source, url=URL, name="drafted")
+    out, _, _ = draft_contract(text, source, url=URL, name="drafted")
     return out, yaml.safe_load(out)
 
 
@@ -125,7 +125,7 @@ def test_base_paths_templates_and_odd_documents() -> None:
     _, raw = _draft(json.dumps(servers))
     assert parse_contract(raw, "servers").operation("health").path == "/api/v2/healthz"  # type: ignore[union-attr]
     for name in ("on", "2024", "null"):  # YAML would read these as a bool, a number and nothing
-        out, _ = draft_contract(json.dumps(servers), "doc", url=URL, name=name)
+        out, _, _ = draft_contract(json.dumps(servers), "doc", url=URL, name=name)
         assert parse_contract(yaml.safe_load(out), "c").name == name
 
 

@@ -361,12 +361,30 @@ def render(doc: Mapping[str, Any], source: str, url: str, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draft_contract(text: str, source: str, *, url: str, name: str) -> tuple[str, list[str]]:
-    """The skeleton's text (validated as a contract) and the operations it declares."""
+def _server_url(doc: Mapping[str, Any]) -> str:
+    """The document's first absolute server URL, else a loopback guess."""
+    servers = doc.get("servers")
+    first = servers[0].get("url") if isinstance(servers, list) and servers and isinstance(servers[0], Mapping) else ""
+    return str(first).rstrip("/") if str(first).startswith("http") else "http://127.0.0.1:8000"
+
+
+def _slug(name: str | None, doc: Mapping[str, Any]) -> str:
+    """A contract name: the one given, or the document's title, made a valid name."""
+    info = doc.get("info")
+    title = info.get("title") if isinstance(info, Mapping) else None
+    return re.sub(r"[^a-z0-9_.-]+", "-", str(name or title or "my-service").lower()).strip("-.") or "my-service"
+
+
+def draft_contract(
+    text: str, source: str, *, url: str | None = None, name: str | None = None
+) -> tuple[str, list[str], str]:
+    """The skeleton's text (validated as a contract), the operations it declares and the service URL it names
+    (``url``, else the document's server URL); the document is read once."""
     doc = read_document(text, source)
-    out = render(doc, source, url, name)
+    url = (url or "").rstrip("/") or _server_url(doc)
+    out = render(doc, source, url, _slug(name, doc))
     try:
         contract = parse_contract(yaml.safe_load(out), "the drafted contract")
     except ContractError as exc:  # a path or field name the contract grammar cannot carry
         raise OpenApiError(f"{source}: cannot draft a valid contract from it: {exc}") from None
-    return out, contract.declared()
+    return out, contract.declared(), url
