@@ -15,7 +15,6 @@ with the settings ``authchaos serve`` uses.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
@@ -44,13 +43,13 @@ from authchaos_reference.token_store import (
     bl_key,
     fam_key,
     famrev_key,
-    usercache_key,
     userfams_key,
     userrev_key,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1000
+USERS = {"alice": {"sub": "alice", "username": "alice", "roles": ["user"]}}  # the floor's directory, in memory
 
 
 class Keys:
@@ -146,11 +145,11 @@ def me_floor_app() -> Starlette:
             return JSONResponse({"error": "invalid_token"}, 401)
         pipe = request.app.state.redis.pipeline(transaction=False)
         pipe.exists(bl_key(claims["tokenId"]), famrev_key(claims["family"]))
-        pipe.get(usercache_key(claims["sub"]))
-        revoked, cached = await pipe.execute()
+        pipe.get(userrev_key(claims["sub"]))  # the logout-all time; the user record is in memory, as the service's
+        revoked, _ = await pipe.execute()
         if revoked:
             return JSONResponse({"error": "token_revoked"}, 401)
-        user = json.loads(cached) if cached else {"sub": claims["sub"], "username": claims["sub"], "roles": []}
+        user = USERS.get(claims["sub"]) or {"sub": claims["sub"], "username": claims["sub"], "roles": []}
         return JSONResponse({k: user[k] for k in ("sub", "username", "roles")})
 
     async def noop(_: Redis) -> None:

@@ -58,9 +58,6 @@ async def mint_tokens(redis_url: str, blacklist_n: int = 10_000) -> Tokens:
         for _ in range(blacklist_n)
     ]
     admin = (await _session(services.tokens, "admin")).access_token
-    alice = services.auth.users.by_id("alice")
-    assert alice is not None
-    await services.tokens.store.cache_user("alice", alice.record(), 3600)  # both sides find the user cached
     await services.aclose()
     n = CONNECTIONS + CONNECTIONS // 2  # slack: a refresh lost with a socket error drops its session
     refresh = [str(lines_file([p.refresh_token for p in pairs[i * n : (i + 1) * n]], "refresh")) for i in range(4)]

@@ -35,8 +35,21 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
+
+
+def _offsets_from_now(offset: int) -> int:
+    return int(time.time()) + offset
+
+
+# Numbers for every claim: huge (10**400 has a valid signature when the legacy signer "put any exp it liked"),
+# past what Redis takes as an expiry (now + 10**16), negative, fractional, infinite and NaN (JSON has them).
 numbers = st.one_of(
-    st.integers(min_value=-(2**64), max_value=2**64), st.floats(allow_nan=False), st.text(max_size=12), st.booleans()
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([10**400, -(10**400), 10**16, 2**63, 253_402_300_800]),
+    st.integers(min_value=10**12, max_value=10**17).map(_offsets_from_now),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.booleans(),
 )
 
 
@@ -76,10 +89,16 @@ def claims(draw: st.DrawFn) -> bytes:
         "iss": "authchaos",
         "aud": draw(st.sampled_from(["authchaos-api", ["authchaos-api"], "other"])),
     }
+    for name in ("nbf", "auth_time"):
+        if draw(st.booleans()):
+            body[name] = draw(st.one_of(st.just(now - 10), numbers))
     if draw(st.booleans()):
         body["type"] = draw(st.sampled_from(["access", "refresh", "ACCESS", "", None, 1]))
     if draw(st.booleans()):
-        body["tokenId"], body["family"] = draw(st.text(max_size=8)), draw(st.text(max_size=8))
+        ids = st.one_of(st.text(max_size=8), numbers)
+        body["tokenId"], body["family"] = draw(ids), draw(ids)
+    if draw(st.booleans()):
+        body["fb"] = draw(st.one_of(st.booleans(), numbers))
     return json.dumps(body).encode()
 
 
@@ -99,6 +118,40 @@ def spelled(draw: st.DrawFn, raw: bytes) -> str:
     return seg
 
 
+EXTREMES = st.one_of(
+    st.sampled_from([10**400, -(10**400), 2**63, 253_402_300_800, 1e308, float("inf"), float("nan"), 0.5]),
+    st.integers(min_value=10, max_value=400).map(lambda digits: 10**digits),
+)
+
+
+@st.composite
+def service_signed(draw: st.DrawFn, codec: TokenCodec) -> str:
+    """A token the service's own key signed over hostile numbers (what the legacy signer could make): every
+    claim a plausible value, an extreme one or anything ``numbers`` draws, with or without ``type`` and ``kid``."""
+    now = int(time.time())
+    kind = draw(st.sampled_from(list(Kind)))
+    body: dict[str, Any] = {"sub": "alice", "iss": "authchaos", "aud": "authchaos-api"}
+    plausible = {"iat": now, "exp": now + 600, "nbf": now - 10, "auth_time": now - 10}
+    for name, value in plausible.items():
+        odds = ["plausible"] * (3 if name == "iat" else 1) + ["extreme", "extreme", "number", "absent"]
+        how = draw(st.sampled_from(odds))
+        if how == "plausible" or (how == "absent" and name in ("iat", "exp")):
+            body[name] = value
+        elif how == "extreme":
+            body[name] = draw(EXTREMES)
+        elif how == "number":
+            body[name] = draw(numbers)
+    if draw(st.booleans()):
+        body["type"] = kind.value
+    if draw(st.booleans()):
+        ids = st.one_of(st.just("fz-" + kind.value), EXTREMES, numbers)
+        body["tokenId"], body["family"] = draw(ids), draw(ids)
+    if draw(st.booleans()):
+        body["fb"] = draw(st.one_of(st.booleans(), EXTREMES))
+    kid = draw(st.sampled_from([None, codec.rings[kind].current_kid]))
+    return codec.sign_raw(kind, body, kid=kid)
+
+
 @st.composite
 def hostile_tokens(draw: st.DrawFn, codec: TokenCodec) -> tuple[str, bool]:
     """(token, forged): ``forged`` means no key of the service signed exactly these bytes."""
@@ -107,6 +160,8 @@ def hostile_tokens(draw: st.DrawFn, codec: TokenCodec) -> tuple[str, bool]:
         head, payload, sig = real.split(".")
         respelled = draw(spelled(base64.urlsafe_b64decode(sig + "=")))
         return f"{head}.{payload}.{respelled}", respelled != sig
+    if draw(st.integers(0, 3)) == 0:
+        return draw(service_signed(codec)), False
     head_raw, body_raw = draw(headers()), draw(claims())
     head, body = draw(spelled(head_raw)), draw(spelled(body_raw))
     signer = draw(st.sampled_from(["none", "random", "access", "refresh"]))
@@ -138,13 +193,22 @@ def hostile_bodies() -> st.SearchStrategy[bytes]:
     )
 
 
-H11_MAX_HEADER_BYTES = 16 * 1024  # uvicorn's HTTP parser (h11) refuses a larger header block before the app runs
+HTTP_MAX_HEADER_BYTES = 16 * 1024  # AUTHCHAOS_HTTP_MAX_HEADER_BYTES: `authchaos serve` refuses a larger head (431)
 
 
 def _refused_by_the_http_server(r: httpx.Response) -> bool:
-    """uvicorn's own answer to a header block over h11's limit: a protocol error, not the service's."""
+    """The HTTP server's answer to a header block over its limit (authchaos_reference.http_limits), not the app's.
+
+    It is a 431 with the service's own JSON error body; uvicorn's plain-text 400 is no longer accepted for it.
+    """
     size = sum(len(k) + len(v) + 4 for k, v in r.request.headers.raw)
-    return r.status_code == 400 and size > H11_MAX_HEADER_BYTES and r.text == "Invalid HTTP request received."
+    if r.status_code != 431 or size <= HTTP_MAX_HEADER_BYTES:
+        return False
+    try:
+        body = r.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and set(body) == {"error", "message"} and body["error"] == "header_too_large"
 
 
 def check_answer(r: httpx.Response, *, forged: bool, where: str) -> None:

@@ -61,6 +61,11 @@ class Running:
     async def refresh(self, token: str) -> httpx.Response:
         return await self.client.post("/auth/refresh", json={"refresh_token": token})
 
+    async def oauth(self, username: str = "alice") -> httpx.Response:
+        """The whole demo OAuth login: authorize, then its redirect to the callback (code and state)."""
+        params = {"provider": "demo", "login_hint": username}
+        return await self.client.get("/oauth/authorize", params=params, follow_redirects=True)
+
     async def me(self, access: str) -> httpx.Response:
         return await self.client.get("/auth/me", headers={"Authorization": f"Bearer {access}"})
 

@@ -61,8 +61,18 @@ def cli(verbose: int) -> None:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: str) -> None:
+@click.option(
+    "--http",
+    "http_parser",
+    default=None,
+    type=click.Choice(["auto", "httptools", "h11"]),
+    help="HTTP parser, both with the AUTHCHAOS_HTTP_* head limits.  [default: AUTHCHAOS_HTTP_PARSER, else auto]",
+)
+def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: str, http_parser: str | None) -> None:
     """Run the reference auth service under uvicorn.
+
+    Request heads over the limits are refused before the app runs: 431 (size, header count), 414 (URL),
+    408 (not complete within AUTHCHAOS_HTTP_HEADER_TIMEOUT_S).
 
     Exit status: 0 stopped cleanly (Ctrl-C), 2 a setting is wrong (the message names it).
 
@@ -75,10 +85,17 @@ def serve(host: str, port: int, redis_url: str | None, workers: int, log_level: 
     settings = _settings_or_exit()
     if workers > 1 and settings.redis_url.startswith("memory://"):
         _fail("--workers > 1 needs a shared Redis: memory:// lives inside one process; pass --redis-url redis://...")
+    from authchaos_reference.http_limits import protocol_class
+
+    try:
+        protocol = protocol_class(http_parser or settings.http_parser)
+    except ConfigError as exc:
+        _fail(str(exc))
     logging.getLogger().setLevel(log_level.upper())
     uvicorn.run(
         "authchaos_reference.app:create_app",
         factory=True,
+        http=f"{protocol.__module__}:{protocol.__qualname__}",  # an import string: every worker builds its own
         host=host,
         port=port,
         workers=workers,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +27,7 @@ from authchaos_reference.bugs import Bug
 from authchaos_reference.config import Settings, load_settings
 from authchaos_reference.errors import AuthError, BadRequest, PayloadTooLarge
 from authchaos_reference.front import BodyTooLarge, Front, error_body, error_response
+from authchaos_reference.login_throttle import client_address
 from authchaos_reference.redis_client import redact_url
 from authchaos_reference.redis_ops import StoreError, StoreUnavailable
 from authchaos_reference.redis_state import RedisState
@@ -36,6 +37,8 @@ log = logging.getLogger("authchaos.http")
 # FastAPI's built-in OpenTelemetry hooks ask the provider registry on every request; /metrics is ours.
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 FAST_PATHS = ("/auth/me", "/auth/refresh")
+# Token answers must never be stored by a cache on the way (RFC 6749 5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class LoginBody(BaseModel):
@@ -126,24 +129,24 @@ def install_auth_routes(app: FastAPI, svc: Services) -> None:
     settings = svc.settings
 
     @app.post("/auth/login")
-    async def login(body: LoginBody) -> dict[str, Any]:
-        return (await svc.auth.login(body.username, body.password)).body()
+    async def login(body: LoginBody, request: Request) -> Response:
+        address = client_address(request.scope, settings.login_client_header)
+        return JSONResponse((await svc.auth.login(body.username, body.password, address)).body(), headers=NO_STORE)
 
     # The two hottest paths take the bare Request and answer a Response, so AuthApp can serve them directly
     # (``FAST_PATHS``); ``openapi_extra`` keeps their contract in the schema the fuzzer reads.
     @app.post("/auth/refresh", openapi_extra=_json_body(RefreshBody))
     async def refresh(request: Request) -> Response:
         body = await json_body(request, RefreshBody)
-        return JSONResponse((await svc.tokens.refresh(body.refresh_token)).body())
+        return JSONResponse((await svc.tokens.refresh(body.refresh_token)).body(), headers=NO_STORE)
 
     @app.post("/auth/logout")
     async def logout(
         request: Request, body: LogoutBody | None = None, authorization: str | None = Header(None)
-    ) -> dict[str, int]:
+    ) -> dict[str, Any]:
         body = body or LogoutBody()
         principal = _principal(request)
-        revoked = await svc.tokens.logout(principal.verified, principal.token, body.refresh_token, body.all)
-        return {"revoked": revoked}
+        return (await svc.tokens.logout(principal.verified, principal.token, body.refresh_token, body.all)).body()
 
     @app.post("/auth/blacklist")
     async def blacklist(
@@ -163,9 +166,13 @@ def install_auth_routes(app: FastAPI, svc: Services) -> None:
         headers = {DEGRADED_HEADER: "redis-unavailable"} if principal.degraded else None
         return JSONResponse({"sub": user["sub"], "username": user["username"], "roles": user["roles"]}, headers=headers)
 
+    @app.get("/oauth/authorize", status_code=302, response_class=RedirectResponse)
+    async def oauth_authorize(provider: str, login_hint: str = "") -> RedirectResponse:
+        return RedirectResponse(svc.oauth.authorize(provider, login_hint), 302, headers=NO_STORE)
+
     @app.get("/oauth/callback")
-    async def oauth_callback(provider: str, code: str) -> dict[str, Any]:
-        return (await svc.oauth.callback(provider, code)).body()
+    async def oauth_callback(provider: str, code: str, state: str | None = None) -> Response:
+        return JSONResponse((await svc.oauth.callback(provider, code, state)).body(), headers=NO_STORE)
 
 
 def install_ops_routes(app: FastAPI, svc: Services) -> None:
@@ -212,6 +219,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=_lifespan(svc),
         docs_url=None,
         redoc_url=None,
+        openapi_url=None if settings.env == "production" else "/openapi.json",  # no map of the API in production
         telemetry=NO_TELEMETRY,
     )
     app.state.services = svc

@@ -3,6 +3,7 @@
 Login favours availability: when Redis cannot record a new family, the pair
 is still issued (well-formed, marked ``fb``) and its family is queued here,
 registered once Redis answers again or adopted on the first refresh.
+Password logins pass the brute-force limits of ``login_throttle`` first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from authchaos_reference.errors import InvalidCredentials
 from authchaos_reference.jwt_codec import new_id
 from authchaos_reference.jwt_service import TokenPair, TokenService
+from authchaos_reference.login_throttle import LoginThrottle
 from authchaos_reference.redis_ops import StoreUnavailable
 from authchaos_reference.users import User, UserStore
 
@@ -20,15 +22,22 @@ log = logging.getLogger("authchaos.auth")
 
 
 class AuthService:
-    def __init__(self, users: UserStore, tokens: TokenService) -> None:
+    def __init__(self, users: UserStore, tokens: TokenService, throttle: LoginThrottle | None = None) -> None:
         self.users = users
         self.tokens = tokens
         self.pending = tokens.pending
+        store = tokens.store
+        self.throttle = throttle or LoginThrottle(store.ops, tokens.settings, store.keys, tokens.metrics)
 
-    async def login(self, username: str, password: str) -> TokenPair:
+    async def login(self, username: str, password: str, address: str = "") -> TokenPair:
+        attempt = await self.throttle.check(username, address)  # 429 before any hashing
         user = await self.users.authenticate(username, password)
         if user is None:
+            await self.throttle.failed(attempt)  # 429 instead when this guess finished past a budget
             raise InvalidCredentials("Invalid username or password")
+        await self.throttle.succeeded(attempt)
+        if attempt.redis_down:  # Redis just failed this login: issue without waiting for it a second time
+            return self.issue_fallback(user)
         try:
             return await self.issue_primary(user)
         except StoreUnavailable:

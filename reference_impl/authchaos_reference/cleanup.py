@@ -5,7 +5,8 @@ removes them with UNLINK, so it is safe to run while the service serves:
   - keys that must expire but have no TTL (partial writes, older versions):
     families past their lifetime are unlinked; revocation records get the
     longest lifetime a token can have, never less (a revocation is never cut short);
-  - user family sets: members whose family is gone are removed, empty sets unlinked.
+  - user family sets: members whose family is gone are removed, empty sets unlinked;
+  - login throttle keys get their own window, never the refresh lifetime (a lock-out of days).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from authchaos_reference.config import ConfigError
+from authchaos_reference.login_throttle import KINDS as THROTTLE_KINDS
+from authchaos_reference.login_throttle import key_lifetimes
+from authchaos_reference.oauth import STATE_TTL_S
 from authchaos_reference.redis_client import is_cluster_url
 from authchaos_reference.redis_ops import RedisOperations
 from authchaos_reference.token_store import P, fam_key
 
-EXPIRING_KINDS = ("fam", "famrev", "bl", "legacy", "usercache", "userrev")
+EXPIRING_KINDS = ("fam", "famrev", "bl", "legacy", "usercache", "userrev", "oauthstate", *THROTTLE_KINDS)
 
 
 @dataclass
@@ -53,6 +57,8 @@ class RedisCleanupService:
     ) -> None:
         self.ops = ops
         self.refresh_ttl_s = refresh_ttl_s
+        # The throttle's kinds live one window; a used OAuth state only as long as a state is valid.
+        self.lifetimes = {**key_lifetimes(ops.settings), "oauthstate": STATE_TTL_S}
         self.batch = batch
         self.max_keys = max_keys
         self.max_seconds = max_seconds
@@ -134,7 +140,7 @@ class RedisCleanupService:
             if kind == "userfams":
                 sets.append(key)
             elif kind in EXPIRING_KINDS and ttl == -1:
-                left = self.refresh_ttl_s
+                left = self.lifetimes.get(kind, self.refresh_ttl_s)
                 if kind == "fam" and rotated_at and rotated_at != "0":
                     left = int(self.refresh_ttl_s - (now_ms - float(rotated_at)) / 1000)
                 if left <= 0:

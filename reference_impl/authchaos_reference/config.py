@@ -62,19 +62,49 @@ class Settings(BaseSettings):
     audience: str = "authchaos-api"
     access_ttl_s: int = Field(900, gt=0)
     refresh_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    # The absolute lifetime of a session (a family), counted from the login however often it rotates (ASVS 5.0
+    # 7.3.2): refresh_ttl_s is the idle timeout. 0 is unbounded, refused in production.
+    session_max_s: int = Field(30 * 24 * 3600, ge=0)
     reuse_grace_s: float = Field(0.0, ge=0, le=60)
     leeway_s: int = Field(5, ge=0, le=60)
     max_token_bytes: int = Field(8192, ge=512)
 
     # Policy
     degraded_max_s: float = Field(30.0, ge=0)
-    user_cache_ttl_s: int = Field(300, ge=1)
+    users_reload_s: float = Field(1.0, gt=0, le=3600)  # how often each process looks for a changed users file
     blacklist_chunk: int = Field(1000, ge=1, le=10_000)
     blacklist_max: int = Field(10_000, ge=1)
 
     max_body_bytes: int = Field(64 * 1024, ge=1024)  # every route but the batch blacklist
+    # Request heads, refused by authchaos_reference.http_limits before the app runs (431, 414, 408).
+    http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # request line + headers
+    http_max_headers: int = Field(100, ge=16, le=10_000)
+    http_max_url_bytes: int = Field(8192, ge=256)
+    http_header_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    http_parser: Literal["auto", "httptools", "h11"] = "auto"  # the default of `authchaos serve --http`
+
+    @model_validator(mode="after")
+    def _head_fits(self) -> Settings:
+        if self.http_max_header_bytes < self.max_token_bytes + 1024:
+            raise ValueError(
+                f"AUTHCHAOS_HTTP_MAX_HEADER_BYTES must be at least AUTHCHAOS_MAX_TOKEN_BYTES + 1024 "
+                f"({self.max_token_bytes + 1024}): a request carrying a bearer token of the largest size must fit"
+            )
+        if self.http_max_url_bytes > self.http_max_header_bytes:
+            raise ValueError("AUTHCHAOS_HTTP_MAX_URL_BYTES must not exceed AUTHCHAOS_HTTP_MAX_HEADER_BYTES")
+        return self
+
     blacklist_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     login_hash_threads: int = Field(2, ge=1, le=64)  # PBKDF2 runs here, never on the event loop
+    # Brute-force limits (login_throttle.py): failures per fixed window; 0 turns a limit off.
+    login_max_failures_per_client: int = Field(5, ge=0, le=10_000)  # one account from one address
+    login_client_window_s: int = Field(900, ge=1, le=86_400)
+    login_max_failures_per_account: int = Field(100, ge=0, le=100_000)  # every address but the account's known ones
+    login_account_window_s: int = Field(3600, ge=1, le=86_400)
+    login_max_failures_per_address: int = Field(100, ge=0, le=100_000)  # one address, every account (spraying)
+    login_address_window_s: int = Field(900, ge=1, le=86_400)
+    # The client address from this header's last entry (x-forwarded-for): only behind a proxy you control.
+    login_client_header: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9-]*$")
     # Load shedding (503 overloaded): requests in progress, and how far the event loop may lag behind.
     max_inflight: int = Field(256, ge=1)
     shed_lag_s: float = Field(0.1, gt=0)
@@ -147,7 +177,10 @@ class Settings(BaseSettings):
 
     @property
     def oauth_demo_enabled(self) -> bool:
-        return self.oauth_demo if self.oauth_demo is not None else self.env != "production"
+        """The demo provider logs anyone in as anyone: by default only with the demo users, never in production."""
+        if self.oauth_demo is not None:
+            return self.oauth_demo
+        return self.env != "production" and self.users is None
 
     def worst_request_wait_s(self) -> float:
         """The longest one request can wait on Redis: a connect, one command, and the retry pauses.
@@ -175,6 +208,13 @@ class Settings(BaseSettings):
             problems.append("AUTHCHAOS_REDIS_URL is memory:// (in-process, lost on restart): use a real Redis")
         if self.oauth_demo:
             problems.append("AUTHCHAOS_OAUTH_DEMO enables the demo provider (anyone can log in as anyone): unset it")
+        if not (self.login_max_failures_per_client and self.login_max_failures_per_account):
+            problems.append("AUTHCHAOS_LOGIN_MAX_FAILURES_PER_CLIENT/_PER_ACCOUNT is 0: passwords could be guessed")
+        if self.session_max_s == 0:
+            problems.append(
+                "AUTHCHAOS_SESSION_MAX_S is 0: a session rotated often enough would live forever; set an absolute "
+                "lifetime (default 2592000, 30 days)"
+            )
         if self.degraded_max_s > DEGRADED_MAX_S_PRODUCTION:
             problems.append(
                 f"AUTHCHAOS_DEGRADED_MAX_S is {self.degraded_max_s:g}: revoked tokens would be accepted that long "

@@ -17,7 +17,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authchaos_reference.errors import AuthError, BadRequest, Forbidden, PayloadTooLarge, ServiceUnavailable
+from authchaos_reference.errors import (
+    AuthError,
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    challenge_header,
+)
 from authchaos_reference.redis_ops import StoreError, StoreUnavailable
 from authchaos_reference.services import Services
 
@@ -35,7 +42,8 @@ def error_response(exc: Exception) -> JSONResponse:
     if isinstance(exc, StoreUnavailable | StoreError):
         exc = ServiceUnavailable("Session store unavailable; retry later", retry_after_s=exc.retry_after_s)
     if isinstance(exc, AuthError):
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
+        headers = exc.headers if exc.challenge is None else {**exc.headers, "WWW-Authenticate": challenge_header(exc)}
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
     return JSONResponse(error_body("internal_error", "Internal server error"), 500)
 
 
@@ -68,14 +76,20 @@ class RouteMetrics:
         timer.observe(seconds)
 
 
+TWICE = b"\x00twice"  # the Authorization value of a request that sent more than one
+
+
 def _headers(scope: Scope) -> tuple[bytes, bytes | None]:
-    """Content-Length (b"0" when absent) and Authorization, in one pass over the raw headers."""
+    """Content-Length (b"0" when absent) and Authorization, in one pass over the raw headers.
+
+    Two Authorization headers are refused: a gateway checking one copy and a route using the other would
+    disagree about who is calling."""
     length, authorization = b"0", None
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = value
         elif name == b"authorization":
-            authorization = value
+            authorization = value if authorization is None else TWICE
     return length, authorization
 
 
@@ -129,6 +143,9 @@ class Front:
         if not length.isdigit():
             await send_json(send, error_response(BadRequest("Content-Length must be a number")))
             return
+        if authorization is TWICE:
+            await send_json(send, error_response(BadRequest("Send one Authorization header, not several")))
+            return
         too_large = PayloadTooLarge(f"Request body larger than {limit} bytes")
         if int(length) > limit:
             await send_json(send, error_response(too_large))
@@ -173,6 +190,7 @@ KNOWN_PATHS = frozenset(
         "/auth/logout",
         "/auth/blacklist",
         "/auth/me",
+        "/oauth/authorize",
         "/oauth/callback",
         "/health",
         "/metrics",

@@ -53,6 +53,11 @@ _JWS = jwt.PyJWS()  # signature-only checks (``_verifies_as``), with the same pr
 _JWS.unregister_algorithm(ALGORITHM)
 _JWS.register_algorithm(ALGORITHM, _PreparedHMAC())
 REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
+# Times past 9999-12-31 are refused even with a valid signature: the legacy signer "put any exp it liked", and an
+# exp of 10**400 (or now + 10**16, past what Redis takes as an expiry) must be an invalid token, never a 500.
+TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+MAX_TIME = 253_402_300_799
+ID_CLAIMS = ("tokenId", "family")
 
 
 class Kind(StrEnum):
@@ -320,6 +325,12 @@ class TokenCodec:
             raise InvalidToken("Invalid token: sub must be a string")
         if not all(_is_int(claims.get(name)) for name in ("exp", "iat")):
             raise InvalidToken("Invalid token: exp and iat must be integers")
+        for name in TIME_CLAIMS:
+            if name in claims and not (_is_int(claims[name]) and 0 <= claims[name] <= MAX_TIME):
+                raise InvalidToken(f"Invalid token: {name} must be a whole number of seconds before the year 10000")
+        for name in ID_CLAIMS:
+            if name in claims and not isinstance(claims[name], str):
+                raise InvalidToken(f"Invalid token: {name} must be a string")
         if kind is Kind.ACCESS and claimed is None:
             self._cap_typeless_access(claims)
         return verified

@@ -21,7 +21,6 @@ from authchaos_reference.config import Settings
 from authchaos_reference.errors import (
     INVALID_TYPE_FOR_REFRESH,
     AuthError,
-    Forbidden,
     InvalidToken,
     TokenExpired,
     TokenReused,
@@ -33,6 +32,7 @@ from authchaos_reference.metrics import Metrics
 from authchaos_reference.overload import Overloaded
 from authchaos_reference.redis_ops import StoreUnavailable
 from authchaos_reference.token_store import TokenEntry, TokenStore
+from authchaos_reference.users import UserStore
 
 SLICE_S = 0.005  # the longest a batch validates before letting other requests run
 
@@ -50,6 +50,18 @@ class TokenPair:
             "token_type": "Bearer",
             "expires_in": self.expires_in,
         }
+
+
+@dataclass(frozen=True)
+class LogoutResult:
+    revoked: int  # sessions (families) revoked
+    refresh_token: str | None = None  # why the presented refresh token was not revoked, if it was not
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"revoked": self.revoked}
+        if self.refresh_token is not None:
+            out["not_revoked"] = {"refresh_token": self.refresh_token}
+        return out
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,16 @@ def remaining_s(claims: dict[str, Any], leeway_s: int, now: float | None = None)
     return math.ceil(left)
 
 
+def session_start(claims: dict[str, Any]) -> int:
+    """When the session began: ``auth_time`` (carried by every rotation), else the token's own ``iat``.
+
+    A token from before ``auth_time`` existed (and a legacy one) starts its session no later than it was issued.
+    """
+    started = claims.get("auth_time")
+    issued = int(claims["iat"])
+    return min(started, issued) if isinstance(started, int) and not isinstance(started, bool) else issued
+
+
 def issued_upper_ms(claims: dict[str, Any]) -> int:
     """The latest instant (ms) the token can have been issued: ``iat`` has one-second resolution."""
     return (int(claims["iat"]) + 1) * 1000
@@ -115,8 +137,10 @@ class TokenService:
         store: TokenStore,
         local: LocalRevocations,
         metrics: Metrics,
+        accounts: UserStore,
     ) -> None:
         self.settings = settings
+        self.accounts = accounts  # refresh asks it whether the account still exists and is enabled
         self.codec = codec
         self.store = store
         self.local = local
@@ -126,16 +150,29 @@ class TokenService:
 
     # -- issuing -------------------------------------------------------------
 
-    def mint(self, sub: str, family: str, refresh_token_id: str, *, fallback: bool = False) -> TokenPair:
+    def mint(
+        self, sub: str, family: str, refresh_token_id: str, *, fallback: bool = False, auth_time: int | None = None
+    ) -> TokenPair:
+        """A pair for a session that began at ``auth_time`` (now, for a login): neither token outlives the
+        session's absolute lifetime (``session_max_s``), however often it rotates."""
         s = self.settings
+        now = int(time.time())
+        started = now if auth_time is None else auth_time
+        access_ttl, refresh_ttl = s.access_ttl_s, s.refresh_ttl_s
+        if s.session_max_s:
+            left = max(1, started + s.session_max_s - now)
+            access_ttl, refresh_ttl = min(access_ttl, left), min(refresh_ttl, left)
         access = self.codec.encode(
-            Kind.ACCESS, {"sub": sub, "tokenId": new_id(), "family": family}, ttl_s=s.access_ttl_s
+            Kind.ACCESS,
+            {"sub": sub, "tokenId": new_id(), "family": family, "auth_time": started},
+            ttl_s=access_ttl,
+            now=now,
         )
-        claims: dict[str, Any] = {"sub": sub, "tokenId": refresh_token_id, "family": family}
+        claims: dict[str, Any] = {"sub": sub, "tokenId": refresh_token_id, "family": family, "auth_time": started}
         if fallback:
             claims["fb"] = True  # issued while Redis was down: its family may be adopted on first refresh
-        refresh = self.codec.encode(Kind.REFRESH, claims, ttl_s=s.refresh_ttl_s)
-        return TokenPair(access, refresh, s.access_ttl_s)
+        refresh = self.codec.encode(Kind.REFRESH, claims, ttl_s=refresh_ttl, now=now)
+        return TokenPair(access, refresh, access_ttl)
 
     # -- refresh -------------------------------------------------------------
 
@@ -146,12 +183,23 @@ class TokenService:
             self.metrics.refresh_rejected.labels(exc.code).inc()
             raise
         assert isinstance(token, str)  # verify() accepts only non-empty strings
+        self._session_may_continue(verified.claims)
         if verified.is_legacy:
             if Bug.STRICT_TYPE in self.settings.bugs and not verified.claims.get("type"):
                 self.metrics.refresh_rejected.labels("invalid_token").inc()
                 raise InvalidToken(INVALID_TYPE_FOR_REFRESH)
             return await self._upgrade_legacy(token, verified)
         return await self._rotate(verified)
+
+    def _session_may_continue(self, claims: dict[str, Any]) -> None:
+        """The account must still exist and be enabled, and the session be younger than its absolute lifetime."""
+        if self.accounts.active(str(claims["sub"])) is None:
+            self.metrics.refresh_rejected.labels("token_revoked").inc()
+            raise TokenRevoked("The account was removed or disabled: its sessions have ended")
+        limit = self.settings.session_max_s
+        if limit and time.time() >= session_start(claims) + limit:
+            self.metrics.refresh_rejected.labels("token_expired").inc()
+            raise TokenExpired(f"The session reached its absolute lifetime ({limit} s since login): log in again")
 
     async def _rotate(self, verified: Verified) -> TokenPair:
         c = verified.claims
@@ -177,7 +225,7 @@ class TokenService:
             raise
         if rotation.status in ("ok", "grace"):
             self.metrics.tokens_issued.labels("refresh").inc()
-            return self.mint(sub, family, rotation.refresh_token_id)
+            return self.mint(sub, family, rotation.refresh_token_id, auth_time=session_start(c))
         raise self._rotation_refused(rotation.status, family)
 
     def _rotation_refused(self, status: str, family: str) -> AuthError:
@@ -216,7 +264,7 @@ class TokenService:
             raise
         if status == "ok":
             self.metrics.tokens_issued.labels("legacy_upgrade").inc()
-            return self.mint(sub, family, refresh_id)
+            return self.mint(sub, family, refresh_id, auth_time=session_start(verified.claims))
         if status == "reused":
             raise self._rotation_refused("reused", owner)
         self.metrics.refresh_rejected.labels("token_revoked").inc()
@@ -310,22 +358,51 @@ class TokenService:
         self.metrics.revocations.labels("family").inc(len(families))
         return len(families)
 
-    async def logout(self, access: Verified, access_token: str, refresh_token: object, all_sessions: bool) -> int:
-        """Revoke this session (and, with ``all_sessions``, every session of the user); returns sessions revoked."""
+    async def logout(
+        self, access: Verified, access_token: str, refresh_token: object, all_sessions: bool
+    ) -> LogoutResult:
+        """Revoke this session (and, with ``all_sessions``, every session of the user).
+
+        A logout revokes everything it can prove: the access token and its session always, the refresh
+        token when it is a valid one of this user. A refresh token it cannot revoke (expired, invalid, another
+        user's) is named in the answer, never a reason to revoke nothing.
+        """
         sub = str(access.claims["sub"])
         own = Revocation(
             token=(token_id(access, access_token), max(1, remaining_s(access.claims, self.settings.leeway_s))), sub=sub
         )
         revocations = [own, Revocation(family=_family(access), sub=sub)]
+        refused: str | None = None
         if refresh_token is not None:
-            refresh = self.codec.verify(refresh_token, Kind.REFRESH)
-            if refresh.claims["sub"] != sub:
-                raise Forbidden("The refresh token belongs to another user")
-            assert isinstance(refresh_token, str)  # verify() accepts only non-empty strings
-            revocations.append(self.revocation_of(Kind.REFRESH, refresh, refresh_token))
+            target = self._refresh_revocation(refresh_token, sub)
+            if isinstance(target, Revocation):
+                revocations.append(target)
+            else:
+                refused = target
         if all_sessions:
             revocations += [Revocation(family=f, sub=sub) for f in await self._revoke_user(sub)]
-        return max(await self._store_revocations(revocations, op="logout"), 1)
+        revoked = max(await self._store_revocations(revocations, op="logout"), 1)
+        return LogoutResult(revoked, refused)
+
+    def _refresh_revocation(self, token: object, sub: str) -> Revocation | str:
+        """The revocation of a refresh token presented at logout, or why it is not revoked."""
+        try:
+            refresh = self.codec.verify(token, Kind.REFRESH)
+        except TokenExpired:
+            return "expired: nothing to revoke"
+        except InvalidToken as exc:
+            return f"not revoked: {exc.message}"
+        if refresh.claims["sub"] != sub:
+            return "not revoked: it belongs to another user"
+        assert isinstance(token, str)  # verify() accepts only non-empty strings
+        if remaining_s(refresh.claims, self.settings.leeway_s) <= 0:
+            return "expired: nothing to revoke"
+        return self.revocation_of(Kind.REFRESH, refresh, token)
+
+    async def revoke_user(self, sub: str) -> int:
+        """End every session of ``sub`` (an account removed or disabled); returns the families revoked."""
+        families = await self._revoke_user(sub)
+        return await self._store_revocations([Revocation(family=f, sub=sub) for f in families], op="logout")
 
     async def _revoke_user(self, sub: str) -> set[str]:
         """Every family of ``sub``: those Redis knows, and fallback ones this process has not registered yet.

@@ -47,6 +47,7 @@ class Metrics:
             "Access tokens accepted on signature alone while Redis was down",
             registry=r,
         )
+        self.login_throttled = Counter("authchaos_login_throttled", "Logins refused, by limit", ["limit"], registry=r)
         self.set_redis_state(RedisState.CONNECTING)
 
     def set_redis_state(self, state: RedisState) -> None:

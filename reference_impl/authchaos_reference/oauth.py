@@ -1,4 +1,11 @@
-"""OAuth callback (port of modules/Auth/oauth.controller.ts) with a network-free demo provider.
+"""OAuth login (port of modules/Auth/oauth.controller.ts) with a network-free demo provider.
+
+``/oauth/authorize`` starts a login: it makes a ``state`` and sends the browser to the provider, which
+(the demo one at once) redirects back to ``/oauth/callback`` with a code and that state. The callback
+refuses a missing, forged, expired or already used state (RFC 6749 4.1.2, RFC 9700 4.7), so a code is
+exchanged once. The state is signed, not stored, so an OAuth login still works while Redis is away
+(the headline path: fallback tokens); that it was used is recorded in Redis, or in this process while
+Redis is away.
 
 The original controller had its own fallback token generator; under the
 ``legacy_fallback_tokens`` bug switch that generator comes back.
@@ -6,16 +13,24 @@ The original controller had its own fallback token generator; under the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
+from urllib.parse import urlencode
+
+from redis.asyncio import Redis
 
 from authchaos_reference.auth_service import AuthService
 from authchaos_reference.bugs import Bug
 from authchaos_reference.errors import InvalidCredentials, InvalidGrant
 from authchaos_reference.jwt_codec import Kind
 from authchaos_reference.jwt_service import TokenPair
+from authchaos_reference.local_revocations import LocalRevocations
 from authchaos_reference.redis_ops import StoreUnavailable
 
 PROVIDERS = ("demo",)
+STATE_TTL_S = 600  # a login must come back from the provider within ten minutes
 
 
 def demo_exchange(code: str) -> str:
@@ -29,13 +44,66 @@ def demo_exchange(code: str) -> str:
 class OAuthController:
     def __init__(self, auth: AuthService) -> None:
         self.auth = auth
+        secret = auth.tokens.settings.jwt_refresh_secret.get_secret_value().encode()
+        self._state_key = hashlib.sha256(b"authchaos oauth state\x00" + secret).digest()
+        self._used_here = LocalRevocations(max_entries=100_000)
 
-    async def callback(self, provider: str, code: str) -> TokenPair:
+    def _provider(self, provider: str) -> None:
         if provider == "demo" and not self.auth.tokens.settings.oauth_demo_enabled:
-            raise InvalidGrant("OAuth provider 'demo' is disabled (AUTHCHAOS_OAUTH_DEMO; never on in production)")
+            raise InvalidGrant(
+                "OAuth provider 'demo' is disabled (AUTHCHAOS_OAUTH_DEMO: off by default with a users file, "
+                "never on in production)"
+            )
         if provider not in PROVIDERS:
             raise InvalidGrant(f"Unknown OAuth provider {provider!r}: supported: {', '.join(PROVIDERS)}")
-        user = self.auth.users.by_username(demo_exchange(code))
+
+    def authorize(self, provider: str, login_hint: str) -> str:
+        """Where to send the browser: the provider's consent page; the demo provider consents at once."""
+        self._provider(provider)
+        if not login_hint:
+            raise InvalidGrant("The demo provider needs login_hint=<username>")
+        query = {"provider": provider, "code": f"user:{login_hint}", "state": self.new_state()}
+        return "/oauth/callback?" + urlencode(query)
+
+    def new_state(self, now: float | None = None) -> str:
+        nonce = secrets.token_urlsafe(16)
+        expires = int((time.time() if now is None else now) + STATE_TTL_S)
+        return f"{nonce}.{expires}.{self._mac(nonce, expires)}"
+
+    def _mac(self, nonce: str, expires: int) -> str:
+        return hmac.new(self._state_key, f"{nonce}.{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def _spend_state(self, state: str | None) -> None:
+        """Accept a state this service made, unexpired, once."""
+        if not state:
+            raise InvalidGrant("Missing state: start the login at /oauth/authorize")
+        nonce, _, rest = state.partition(".")
+        expires, _, mac = rest.partition(".")
+        signed = nonce and expires.isdigit() and len(expires) <= 12
+        if not (signed and hmac.compare_digest(mac, self._mac(nonce, int(expires)))):
+            raise InvalidGrant("Invalid state: start the login at /oauth/authorize")
+        left = int(expires) - int(time.time())
+        if left <= 0:
+            raise InvalidGrant("Expired state: start the login again at /oauth/authorize")
+        if self._used_here.is_revoked(nonce, None):
+            raise InvalidGrant("This authorization was already used: start the login again")
+
+        async def mark(r: Redis) -> bool:
+            return bool(await r.set(f"ac:oauthstate:{nonce}", "1", nx=True, ex=left))
+
+        try:
+            first = await self.auth.tokens.store.ops.safe_redis_operation("oauth_state", mark)
+        except StoreUnavailable:
+            first = True  # Redis away: this process's memory alone remembers it (the login favours availability)
+        self._used_here.token(nonce, left)
+        if not first:
+            raise InvalidGrant("This authorization was already used: start the login again")
+
+    async def callback(self, provider: str, code: str, state: str | None = None) -> TokenPair:
+        self._provider(provider)
+        username = demo_exchange(code)
+        await self._spend_state(state)
+        user = self.auth.users.by_username(username)
         if user is None:
             raise InvalidCredentials("No account is linked to this OAuth identity")
         try:

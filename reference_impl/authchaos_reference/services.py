@@ -45,7 +45,7 @@ class Services:
 
     async def probe_forever(self) -> None:
         """Recovery probes while Redis is not ready; registers outage families once it is; follows the primary."""
-        while True:
+        while not _stop_requested():
             await asyncio.sleep(self.settings.probe_interval_s)
             try:
                 if self.settings.durable_replicas:  # Sentinel: leave a deposed primary within one probe interval
@@ -59,9 +59,38 @@ class Services:
             except Exception:  # the probe must outlive any surprise
                 log.exception("redis probe failed unexpectedly")
 
+    async def watch_users(self) -> None:
+        """Apply a changed users file in this process; end the sessions of removed and disabled accounts.
+
+        The directory is checked on every request, so removal applies at once here; the logout-all time
+        written to Redis also keeps their old tokens dead if the account comes back later."""
+        while not _stop_requested():
+            await asyncio.sleep(self.settings.users_reload_s)
+            try:
+                ended = self.auth.users.reload()
+            except Exception:  # the watch must outlive any surprise
+                log.exception("users file check failed unexpectedly")
+                continue
+            for sub in ended or ():
+                try:
+                    await self.tokens.revoke_user(sub)
+                except Exception as exc:  # Redis away: the directory check still refuses their tokens
+                    log.warning(
+                        "sessions of removed account not marked in Redis (%s): refused by the directory",
+                        type(exc).__name__,
+                    )
+
     async def aclose(self) -> None:
         self.auth.users.close()
         await self.ops.aclose()
+
+
+def _stop_requested() -> bool:
+    """Was this task cancelled? A cancellation that lands inside a Redis call whose timeout fired at the same
+    moment comes back as a TimeoutError (a StoreUnavailable here), which the loops would swallow and carry on:
+    shutdown then waits forever for them. So every loop asks before going round again."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def store_layout(settings: Settings) -> KeyLayout:
@@ -86,6 +115,7 @@ def build_services(settings: Settings, connection_class: type | None = None) -> 
         ),
         LocalRevocations(),
         metrics,
+        users,
     )
     auth = AuthService(users, tokens)
     return Services(
@@ -107,6 +137,7 @@ async def running(services: Services) -> AsyncIterator[Services]:
     tasks = [
         asyncio.create_task(services.probe_forever(), name="redis-probe"),
         asyncio.create_task(services.load.watch(), name="loop-lag"),
+        asyncio.create_task(services.watch_users(), name="users-file"),
     ]
     try:
         yield services

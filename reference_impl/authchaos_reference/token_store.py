@@ -7,7 +7,7 @@ Keys (all under ``ac:``):
   userfams:{sub}     set   the user's families, for logout-all
   legacy:{hash}      family a legacy refresh token was upgraded into (accept once)
   userrev:{sub}      ms    logout-all time: every token of ``sub`` issued before it is revoked
-  usercache:{sub}    json  cached user record for the auth middleware
+  usercache:{sub}    json  no longer written (roles come from the directory); cleanup removes old ones
 
 Rotation and legacy upgrades are Lua scripts: atomic, and idempotent for the
 same arguments so a retried call cannot look like a reuse.
@@ -21,7 +21,6 @@ for byte (existing data, cleanup and the legacy corpus keep working).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,7 +218,6 @@ class Rotation:
 @dataclass(frozen=True)
 class AuthLookup:
     revoked: bool
-    cached_user: str | None
     user_revoked_at_ms: int | None  # logout-all time, if any
 
 
@@ -386,22 +384,15 @@ class TokenStore:
         return answers + list(raw[len(writes) :])
 
     async def auth_lookup(self, token_id: str, family: str | None, sub: str) -> AuthLookup:
-        """Revocation, cached user and logout-all time in one round trip (one slot): the auth middleware's hot path."""
+        """Revocation and logout-all time in one round trip (one slot): the auth middleware's hot path."""
         k = self.keys
         keys = [k.bl(token_id, sub)] + ([k.famrev(family, sub)] if family else [])
 
         async def run(r: Redis) -> Any:
             pipe = r.pipeline(transaction=False)
             pipe.exists(*keys)
-            pipe.get(k.usercache(sub))
             pipe.get(k.userrev(sub))
             return await pipe.execute()
 
-        revoked, cached, user_rev = await self.ops.safe_redis_operation("auth_lookup", run)
-        return AuthLookup(bool(revoked), cached, int(user_rev) if user_rev else None)
-
-    async def cache_user(self, sub: str, record: dict[str, Any], ttl_s: int) -> None:
-        """Best effort: a failed cache write costs a lookup next time, nothing more."""
-        await self.ops.safe_redis_operation(
-            "cache_user", lambda r: r.set(self.keys.usercache(sub), json.dumps(record), ex=ttl_s), fallback=None
-        )
+        revoked, user_rev = await self.ops.safe_redis_operation("auth_lookup", run)
+        return AuthLookup(bool(revoked), int(user_rev) if user_rev else None)

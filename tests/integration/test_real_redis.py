@@ -74,7 +74,7 @@ async def test_outage_costs_milliseconds_once_the_breaker_is_open(fresh_redis: R
 
 async def _oauth_login_while_redis_is_dead(svc: Running, server: RedisServer) -> dict:
     server.kill()
-    r = await svc.client.get("/oauth/callback", params={"provider": "demo", "code": "user:alice"})
+    r = await svc.oauth()
     assert r.status_code == 200
     server.restart()
 

@@ -26,7 +26,9 @@ def walk_contract(url: str) -> None:
         assert replay.status_code == 401 and replay.json()["error"] == "token_reused"
         newest = c.post("/auth/refresh", json={"refresh_token": new.json()["refresh_token"]})
         assert newest.json()["error"] == "token_revoked"
-        oauth = c.get("/oauth/callback", params={"provider": "demo", "code": "user:admin"}).json()
+        oauth = c.get(
+            "/oauth/authorize", params={"provider": "demo", "login_hint": "admin"}, follow_redirects=True
+        ).json()
         admin = {"Authorization": f"Bearer {oauth['access_token']}"}
         other = c.post("/auth/login", json={"username": "alice", "password": "wonderland"}).json()
         r = c.post("/auth/blacklist", json={"tokens": [other["access_token"]]}, headers=admin)

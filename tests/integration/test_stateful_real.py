@@ -13,19 +13,22 @@ from hypothesis.stateful import run_state_machine_as_test
 from authchaos.servers.redis_server import RedisServer
 from authchaos.sut.service_process import AuthServiceProcess
 from authchaos_reference.config import load_settings
-from tests.stateful import make_machine
+from tests.stateful import Accounts, make_machine
 
 pytestmark = pytest.mark.integration
 
 
 def test_token_lifecycle_model_holds_on_real_redis(fresh_redis: RedisServer, tmp_path: Path) -> None:
-    with AuthServiceProcess(fresh_redis.url, log_dir=tmp_path) as service:
+    accounts = Accounts(tmp_path / "users.json")
+    accounts.write()
+    env = {**accounts.env(), "AUTHCHAOS_SESSION_MAX_S": "6"}
+    with AuthServiceProcess(fresh_redis.url, log_dir=tmp_path, env=env) as service:
 
         def client() -> tuple[Any, Any]:
             c = httpx.Client(base_url=service.url, timeout=10)
             return c, c.close
 
-        machine = make_machine(client, load_settings(redis_url="memory://"))
+        machine = make_machine(client, load_settings(redis_url="memory://", session_max_s=6), accounts)
         run_state_machine_as_test(
             machine,
             settings=settings(

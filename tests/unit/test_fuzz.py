@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, seed, settings
 
 from authchaos_reference.app import create_app
 from authchaos_reference.config import load_settings
-from tests.hostile import codec_for, fuzz_examples, hostile_bodies, hostile_tokens, post_everywhere, present_everywhere
+from tests.hostile import (
+    codec_for,
+    fuzz_examples,
+    hostile_bodies,
+    hostile_tokens,
+    post_everywhere,
+    present_everywhere,
+    service_signed,
+)
 
 SETTINGS = load_settings(redis_url="memory://fuzz-unit")
 CODEC = codec_for(SETTINGS)
@@ -50,6 +58,15 @@ def test_hostile_tokens_never_5xx_never_accepted(
     client: TestClient, admin: str, case: tuple[str, bool], caplog: pytest.LogCaptureFixture
 ) -> None:
     present_everywhere(client, *case, admin)
+    no_tracebacks(caplog)
+
+
+@FUZZ
+@given(token=service_signed(CODEC))
+def test_service_signed_hostile_numbers_never_5xx(
+    client: TestClient, admin: str, token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    present_everywhere(client, token, False, admin)
     no_tracebacks(caplog)
 
 

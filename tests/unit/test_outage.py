@@ -73,7 +73,7 @@ async def test_pending_families_are_registered_when_redis_returns(svc: Running) 
 
 async def _oauth_during_outage_then_refresh(svc: Running) -> dict:
     svc.redis_down()
-    r = await svc.client.get("/oauth/callback", params={"provider": "demo", "code": "user:alice"})
+    r = await svc.oauth()
     assert r.status_code == 200
     svc.redis_up()
     return (await svc.refresh(r.json()["refresh_token"])).json()
@@ -150,7 +150,7 @@ async def test_no_500_from_any_route_during_an_outage(svc: Running) -> None:
         svc.client.post(
             "/auth/blacklist", json={"tokens": ["x"]}, headers={"Authorization": f"Bearer {admin['access_token']}"}
         ),
-        svc.client.get("/oauth/callback", params={"provider": "demo", "code": "user:alice"}),
+        svc.oauth(),
         svc.client.get("/health"),
         svc.client.get("/metrics"),
     ]

@@ -191,6 +191,8 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def test_demo_oauth_provider_is_off_in_production(tmp_path: Path) -> None:
     settings = Settings(env="production", users=users_file(tmp_path), redis_url="memory://prod-oauth", **STRONG)
     async with served(settings) as client:
+        r = await client.get("/oauth/authorize", params={"provider": "demo", "login_hint": "root"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
         r = await client.get("/oauth/callback", params={"provider": "demo", "code": "user:root"})
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
         assert "access_token" not in r.text
@@ -240,7 +242,7 @@ async def test_health_does_not_show_bug_switches_or_errors() -> None:
     async with running_service(bugs="strict_type") as svc:
         svc.redis_down()
         await svc.refresh("a.b.c")
-        await svc.me((await svc.client.get("/oauth/callback?provider=demo&code=user:alice")).json()["access_token"])
+        await svc.me((await svc.oauth()).json()["access_token"])
         body = (await svc.client.get("/health")).json()
     assert "bugs" not in body and "strict_type" not in json.dumps(body)
     assert body["redis"].get("last_error") is None
@@ -281,7 +283,7 @@ async def test_a_succeeding_ping_does_not_restart_the_degraded_window(svc: Runni
 
 async def test_a_redis_command_error_is_not_an_outage(svc: Running) -> None:
     pair = await svc.login()
-    await svc.services.ops.client.hset("ac:usercache:alice", "not", "a string")  # WRONGTYPE for GET
+    await svc.services.ops.client.hset("ac:userrev:alice", "not", "a string")  # WRONGTYPE for GET
     r = await svc.me(pair["access_token"])
     assert r.status_code == 503 and "X-Auth-Degraded" not in r.headers
     assert svc.services.ops.breaker.failures == 0, "Redis answered: the breaker must not count it"

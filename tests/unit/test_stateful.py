@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -10,10 +12,15 @@ from hypothesis import HealthCheck, settings
 
 from authchaos_reference.app import create_app
 from authchaos_reference.config import load_settings
-from tests.stateful import make_machine
+from tests.stateful import Accounts, make_machine
 
 _names = itertools.count()
-SETTINGS = load_settings(redis_url="memory://stateful", probe_interval_s=0.05)
+ACCOUNTS = Accounts(Path(tempfile.mkdtemp(prefix="authchaos-stateful-")) / "users.json")
+ACCOUNTS.write()
+# Sessions end 6 s after login whatever their rotations: long enough for a run of steps, short enough to be met.
+SETTINGS = load_settings(
+    redis_url="memory://stateful", probe_interval_s=0.05, session_max_s=6, users=ACCOUNTS.path, users_reload_s=0.05
+)
 
 
 def _client() -> tuple[Any, Any]:
@@ -23,7 +30,7 @@ def _client() -> tuple[Any, Any]:
     return client, lambda: client.__exit__(None, None, None)
 
 
-TokenLifecycle = make_machine(_client, SETTINGS)
+TokenLifecycle = make_machine(_client, SETTINGS, ACCOUNTS)
 TokenLifecycle.TestCase.settings = settings(
     max_examples=40,
     stateful_step_count=25,

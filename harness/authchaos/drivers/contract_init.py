@@ -27,7 +27,8 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "logout": (("POST", "DELETE"), ("logout", "signout", "sign-out", "log-out")),
     "blacklist": (("POST",), ("blacklist", "blocklist", "denylist", "revoke", "revocations")),
     "login": (("POST",), ("login", "signin", "sign-in", "log-in", "authenticate", "token")),
-    "oauth_callback": (("GET", "POST"), ("callback",)),
+    # An authorize route that redirects to the callback makes the whole login (it makes the state), so it wins.
+    "oauth_callback": (("GET", "POST"), ("authorize", "callback")),
     "me": (("GET",), ("me", "userinfo", "whoami", "profile", "current")),
     "health": (("GET",), ("healthz", "health", "readyz", "ready", "livez", "ping", "status")),
 }
@@ -77,6 +78,7 @@ class Drafted:
     const: dict[str, Any] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     todo: list[str] = field(default_factory=list)
+    follow_redirects: bool = False
 
 
 def read_document(text: str, source: str) -> dict[str, Any]:
@@ -157,7 +159,8 @@ def _score(role: str, ep: Endpoint) -> int:
         if ("/" in name and name in path) or name in words or any(w.replace("_", "-") == name for w in words):
             if role == "login" and name == "token" and "refresh" in path:
                 return 0
-            return len(names) - rank + (5 if role in str(ep.spec.get("operationId") or "").lower() else 0)
+            named = role in str(ep.spec.get("operationId") or "").lower() or name == "authorize"
+            return len(names) - rank + (5 if named else 0)
     return 0
 
 
@@ -277,6 +280,14 @@ class Drafter:
             d.send[arg] = f"body:{guess}"
             d.todo.append(f"no field for the {arg} found in the document: body:{guess} is a guess")
 
+    @staticmethod
+    def _authorize(d: Drafted, params: Mapping[str, str]) -> None:
+        """An authorize route makes the whole login when followed: it redirects to the callback with a state."""
+        d.follow_redirects = True
+        if "login_hint" in params:
+            d.const[f"{params['login_hint']}:login_hint"] = "{username}"
+        d.todo.append("the authorize route must redirect (3xx) to the callback for a test provider")
+
     def draft(self, role: str, ep: Endpoint) -> Drafted:
         d = Drafted(ep)
         if "{" in ep.path:
@@ -285,9 +296,12 @@ class Drafter:
             )
         if self.body_media(ep) not in (None, "application/json"):
             d.todo.append(f"the body is {self.body_media(ep)}: the harness sends JSON, so the service must take it too")
-        for arg in SENDS[role]:
+        authorize = role == "oauth_callback" and "authorize" in ep.path.lower()
+        for arg in () if authorize else SENDS[role]:
             self._place(d, role, arg, ep)
         params = self.parameters(ep)
+        if authorize:
+            self._authorize(d, params)
         if role == "logout_all" and (flag := self.everywhere_flag(ep)):
             d.const[f"body:{flag}"] = True
         if role == "oauth_callback" and "provider" in params:
@@ -343,6 +357,8 @@ def render(doc: Mapping[str, Any], source: str, url: str, name: str) -> str:
         if ep.method != "POST":
             lines.append(f"    method: {ep.method}")
         lines.append(f"    path: {json.dumps(ep.path)}")
+        if d.follow_redirects:
+            lines.append("    follow_redirects: true")
         for key, value in (("send", d.send), ("const", d.const), ("tokens", d.tokens)):
             if value:
                 lines.append(f"    {key}: {_flow(value)}")

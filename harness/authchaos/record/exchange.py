@@ -25,6 +25,7 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
+    follow_redirects: bool = False
 
     def options(self) -> dict[str, Any]:
         """The request's parts as httpx and Locust take them (``client.request(method, path, **options)``)."""
@@ -35,6 +36,8 @@ class Request:
             out["cookies"] = self.cookies
         if self.json is not None:
             out["json"] = self.json
+        if self.follow_redirects:
+            out["follow_redirects"] = True
         return out
 
 
@@ -67,7 +70,7 @@ def _put(request: Request, place: str, value: Any) -> None:
 
 def build_request(spec: Operation, args: Mapping[str, Any], *, username: str = "") -> Request:
     """The HTTP request for one operation: each given argument where the contract puts it, then the constants."""
-    request = Request(spec.method, spec.path)
+    request = Request(spec.method, spec.path, follow_redirects=spec.follow_redirects)
     for arg, place in spec.send.items():
         if args.get(arg) is not None:
             _put(request, place, args[arg])

@@ -66,6 +66,9 @@ class Operation(StrictModel):
     tokens: dict[Literal["access", "refresh"], str] = Field(
         default_factory=dict, description="where the issued tokens are in the answer: body:data.accessToken, ..."
     )
+    follow_redirects: bool = Field(
+        False, description="follow the answer's redirects (an OAuth authorize that sends the browser to the callback)"
+    )
 
     @field_validator("send")
     @classmethod

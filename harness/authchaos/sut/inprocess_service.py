@@ -15,6 +15,7 @@ import uvicorn
 from authchaos.servers.processes import StartError, free_port
 from authchaos_reference.app import create_app
 from authchaos_reference.config import load_settings
+from authchaos_reference.http_limits import protocol_class
 from authchaos_reference.services import Services, build_services
 
 HOST = "127.0.0.1"
@@ -43,6 +44,7 @@ class InProcessService:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            http=protocol_class("auto"),  # the head limits of `authchaos serve` (AUTHCHAOS_HTTP_*)
         )
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
