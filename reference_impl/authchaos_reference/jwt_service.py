@@ -145,6 +145,7 @@ class TokenService:
         self.store = store
         self.local = local
         self.metrics = metrics
+        self._refreshed = metrics.tokens_issued.labels("refresh")  # the hot path's child, looked up once
         self.undelivered = UndeliveredRotations()
         self.pending = PendingFamilies()
 
@@ -224,7 +225,7 @@ class TokenService:
             self.undelivered.put(tid, new_tid)
             raise
         if rotation.status in ("ok", "grace"):
-            self.metrics.tokens_issued.labels("refresh").inc()
+            self._refreshed.inc()
             return self.mint(sub, family, rotation.refresh_token_id, auth_time=session_start(c))
         raise self._rotation_refused(rotation.status, family)
 

@@ -136,3 +136,21 @@ def test_unknown_crit_header_is_rejected() -> None:
     token = jwt.encode(payload, "a" * 40, algorithm="HS256", headers={"crit": ["exp-ext"], "exp-ext": 1})
     with pytest.raises(InvalidToken):
         CODEC.verify(token, Kind.ACCESS)
+
+
+def test_the_fast_signer_makes_what_pyjwt_makes() -> None:
+    """``TokenCodec.encode`` signs without ``jwt.encode``: the same bytes, for both kinds and odd claims."""
+    from authchaos_reference.jwt_codec import ALGORITHM, TYP_HEADER, TokenCodec
+
+    codec = TokenCodec(load_settings(redis_url="memory://signer"))
+    now = int(time.time())
+    for kind in Kind:
+        claims = {"sub": 'ålice "q"', "tokenId": "t", "family": "f", "auth_time": now, "fb": True}
+        ring = codec.rings[kind]
+        body = {**claims, "type": kind.value, "iat": now, "exp": now + 60}
+        body |= {"iss": codec.settings.issuer, "aud": codec.settings.audience}
+        want = jwt.encode(
+            body, ring.current_key, algorithm=ALGORITHM, headers={"kid": ring.current_kid, "typ": TYP_HEADER[kind]}
+        )
+        assert codec.encode(kind, claims, ttl_s=60, now=now) == want
+        assert codec.verify(want, kind).claims["sub"] == claims["sub"]
