@@ -40,7 +40,7 @@ from benchmarks.durability import durable_revocations
 from benchmarks.http_load import WrkMissing, wrk_binary
 from benchmarks.locust_overhead import locust_recording
 from benchmarks.outage import outage_defaults
-from benchmarks.service_paths import measure_paths
+from benchmarks.service_paths import ROUNDS, measure_paths
 
 
 async def blacklist_10k(n: int = 10_000) -> dict[str, Any]:
@@ -213,7 +213,8 @@ def print_report(results: dict[str, dict[str, Any]], http: dict[str, dict[str, A
     rows = table_rows(http)
     head = ("path", "service", "floor / baseline", "ratio", "target", "")
     widths = [max(len(str(row[i])) for row in [*rows, head]) for i in range(5)]
-    print(f"\nHTTP paths vs floors, wrk, one run, cores: {os.cpu_count()} (os.cpu_count())")
+    rounds = f"me and refresh: the best of {ROUNDS} alternating rounds each side"
+    print(f"\nHTTP paths vs floors, wrk ({rounds}), cores: {os.cpu_count()} (os.cpu_count())")
     print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)))
     for row in rows:
         cells = [str(c).ljust(w) for c, w in zip(row[:5], widths, strict=True)]
