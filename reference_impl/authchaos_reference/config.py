@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     http_max_headers: int = Field(100, ge=16, le=10_000)
     http_max_url_bytes: int = Field(8192, ge=256)
     http_header_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    http_body_timeout_s: float = Field(30.0, ge=0.1, le=3600)  # from the head to the body's last byte
     http_parser: Literal["auto", "httptools", "h11"] = "auto"  # the default of `authchaos serve --http`
 
     @model_validator(mode="after")

@@ -63,10 +63,12 @@ class HttpLimits:
     max_headers: int
     max_url_bytes: int
     header_timeout_s: float
+    body_timeout_s: float
     too_large: Refusal
     too_many: Refusal
     uri_too_long: Refusal
     timeout: Refusal
+    body_timeout: Refusal
 
 
 @functools.cache
@@ -78,6 +80,10 @@ def http_limits() -> HttpLimits:
         max_headers=s.http_max_headers,
         max_url_bytes=s.http_max_url_bytes,
         header_timeout_s=s.http_header_timeout_s,
+        body_timeout_s=s.http_body_timeout_s,
+        body_timeout=Refusal.build(
+            408, "request_timeout", f"Request body not received within {s.http_body_timeout_s:g} s"
+        ),
         too_large=Refusal.build(431, "header_too_large", f"Request header block over {s.http_max_header_bytes} bytes"),
         too_many=Refusal.build(431, "header_too_large", f"More than {s.http_max_headers} header fields"),
         uri_too_long=Refusal.build(414, "uri_too_long", f"Request target over {s.http_max_url_bytes} bytes"),
@@ -105,6 +111,7 @@ class _HeadGuard:
         self._head_bytes = 0  # received since this head began (bounds a head still incomplete after a read)
         self._head_size = 0  # its target and header fields as parsed (bounds a head complete within one read)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._pending: Refusal | None = None  # found while an earlier request is answered: sent after it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,11 +120,25 @@ class _HeadGuard:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)  # type: ignore[misc]
 
     def _busy(self) -> bool:
         """An earlier request is still being answered (a pipelined head then waits on us, not on the client)."""
         raise NotImplementedError
+
+    def _receiving_body(self) -> bool:
+        """The request being answered is still sending its body (or trailers)."""
+        return False
+
+    def _abort(self, refusal: Refusal) -> None:
+        """Mid-request: answer ``refusal`` if the app has not begun its answer, then close (the app sees a
+        disconnect)."""
+        cycle = getattr(self, "cycle", None)
+        log.warning("refused a request from %s: %d %s (after its head)", self._peer(), refusal.status, refusal.code)
+        if cycle is not None and not cycle.response_started:
+            self.transport.write(refusal.status_line + refusal.tail)
+        self.transport.close()
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_timed_out)
@@ -137,6 +158,23 @@ class _HeadGuard:
         """A request was read to its end: what comes next is a new head (its deadline starts at its first byte)."""
         self._head_open = True
         self._head_bytes = self._head_size = 0
+        self._cancel_body_timer()
+
+    def _arm_body_timer(self) -> None:
+        """A body still to come: it must arrive within ``body_timeout_s`` of the head, or the request ends (408).
+        Without it, a few hundred requests that never send their body hold every admission slot."""
+        if self._body_timer is None:
+            self._body_timer = self.loop.call_later(self._limits.body_timeout_s, self._body_timed_out)
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if not self.transport.is_closing() and self._receiving_body():
+            self._abort(self._limits.body_timeout)
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -161,6 +199,9 @@ class _HeadGuard:
         self._head_open = True  # keeps data_received on the slow path, which drops data once refused
         if self.transport.is_closing():
             return
+        if self._busy() and self._receiving_body():  # this request's own body or trailers: end it now
+            self._abort(refusal)
+            return
         if self._busy():  # pipelined behind a request still being answered: answers keep their order
             self._pending = refusal
             return
@@ -174,6 +215,8 @@ class _HeadGuard:
         self.transport.write(b"".join(out))
         self.transport.close()
 
+
+FRAMING_PER_CHUNK = 24  # a chunk's size line and CRLFs: "ffffffff;ext\r\n...\r\n" with room to spare
 
 if HAVE_HTTPTOOLS:
 
@@ -192,10 +235,12 @@ if HAVE_HTTPTOOLS:
             self._refusal: Refusal | None = None  # set by a parser callback that raised _Refused
             self._max_head_bytes = self._limits.max_header_bytes
             self._max_headers = self._limits.max_headers
+            self._framing = 0  # bytes after the head that were not body (chunk sizes, trailers), this request
+            self._chunks = 0
 
         def data_received(self, data: bytes) -> None:
             if not self._head_open:
-                super().data_received(data)  # a body: uvicorn's path, one attribute check added
+                self._body_received(data)
                 return
             # uvicorn's data_received, counting the head's bytes: checked after the parser had them, since one
             # read may end a small head and carry a body
@@ -219,11 +264,26 @@ if HAVE_HTTPTOOLS:
                 else:
                     self._unsupported_upgrade_warning()
                 return
+            self._after_head_read()
+
+        def _after_head_read(self) -> None:
+            """The parser callbacks may have ended the head (or the whole request) during that read."""
             if self._head_open and self._head_bytes:  # a head still incomplete after this read
                 if self._head_bytes > self._max_head_bytes:
                     self._refuse(self._limits.too_large)
                 elif self._head_timer is None:
                     self._arm_head_timer()
+            elif not self._head_open:  # the head is in, its body is not: the body's deadline starts
+                self._arm_body_timer()
+
+        def _body_received(self, data: bytes) -> None:
+            """uvicorn's path, and a count of what was not body (chunk framing, trailers), which httptools would
+            otherwise buffer without limit (an endless trailer line)."""
+            self._framing += len(data)
+            super().data_received(data)
+            budget = self._max_head_bytes + FRAMING_PER_CHUNK * self._chunks
+            if self._framing > budget and not self.transport.is_closing():
+                self._abort(self._limits.too_large)
 
         def send_400_response(self, msg: str) -> None:
             # A refusal raised while uvicorn's own path was feeding (a head pipelined behind a body) lands here.
@@ -251,6 +311,8 @@ if HAVE_HTTPTOOLS:
                 raise _Refused
 
         def on_header(self, name: bytes, value: bytes) -> None:
+            if not self._head_open:  # a trailer: never part of the request's headers (a forged X-Forwarded-For)
+                return
             size = self._head_size = self._head_size + len(name) + len(value) + 4  # "name: value\r\n"
             headers = self.headers
             if size > self._max_head_bytes or len(headers) >= self._max_headers:
@@ -268,10 +330,21 @@ if HAVE_HTTPTOOLS:
                 self._head_timer = None
             super().on_headers_complete()
 
+        def on_body(self, body: bytes) -> None:
+            self._framing -= len(body)
+            super().on_body(body)
+
+        def on_chunk_header(self) -> None:
+            self._chunks += 1
+
+        def _receiving_body(self) -> bool:
+            return not self._head_open
+
         def on_message_complete(self) -> None:
+            self._cancel_body_timer()
             super().on_message_complete()
             self._head_open = True  # what follows is a new head; its deadline starts at its first byte
-            self._head_bytes = self._head_size = 0
+            self._head_bytes = self._head_size = self._framing = self._chunks = 0
 
 
 class _LimitedConnection(h11.Connection):
@@ -344,6 +417,15 @@ class LimitedH11Protocol(_HeadGuard, H11Protocol):
 
     def _busy(self) -> bool:
         return self.cycle is not None and not self.cycle.response_complete
+
+    def _head_complete(self) -> None:
+        super()._head_complete()
+        self._arm_body_timer()  # cancelled at the request's end (``_next_head``), at once for a request without body
+
+    def _receiving_body(self) -> bool:
+        # h11 parses a pipelined head only after the answer before it, so an error while busy is this request's
+        # (its state is already ERROR by the time the refusal is made)
+        return self.conn.their_state in (h11.SEND_BODY, h11.ERROR)
 
     def on_response_complete(self) -> None:
         # h11 hands over a pipelined head only after the answer before it, so nothing waits here in practice.

@@ -58,7 +58,7 @@ class _SegmentCheckedJWS(jwt.PyJWS):
 
     Why: PyJWT checks each character of each segment against the base64url alphabet in a generator, about a
     tenth of a refresh's CPU. The rules are PyJWT's own (at most two ``=``, only where they pad, no length
-    1 mod 4, nothing outside the alphabet); ``_check_canonical`` has already refused anything non-canonical.
+    1 mod 4, nothing outside the alphabet, the decoded bytes encode back to the same text).
     """
 
     @staticmethod
@@ -69,7 +69,10 @@ class _SegmentCheckedJWS(jwt.PyJWS):
         data, padding = match.groups()
         if (padding and len(segment) % 4) or len(data) % 4 == 1:
             raise jwt.DecodeError(f"Invalid {name} padding")
-        return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+        decoded = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+        if _b64(decoded) != data:  # PyJWT's round trip: no slack bits, one spelling (``_check_canonical`` agrees)
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        return decoded
 
 
 def _jws() -> jwt.PyJWS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from urllib.parse import urlencode
@@ -31,6 +32,7 @@ from authchaos_reference.redis_ops import StoreUnavailable
 
 PROVIDERS = ("demo",)
 STATE_TTL_S = 600  # a login must come back from the provider within ten minutes
+STATE = re.compile(r"(?P<nonce>[A-Za-z0-9_-]{16,64})\.(?P<exp>[0-9]{1,12})\.(?P<mac>[0-9a-f]{32})")  # ASCII only
 
 
 def demo_exchange(code: str) -> str:
@@ -62,31 +64,33 @@ class OAuthController:
         self._provider(provider)
         if not login_hint:
             raise InvalidGrant("The demo provider needs login_hint=<username>")
-        query = {"provider": provider, "code": f"user:{login_hint}", "state": self.new_state()}
-        return "/oauth/callback?" + urlencode(query)
+        code = f"user:{login_hint}"
+        return "/oauth/callback?" + urlencode({"provider": provider, "code": code, "state": self.new_state(code)})
 
-    def new_state(self, now: float | None = None) -> str:
+    def new_state(self, code: str, now: float | None = None) -> str:
+        """A state for one login, signed over the code the demo provider hands out with it (a real provider's
+        code comes later: its state would be bound to the browser by a cookie instead)."""
         nonce = secrets.token_urlsafe(16)
         expires = int((time.time() if now is None else now) + STATE_TTL_S)
-        return f"{nonce}.{expires}.{self._mac(nonce, expires)}"
+        return f"{nonce}.{expires}.{self._mac(nonce, expires, code)}"
 
-    def _mac(self, nonce: str, expires: int) -> str:
-        return hmac.new(self._state_key, f"{nonce}.{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+    def _mac(self, nonce: str, expires: int, code: str) -> str:
+        signed = f"{nonce}.{expires}.{code}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._state_key, signed, hashlib.sha256).hexdigest()[:32]
 
-    async def _spend_state(self, state: str | None) -> None:
-        """Accept a state this service made, unexpired, once."""
+    async def _spend_state(self, state: str | None, code: str) -> None:
+        """Accept a state this service made for this code, unexpired, once."""
         if not state:
             raise InvalidGrant("Missing state: start the login at /oauth/authorize")
-        nonce, _, rest = state.partition(".")
-        expires, _, mac = rest.partition(".")
-        signed = nonce and expires.isdigit() and len(expires) <= 12
-        if not (signed and hmac.compare_digest(mac, self._mac(nonce, int(expires)))):
+        parts = STATE.fullmatch(state)
+        if parts is None or not hmac.compare_digest(parts["mac"], self._mac(parts["nonce"], int(parts["exp"]), code)):
             raise InvalidGrant("Invalid state: start the login at /oauth/authorize")
-        left = int(expires) - int(time.time())
+        nonce, left = parts["nonce"], int(parts["exp"]) - int(time.time())
         if left <= 0:
             raise InvalidGrant("Expired state: start the login again at /oauth/authorize")
         if self._used_here.is_revoked(nonce, None):
             raise InvalidGrant("This authorization was already used: start the login again")
+        self._used_here.token(nonce, left)  # before the await: two callbacks at once cannot both pass here
 
         async def mark(r: Redis) -> bool:
             return bool(await r.set(f"ac:oauthstate:{nonce}", "1", nx=True, ex=left))
@@ -95,14 +99,13 @@ class OAuthController:
             first = await self.auth.tokens.store.ops.safe_redis_operation("oauth_state", mark)
         except StoreUnavailable:
             first = True  # Redis away: this process's memory alone remembers it (the login favours availability)
-        self._used_here.token(nonce, left)
         if not first:
             raise InvalidGrant("This authorization was already used: start the login again")
 
     async def callback(self, provider: str, code: str, state: str | None = None) -> TokenPair:
         self._provider(provider)
         username = demo_exchange(code)
-        await self._spend_state(state)
+        await self._spend_state(state, code)
         user = self.auth.users.by_username(username)
         if user is None:
             raise InvalidCredentials("No account is linked to this OAuth identity")

@@ -62,23 +62,33 @@ class Services:
     async def watch_users(self) -> None:
         """Apply a changed users file in this process; end the sessions of removed and disabled accounts.
 
-        The directory is checked on every request, so removal applies at once here; the logout-all time
-        written to Redis also keeps their old tokens dead if the account comes back later."""
+        The directory is checked on every request, so removal applies at once here. Redis keeps the set of
+        enabled accounts (``ac:directory``): an account in it but no longer enabled here, however it left
+        (a change seen here, or a restart with a new file), gets its logout-all time, so its old tokens stay
+        dead if it comes back. Until Redis has taken that, every round tries again."""
+        synced = False
         while not _stop_requested():
+            if not synced:
+                synced = await self._sync_directory()
             await asyncio.sleep(self.settings.users_reload_s)
             try:
-                ended = self.auth.users.reload()
+                changed = await asyncio.to_thread(self.auth.users.reload)  # file I/O and a decoy hash: off the loop
             except Exception:  # the watch must outlive any surprise
                 log.exception("users file check failed unexpectedly")
                 continue
-            for sub in ended or ():
-                try:
-                    await self.tokens.revoke_user(sub)
-                except Exception as exc:  # Redis away: the directory check still refuses their tokens
-                    log.warning(
-                        "sessions of removed account not marked in Redis (%s): refused by the directory",
-                        type(exc).__name__,
-                    )
+            synced = synced and changed is None
+
+    async def _sync_directory(self) -> bool:
+        """End the sessions of accounts Redis knows as enabled that this directory does not; True once done."""
+        try:
+            active = self.auth.users.active_ids()
+            for sub in await self.tokens.store.sync_directory(active):
+                await self.tokens.revoke_user(sub)
+                log.info("ended the sessions of a removed or disabled account")
+        except Exception as exc:  # Redis away or refusing: the directory check still refuses their tokens
+            log.warning("account removals not yet written to Redis (%s): retrying", type(exc).__name__)
+            return False
+        return True
 
     async def aclose(self) -> None:
         self.auth.users.close()

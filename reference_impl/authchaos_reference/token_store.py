@@ -7,6 +7,7 @@ Keys (all under ``ac:``):
   userfams:{sub}     set   the user's families, for logout-all
   legacy:{hash}      family a legacy refresh token was upgraded into (accept once)
   userrev:{sub}      ms    logout-all time: every token of ``sub`` issued before it is revoked
+  directory          set   the enabled account ids (a removal seen at startup ends the account's sessions)
   usercache:{sub}    json  no longer written (roles come from the directory); cleanup removes old ones
 
 Rotation and legacy upgrades are Lua scripts: atomic, and idempotent for the
@@ -199,6 +200,24 @@ return fams
 """
 
 
+DIRECTORY = f"{P}directory"  # set: the enabled account ids, as the last process to look saw them
+
+SYNC_DIRECTORY = """
+-- KEYS: directory ; ARGV: the enabled ids. Returns the ids it held that are not enabled any more.
+local gone = {}
+local now = {}
+for _, id in ipairs(ARGV) do now[id] = true end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if not now[id] then table.insert(gone, id) end
+end
+redis.call('DEL', KEYS[1])
+for i = 1, #ARGV, 1000 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return gone
+"""
+
+
 def _waited(answers: list[Any]) -> list[Any]:
     """A pipeline's answers ending with WAIT's: the writes' own errors first (READONLY from a demoted primary is a
     failover), then WAIT's answer, where an error (WAIT refused on a replica) counts as no replica confirming."""
@@ -243,6 +262,7 @@ class TokenStore:
         self._upgrade_legacy = client.register_script(UPGRADE_LEGACY)
         self._revoke_legacy = client.register_script(REVOKE_LEGACY)
         self._revoke_user = client.register_script(REVOKE_USER)
+        self._sync_directory = client.register_script(SYNC_DIRECTORY)
 
     async def register_family(self, family: str, sub: str, token_id: str, *, issued_ms: int) -> int:
         """Record a new family: 1 written, 0 already there (adopted on refresh), -1 revoked by a later logout-all.
@@ -382,6 +402,15 @@ class TokenStore:
         for pos, i in enumerate(order):
             answers[i] = raw[pos]
         return answers + list(raw[len(writes) :])
+
+    async def sync_directory(self, active: set[str]) -> set[str]:
+        """Record the enabled accounts; returns those recorded before that are not enabled any more. One script:
+        two processes syncing at once each see a consistent set (and ending a session twice is harmless)."""
+        removed = await self.ops.safe_redis_operation(
+            "sync_directory",
+            lambda r: self._sync_directory(keys=[DIRECTORY], args=sorted(active), client=r),
+        )
+        return {str(sub) for sub in removed}
 
     async def auth_lookup(self, token_id: str, family: str | None, sub: str) -> AuthLookup:
         """Revocation and logout-all time in one round trip (one slot): the auth middleware's hot path."""

@@ -99,7 +99,9 @@ class UserStore:
         # An unknown name is checked against a hash of the same cost as the real ones, so a wrong
         # password takes as long for a stranger as for a user (no enumeration by timing).
         cost = max((_cost(u.password_hash) for u in users), default=0)
-        self._decoy = hash_password(secrets.token_hex(16), cost) if cost else DEMO_USERS[0].password_hash
+        if getattr(self, "_decoy_cost", None) != cost:  # a reload of the same costs keeps its decoy (no rehash)
+            self._decoy = hash_password(secrets.token_hex(16), cost) if cost else DEMO_USERS[0].password_hash
+            self._decoy_cost = cost
 
     @classmethod
     def load(cls, path: Path | None, hash_threads: int = 2) -> UserStore:
@@ -139,7 +141,8 @@ class UserStore:
         if self._pool is None:  # made on first use, so a service restarted in one process gets a fresh one
             self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="password-hash")
         ok = await asyncio.get_running_loop().run_in_executor(self._pool, _check, stored, password)
-        return user if ok and user is not None and not user.disabled else None
+        # The directory may have changed during the hash (a reload): answer with the account as it is now.
+        return self.active(user.id) if ok and user is not None else None
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -150,6 +153,9 @@ class UserStore:
         """An account that may log in (None for unknown or disabled ones)."""
         user = self._by_name.get(username)
         return user if user is not None and not user.disabled else None
+
+    def active_ids(self) -> set[str]:
+        return {uid for uid, user in self._by_id.items() if not user.disabled}
 
     def active(self, user_id: str) -> User | None:
         """The account behind a token's ``sub``, if it still exists and is enabled."""

@@ -271,3 +271,64 @@ def test_a_32_mib_header_stream_is_cut_off_early_without_buffering(service: Auth
     grown = rss_kib(pid) - before
     assert grown < 8 * 1024, f"service RSS grew by {grown} KiB"
     assert httpx.get(f"{service.url}/health", timeout=5).status_code == 200
+
+
+def test_an_endless_chunked_trailer_is_cut_off_and_a_trailer_never_becomes_a_header(
+    service: AuthServiceProcess, raw: Raw
+) -> None:
+    """After the head, what is not body (chunk framing, trailers) is bounded too; trailers are dropped."""
+    assert service.process is not None and service.process.pid is not None
+    before = rss_kib(service.process.pid)
+    raw.send(head("/auth/login", "Content-Type: application/json", "Transfer-Encoding: chunked", method="POST"))
+    raw.send(b"2\r\n{}\r\n0\r\nX-Trailer: ")
+    chunk, sent, start = b"a" * (64 * KIB), 0, time.monotonic()
+    while sent < 32 * MIB and time.monotonic() - start < 20:  # at most 512 chunks, at most 20 s
+        try:
+            raw.sock.sendall(chunk)
+        except TimeoutError:
+            pytest.fail(f"the server stopped reading after {sent} bytes but kept the connection open")
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        sent += len(chunk)
+    assert sent < 16 * MIB, f"{sent} trailer bytes accepted: the connection should be gone long before 32 MiB"
+    time.sleep(0.2)
+    assert rss_kib(service.process.pid) - before < 8 * 1024
+    # A complete trailer is not a header: a chunked login with a trailer answers like one without.
+    with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
+        body = b'{"username": "alice", "password": "wonderland"}'
+        sock.sendall(
+            head("/auth/login", "Content-Type: application/json", "Transfer-Encoding: chunked", method="POST")
+            + f"{len(body):x}\r\n".encode()
+            + body
+            + b"\r\n0\r\nAuthorization: Bearer x.y.z\r\n\r\n"
+        )
+        got = sock.recv(65536)
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+
+
+@pytest.fixture(scope="module")
+def slow_body_service() -> Iterator[AuthServiceProcess]:
+    env = {"AUTHCHAOS_HTTP_BODY_TIMEOUT_S": "1", "AUTHCHAOS_MAX_INFLIGHT": "4"}
+    with AuthServiceProcess("memory://", env=env) as svc:
+        yield svc
+
+
+def test_bodies_that_never_come_do_not_hold_the_service(slow_body_service: AuthServiceProcess) -> None:
+    """More requests than admission slots, each with a head and no body: they end at the body deadline (408)
+    and a real client is then served, not refused as overloaded."""
+    socks = []
+    try:
+        for _ in range(6):  # more than AUTHCHAOS_MAX_INFLIGHT
+            sock = socket.create_connection(("127.0.0.1", slow_body_service.port), timeout=5)
+            sock.sendall(head("/auth/login", "Content-Type: application/json", "Content-Length: 100", method="POST"))
+            socks.append(sock)
+        time.sleep(1.5)  # past the body deadline
+        statuses = sorted(int(s.recv(4096).split(b" ", 2)[1]) for s in socks)
+        assert statuses == [408] * 4 + [503] * 2, statuses  # the slots' holders time out; the rest were shed at once
+        r = httpx.post(
+            f"{slow_body_service.url}/auth/login", json={"username": "alice", "password": "wonderland"}, timeout=5
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        for s in socks:
+            s.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -154,3 +155,18 @@ def test_the_fast_signer_makes_what_pyjwt_makes() -> None:
         )
         assert codec.encode(kind, claims, ttl_s=60, now=now) == want
         assert codec.verify(want, kind).claims["sub"] == claims["sub"]
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(segment=st.text(alphabet="AQgwBCxyz019_-=+/ é", max_size=12).map(str.encode))
+def test_the_fast_segment_check_agrees_with_pyjwt(segment: bytes) -> None:
+    """The regex segment check refuses and decodes exactly what PyJWT's own check does."""
+    from authchaos_reference.jwt_codec import _SegmentCheckedJWS
+
+    def outcome(check: Any) -> bytes | str:
+        try:
+            return bytes(check(segment, "payload"))
+        except jwt.DecodeError:
+            return "refused"
+
+    assert outcome(_SegmentCheckedJWS._decode_base64url_segment) == outcome(jwt.PyJWS._decode_base64url_segment)

@@ -126,9 +126,9 @@ async def test_oauth_callback(svc: Running) -> None:
     assert r.status_code == 200 and (await svc.me(r.json()["access_token"])).status_code == 200
     state = svc.services.oauth.new_state
     for params, code in (
-        ({"provider": "github", "code": "user:alice", "state": state()}, "invalid_grant"),
-        ({"provider": "demo", "code": "nonsense", "state": state()}, "invalid_grant"),
-        ({"provider": "demo", "code": "user:mallory", "state": state()}, "invalid_credentials"),
+        ({"provider": "github", "code": "user:alice", "state": state("user:alice")}, "invalid_grant"),
+        ({"provider": "demo", "code": "nonsense", "state": state("nonsense")}, "invalid_grant"),
+        ({"provider": "demo", "code": "user:mallory", "state": state("user:mallory")}, "invalid_credentials"),
         ({"provider": "demo"}, "bad_request"),
     ):
         r = await svc.client.get("/oauth/callback", params=params)
