@@ -41,7 +41,10 @@ def test_repro_invalid_token_type_is_red_with_the_bug_and_green_without(tmp_path
 
 def test_legacy_corpus_replays_as_expected_and_bad_files_are_named(tmp_path: Path, fresh_redis: RedisServer) -> None:
     corpus = REPO / "scenarios" / "legacy" / "corpus.jsonl"
-    with AuthServiceProcess(fresh_redis.url) as service:  # development keys, as the shipped corpus
+    # Development keys, as the shipped corpus. Its tokens were issued on 2026-01-01: with an absolute session
+    # lifetime they would all be past it, so this replay of shapes runs without one (AUTHCHAOS_SESSION_MAX_S=0).
+    env = {"AUTHCHAOS_SESSION_MAX_S": "0"}
+    with AuthServiceProcess(fresh_redis.url, env=env) as service:
         out = authchaos("replay-tokens", str(corpus), "--target", service.url, env=NO_BUGS)
         assert out.returncode == 0, out.stdout
         assert "10 as expected, 0 unexpected" in out.stdout
