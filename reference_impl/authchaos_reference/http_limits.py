@@ -150,9 +150,7 @@ class _HeadGuard:
 
     def _head_complete(self) -> None:
         self._head_open = False
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._cancel_head_timer()
 
     def _next_head(self) -> None:
         """A request was read to its end: what comes next is a new head (its deadline starts at its first byte)."""
