@@ -1,7 +1,8 @@
 """A model check of the token lifecycle over HTTP: a Hypothesis state machine and its in-memory model.
 
 The machine logs in, refreshes, replays rotated tokens, logs out (one session or all), blacklists
-tokens as admin, exchanges and replays legacy refresh tokens and calls /auth/me; with a users file
+tokens as admin, exchanges and replays legacy refresh tokens, calls /auth/me and guesses an unknown
+account's password past the login throttle; with a users file
 (``Accounts``) it also removes and restores the user and demotes and promotes the admin; every
 session ages towards its absolute lifetime (``session_max_s``). After every step it compares the
 answer with what the model says must be accepted or rejected. Hypothesis shrinks
@@ -95,6 +96,7 @@ def make_machine(
     service's (keys, leeway, session_max_s); ``accounts`` the users file it reads, if the account rules run."""
     codec = TokenCodec(settings)
     lifetime, leeway = settings.session_max_s, settings.leeway_s
+    guess_budget, guess_window_s = settings.login_max_failures_per_client, settings.login_client_window_s
 
     class TokenLifecycle(RuleBasedStateMachine):
         sessions = Bundle("sessions")
@@ -106,6 +108,7 @@ def make_machine(
             self.all_sessions: list[Session] = []
             self.all_legacies: list[Legacy] = []
             self.admin_role = True
+            self.ghost, self.guesses = f"ghost-{secrets.token_hex(6)}", 0  # an unknown account, guessed at
             self.account_changes = self.role_changes = 0
             if accounts is not None and accounts.write():
                 self._alice_back()
@@ -282,6 +285,18 @@ def make_machine(
                     legacy.exchanged_into.alive = False
                 r = self.client.post("/auth/refresh", json={"refresh_token": legacy.token})
                 self._expect(r, False, "legacy refresh token after logout")
+
+        @rule()
+        def guess_a_password(self) -> None:
+            """Wrong passwords for one account from one address: 401 up to the budget, then 429 with Retry-After,
+            an unknown username exactly like a real one (other accounts keep logging in: the login rule)."""
+            r = self.client.post("/auth/login", json={"username": self.ghost, "password": secrets.token_hex(4)})
+            self.guesses += 1
+            if self.guesses <= guess_budget:
+                assert r.status_code == 401 and r.json()["error"] == "invalid_credentials", r.text
+                return
+            assert r.status_code == 429 and r.json()["error"] == "login_throttled", r.text
+            assert 1 <= int(r.headers["Retry-After"]) <= guess_window_s, r.headers
 
         # -- accounts (with a users file) -------------------------------------------------------
 

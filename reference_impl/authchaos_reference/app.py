@@ -27,7 +27,7 @@ from authchaos_reference.bugs import Bug
 from authchaos_reference.config import Settings, load_settings
 from authchaos_reference.errors import AuthError, BadRequest, PayloadTooLarge
 from authchaos_reference.front import BodyTooLarge, Front, error_body, error_response
-from authchaos_reference.login_throttle import client_address
+from authchaos_reference.login_throttle import client_address, forwarded_without_header
 from authchaos_reference.redis_client import redact_url
 from authchaos_reference.redis_ops import StoreError, StoreUnavailable
 from authchaos_reference.redis_state import RedisState
@@ -125,12 +125,30 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+def _login_address(header: str) -> Callable[[Request], str]:
+    """The throttle's client address of a login; the first login through an undeclared proxy is logged."""
+    warned: list[bool] = []
+
+    def address(request: Request) -> str:
+        if not warned and forwarded_without_header(request.scope, header):
+            warned.append(True)
+            log.warning(
+                "logins arrive with X-Forwarded-For/Forwarded but AUTHCHAOS_LOGIN_CLIENT_HEADER is unset: the "
+                "login throttle counts every client as the proxy's address; set it to the header your proxy appends"
+            )
+        return client_address(request.scope, header)
+
+    return address
+
+
 def install_auth_routes(app: FastAPI, svc: Services) -> None:
     settings = svc.settings
 
+    login_address = _login_address(settings.login_client_header)
+
     @app.post("/auth/login")
     async def login(body: LoginBody, request: Request) -> Response:
-        address = client_address(request.scope, settings.login_client_header)
+        address = login_address(request)
         return JSONResponse((await svc.auth.login(body.username, body.password, address)).body(), headers=NO_STORE)
 
     # The two hottest paths take the bare Request and answer a Response, so AuthApp can serve them directly

@@ -133,9 +133,15 @@ def key_lifetimes(settings: Settings) -> dict[str, int]:
 
 def normalized_address(value: str) -> str | None:
     """An IP address as the throttle keys it (IPv4-mapped IPv6 as IPv4, IPv6 as its /64: one host's share),
-    or None when ``value`` is not an address."""
+    or None when ``value`` is not an address. A port (``1.2.3.4:5678``, ``[2001:db8::1]:443``), as some
+    proxies write, is dropped: a client must not get a fresh counter per source port."""
+    text = value.strip()
+    if text.startswith("["):  # "[v6]" or "[v6]:port" (RFC 7239 style)
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # "v4:port"
+        text = text.partition(":")[0]
     try:
-        ip = ipaddress.ip_address(value.strip().removeprefix("[").removesuffix("]"))
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address):
@@ -143,6 +149,15 @@ def normalized_address(value: str) -> str | None:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
     return str(ip)
+
+
+FORWARDING_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+
+
+def forwarded_without_header(scope: Mapping[str, Any], header: str) -> bool:
+    """Does this request come through a proxy the throttle is not told about? Then every client shares the
+    proxy's address: one attacker's failures lock everyone out of an account from that address."""
+    return not header and any(key in FORWARDING_HEADERS for key, _ in scope.get("headers", ()))
 
 
 def client_address(scope: Mapping[str, Any], header: str = "") -> str:

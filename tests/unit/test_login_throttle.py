@@ -268,3 +268,25 @@ def test_production_refuses_a_limit_turned_off(limit: str) -> None:
     settings = Settings(env="production", **{limit: 0})  # type: ignore[arg-type]
     assert any("AUTHCHAOS_LOGIN_MAX_FAILURES" in p for p in settings.production_problems())
     assert not any("AUTHCHAOS_LOGIN_MAX_FAILURES" in p for p in Settings(env="production").production_problems())
+
+
+async def test_a_forwarded_port_does_not_make_a_fresh_client() -> None:
+    async with service(login_client_header="x-forwarded-for") as svc:
+        for port in range(5):
+            assert (
+                await svc.post(WRONG, "10.0.0.250", **{"X-Forwarded-For": f"203.0.113.9:{4000 + port}"})
+            ).status_code == 401
+        throttled(await svc.post(WRONG, "10.0.0.250", **{"X-Forwarded-For": "203.0.113.9"}))
+        for port in range(5):
+            r = await svc.post(WRONG, "10.0.0.250", **{"X-Forwarded-For": f"[2001:db8:9::1]:{4000 + port}"})
+            assert r.status_code == 401
+        throttled(await svc.post(WRONG, "10.0.0.250", **{"X-Forwarded-For": "2001:db8:9::2"}))
+
+
+async def test_a_proxy_the_throttle_is_not_told_about_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    async with service() as svc:
+        with caplog.at_level("WARNING", logger="authchaos.http"):
+            for _ in range(3):
+                await svc.post(WRONG, "10.0.0.251", **{"X-Forwarded-For": "203.0.113.10"})
+        warnings = [r for r in caplog.records if "AUTHCHAOS_LOGIN_CLIENT_HEADER is unset" in r.getMessage()]
+        assert len(warnings) == 1
