@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from authchaos.scenario.catalog import Catalog
     from authchaos.scenario.schema import Scenario
 
+FULL_GATE = ["gate", "gate-full"]  # the fast gate (every merge) and the slower witnesses (nightly, releases)
+
 EXIT_USAGE = 2
 
 
@@ -420,6 +422,12 @@ def run(
 @REPORT_DIR
 @SCENARIOS_DIR
 @click.option("--prove", is_flag=True, help="Also run the gate against every known-bug switch: each must be caught.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="The full gate: also the slower witnesses (tag gate-full; about 95 s). Every merge: gate; nightly and "
+    "before a release: gate --full and prove.",
+)
 @TARGET
 @ALLOW_SKIPPED
 @CONTRACT
@@ -431,6 +439,7 @@ def gate(
     report_dir: Path,
     scenarios_dir: Path | None,
     prove: bool,
+    full: bool,
     target: str | None,
     allow_skipped: bool,
     contract: Path | None,
@@ -438,7 +447,7 @@ def gate(
     progress_interval: float | None,
     seed: int | None,
 ) -> None:
-    """Run the 'gate' suite on the real backend (never silently on emulated faults).
+    """Run the 'gate' suite on the real backend (never silently on emulated faults); --full adds 'gate-full'.
 
     Exit status: 0 every check passed, 1 a check failed, 2 the harness could not run, a real server is missing
     (unless --backend embedded) or a fault could not be produced (unless --allow-skipped).
@@ -446,7 +455,7 @@ def gate(
     Example: authchaos gate --contract my-service.yaml --report-dir reports
     """
     contract = _contract_path(contract, service)
-    scenarios = _with_contract(_catalog(scenarios_dir).select(["gate"]), contract)
+    scenarios = _with_contract(_catalog(scenarios_dir).select(FULL_GATE if full else ["gate"]), contract)
     if prove and target:
         _fail("--prove switches bugs on a service the harness starts: drop --target")
     backend = _honest_backend(backend, "gate", target)
@@ -534,7 +543,7 @@ def prove_cmd(
     wanted = [name.strip() for name in (only or "").split(",") if name.strip()]
     symptoms = _symptoms(contract)
     switches, mutants, target = _prove_selection(wanted, symptoms, contract, do_switches or both, do_mutants or both)
-    scenarios = _with_contract(_catalog(scenarios_dir).select(["gate"]), contract)
+    scenarios = _with_contract(_catalog(scenarios_dir).select(FULL_GATE), contract)  # detection power: all of it
 
     async def go() -> int:
         code = 0

@@ -33,8 +33,8 @@ class H:
         self.ops.append(o)
         return o
 
-    def fault(self, name: str, start: float, end: float) -> None:
-        self.windows.append(FaultWindow(name, name, "network", start, end - start, int(start * S), int(end * S)))
+    def fault(self, name: str, start: float, end: float, target: str = "network") -> None:
+        self.windows.append(FaultWindow(name, name, target, start, end - start, int(start * S), int(end * S)))
 
     def ctx(self, **expect: Any) -> CheckContext:
         for o in self.ops:
@@ -265,3 +265,102 @@ def test_acknowledged_revocations_lost_honours_the_declared_loss_window() -> Non
     h.op("me", 6, 200, token_id="a1")
     assert not run("acknowledged_revocations_lost", h.ctx()).passed
     assert run("acknowledged_revocations_lost", h.ctx(revocation_loss_window_s=1.5)).passed
+
+
+def test_outage_sessions_survive_a_killed_issuer() -> None:
+    h = H()
+    assert not run("outage_sessions_survive", h.ctx()).applicable  # nothing to judge: never a pass
+    h.fault("down", 1, 4)
+    h.fault("service_kill", 3, 5, target="service")
+    h.op("login", 0.5, new_family="f-before", user="u")  # before the outage: not a fallback session
+    h.op("login", 2, new_family="f1", user="u")
+    h.op("login", 2.5, new_family="f2", user="u")
+    h.op("held_refresh", 4.5, None, family="f1", error="service_unreachable")  # the service is down: retried
+    h.op("held_refresh", 6, family="f1", token_id="r1", new_family="f1")
+    h.op("held_refresh", 5.5, 401, family="f-before", error="token_revoked")  # not an outage session: not here
+    result = run("outage_sessions_survive", h.ctx())
+    assert result.passed and result.applicable and "1 sessions opened during the outage" in result.summary
+    bad = h.op("held_refresh", 6.2, 401, family="f2", error="token_revoked", message="Session not found")
+    result = run("outage_sessions_survive", h.ctx())
+    assert not result.passed and result.evidence == [bad.id] and "Session not found" in result.summary
+    assert not run("no_false_rejections", h.ctx()).passed  # the same rejection, by the general rule
+
+
+def test_a_revoked_outage_session_may_be_refused() -> None:
+    h = H()
+    h.fault("down", 1, 4)
+    h.op("login", 2, new_family="f1", user="u")
+    h.op("logout", 4.5, revoked_families=["f1"])
+    h.op("held_refresh", 6, 401, family="f1", error="token_revoked")
+    assert run("outage_sessions_survive", h.ctx()).passed
+
+
+def test_a_login_without_an_answer_while_the_service_is_down_is_not_a_policy_breach() -> None:
+    h = H()
+    h.fault("service_kill", 1, 3, target="service")
+    h.op("login", 2, None, error="service_unreachable")
+    h.op("login", 0.5, None, error="service_unreachable", dur=0.6)  # started just before the kill: cut by it
+    assert run("degradation_policy", h.ctx()).passed
+    h.op("login", 5, None, error="client_timeout")
+    assert not run("degradation_policy", h.ctx()).passed
+    hung = H()
+    hung.fault("service_kill", 4, 5, target="service")
+    hung.op("login", 1.5, None, error="connection_reset", dur=2.6)  # hung for 2.5 s before the kill cut it
+    assert not run("degradation_policy", hung.ctx()).passed
+
+
+def test_a_witness_that_did_not_happen_fails_the_run_when_the_scenario_needs_it() -> None:
+    from authchaos.checks.context import EffectiveSettings
+    from authchaos.checks.judge import judge
+    from authchaos.record.history import History
+
+    history = History(0, H().ops)
+    plain = judge(history, [], Expectations(), EffectiveSettings(), names=["outage_sessions_survive"])
+    assert plain[0].passed and not plain[0].applicable
+    needed = judge(
+        history,
+        [],
+        Expectations(must_judge=["outage_sessions_survive"]),
+        EffectiveSettings(),
+        names=["outage_sessions_survive"],
+    )
+    assert not needed[0].passed and "the witness did not happen" in needed[0].summary
+
+
+def test_users_stay_apart() -> None:
+    h = H()
+    assert not run("users_stay_apart", h.ctx()).applicable
+    h.op("login", 0.1, new_family="adm", user="admin")
+    h.op("cross_user", 1, 401, probe="foreign_subject", error="token_revoked")
+    h.op("cross_user", 1.2, 403, probe="not_admin", error="forbidden")
+    h.op("cross_user", 1.4, 200, revoked_families=["mine"])  # a logout with the admin's refresh token
+    h.op("owner_refresh", 1.5, family="adm", token_id="r1", new_token_id="r2", new_family="adm")
+    h.op("owner_refresh", 1.7, None, family="adm", token_id="r2", error="client_timeout")  # no answer: not judged
+    result = run("users_stay_apart", h.ctx())
+    assert result.passed and result.applicable, result.summary
+    forged = h.op("cross_user", 2, 200, probe="foreign_subject")
+    lost = h.op("owner_refresh", 2.5, 401, family="adm", token_id="r3", error="token_revoked")
+    result = run("users_stay_apart", h.ctx())
+    assert not result.passed and result.evidence == [forged.id, lost.id]
+    assert "foreign_subject" in result.summary and "the victim's session ended" in result.summary
+
+
+def test_users_stay_apart_allows_the_victims_own_revocation() -> None:
+    h = H()
+    h.op("logout", 1, revoked_families=["adm"])  # the admin itself logged out
+    h.op("owner_refresh", 2, 401, family="adm", token_id="r1", error="token_revoked")
+    assert run("users_stay_apart", h.ctx()).passed
+
+
+def test_a_reuse_verdict_does_not_excuse_itself() -> None:
+    """A held or victim session answered "reused" although its token was never exchanged is a lost session."""
+    h = H()
+    h.fault("down", 1, 4)
+    h.op("login", 2, new_family="f1", user="u")
+    h.op("held_refresh", 6, 401, family="f1", token_id="r1", error="token_reused")
+    assert not run("outage_sessions_survive", h.ctx()).passed
+    h = H()
+    h.op("cross_user", 1, 401, probe="foreign_subject")
+    victim = h.op("owner_refresh", 2, 401, family="adm", token_id="r1", error="token_reused")
+    result = run("users_stay_apart", h.ctx())
+    assert not result.passed and result.evidence == [victim.id]

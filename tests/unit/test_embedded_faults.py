@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import fakeredis
@@ -115,3 +116,46 @@ async def test_reference_service_degrades_under_an_embedded_blackhole() -> None:
             assert r.status_code == 503
             me = await svc.me(pair["access_token"])
             assert me.status_code == 200 and me.headers["X-Auth-Degraded"] == "redis-unavailable"
+
+
+def test_an_embedded_service_kill_drops_every_connection_and_a_restart_starts_afresh() -> None:
+    """service_kill on the embedded backend: a request in flight (a refresh waiting on a slow Redis) gets no answer,
+    never a 500, nothing listens until the restart, and the restarted service has none of the old one's state."""
+    import socket
+
+    import httpx
+
+    from authchaos.sut.inprocess_service import InProcessService
+    from authchaos_reference.redis_client import memory_server
+
+    svc = InProcessService(
+        "memory://service-kill-test",
+        env={"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S": "3"},
+        connection_class=FaultyConnection,
+    ).start()
+    busy = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+    try:
+        pair = httpx.post(f"{svc.url}/auth/login", json={"username": "alice", "password": "wonderland"}).json()
+        body = json.dumps({"refresh_token": pair["refresh_token"]}).encode()
+        with injected(EmbeddedNemesis(memory_server("service-kill-test")), Latency(ms=1500)):
+            busy.sendall(
+                b"POST /auth/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            time.sleep(0.3)  # the refresh waits on Redis
+            before = svc.services
+            svc.kill()
+        assert not svc.alive()
+        try:
+            answer = busy.recv(200)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b"", answer  # no answer at all: a 500 (or any answer) would be a shutdown, not a crash
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{svc.url}/health", timeout=1)
+        svc.restart()
+        assert httpx.get(f"{svc.url}/health", timeout=5).status_code == 200
+        assert svc.services is not before
+    finally:
+        busy.close()
+        svc.stop()

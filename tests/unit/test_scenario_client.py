@@ -8,6 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -15,8 +16,8 @@ from authchaos.record import protocol
 from authchaos.record.history import History
 from authchaos.record.service_contract import load_contract
 from authchaos.record.token_keys import TokenKeys, mint
-from authchaos.workload.client import AuthClient
-from authchaos.workload.operations import OPERATIONS, run_operation
+from authchaos.workload.client import AuthClient, ServiceTimes
+from authchaos.workload.operations import OPERATIONS, late_replay_due, run_operation
 
 KEYS = TokenKeys("a" * 48, "r" * 48, "a-kid", "r-kid")
 
@@ -41,6 +42,19 @@ def run(script: Callable[[httpx.Request], httpx.Response], *ops: str) -> tuple[A
             return client
 
     return asyncio.run(go()), history
+
+
+def frozen_clock(monkeypatch: object) -> list[float]:
+    """The operations' monotonic clock, set by the test: ``clock[0] += s`` lets ``s`` seconds pass."""
+    import authchaos.workload.operations as operations
+
+    clock = [1000.0]
+    monkeypatch.setattr(operations.time, "monotonic", lambda: clock[0])  # type: ignore[attr-defined]
+    return clock
+
+
+def new_client(http: httpx.AsyncClient, history: History, **kw: Any) -> AuthClient:
+    return AuthClient(1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3], contract=load_contract(), **kw)
 
 
 def json_response(status: int, body: object, **headers: str) -> httpx.Response:
@@ -132,31 +146,28 @@ def test_blacklist_mints_current_shape_tokens_and_records_them() -> None:
 
 
 def test_late_replay_presents_the_immediate_predecessor_after_the_grace_window(monkeypatch: object) -> None:
-    """Rotate once, leave the new pair unused (the session is set aside), and once 3 s have passed present the
-    old refresh token: recorded as a replay of the token that was rotated, after its only exchange."""
+    """Rotate once, leave the new pair unused (the session is set aside), and 0.25 s past the 2 s grace window
+    present the old refresh token, before whatever the mix drew: a replay of the token that was rotated."""
     answers = iter([pair(1), pair(2, "f"), pair(3, "g"), {"error": "token_reused", "message": "m"}])
 
     def script(request: httpx.Request) -> httpx.Response:
         body = next(answers)
         return json_response(401 if "error" in body else 200, body)
 
-    clock = [1000.0]
-    import authchaos.workload.operations as operations
-
-    monkeypatch.setattr(operations.time, "monotonic", lambda: clock[0])  # type: ignore[attr-defined]
+    clock = frozen_clock(monkeypatch)
     history = History(0)
 
     async def go() -> AuthClient:
         async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
-            client = AuthClient(
-                1, http, history, random.Random(1), keys=KEYS, batch_sizes=[3], contract=load_contract()
-            )
+            client = new_client(http, history, times=ServiceTimes(reuse_grace_s=2.0))
             await run_operation(client, "late_replay")  # no session yet: logs in (r1)
             await run_operation(client, "late_replay")  # rotates r1 -> r2 and sets r2 aside
             assert client.late is not None and client.refresh_token is None
             await run_operation(client, "late_replay")  # too early for the replay; no session: logs in (r3)
-            clock[0] += 3.0
-            await run_operation(client, "late_replay")  # now: r1 again
+            clock[0] += 2.2
+            assert not late_replay_due(client)  # inside the grace window (2 s) and its 0.25 s margin
+            clock[0] += 0.05
+            await run_operation(client, "me")  # now due: r1 goes first, whatever the mix drew
             return client
 
     client = asyncio.run(go())
@@ -170,3 +181,52 @@ def test_every_registered_operation_runs_against_a_scripted_service() -> None:
     for name in OPERATIONS:
         _, history = run(lambda r: json_response(200, pair(1)), "login", name)
         assert history.ops, name
+
+
+def test_held_session_sets_a_login_aside_and_refreshes_it_later_until_answered(monkeypatch: object) -> None:
+    """A held session is logged in, left untouched, and refreshed 4 s later; no
+    answer (the service is down) keeps it held for the next try, and an answer ends the hold."""
+    answers: list[httpx.Response | Exception] = [
+        json_response(200, pair(1, "h1")),
+        json_response(200, pair(9, "own")),
+        json_response(200, pair(2, "h2")),
+        httpx.ConnectError("refused"),
+        json_response(503, {"error": "store_unavailable", "message": "m"}),
+        json_response(200, pair(3, "h1")),
+    ]
+
+    def script(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    clock = frozen_clock(monkeypatch)
+    history = History(0)
+
+    async def go() -> AuthClient:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
+            client = new_client(http, history)
+            await run_operation(client, "held_session")  # logs in h1, holds it
+            await run_operation(client, "held_session")  # too soon for another hold: a plain login instead
+            clock[0] += 1
+            await run_operation(client, "held_session")  # too early to present h1: another login (h2), held too
+            assert [protocol.peek(t)["family"] for t, _ in client.held] == ["h1", "h2"]
+            assert protocol.peek(client.refresh_token)["family"] == "own"  # held sessions are never the client's
+            clock[0] += 3
+            for _ in range(3):  # no answer, then a 503: h1 stays held; then it refreshes
+                await run_operation(client, "held_session")
+            return client
+
+    client = asyncio.run(go())
+    ops = [(o.op, o.family or o.new_family, o.status) for o in history.ops]
+    assert ops == [
+        ("login", "h1", 200),
+        ("login", "own", 200),
+        ("login", "h2", 200),
+        ("held_refresh", "h1", None),
+        ("held_refresh", "h1", 503),
+        ("held_refresh", "h1", 200),
+    ]
+    assert [protocol.peek(t)["family"] for t, _ in client.held] == ["h2"]
+    assert protocol.peek(client.refresh_token)["tokenId"] == "r9"  # a held session stays a witness, never adopted

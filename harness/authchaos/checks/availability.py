@@ -85,7 +85,7 @@ def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
     """Why one answer breaks the degradation policy, or None (sheds are judged by ``_shed_violation``)."""
     if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
         return "login without fallback tokens"
-    if op.op in ("login", "oauth_login") and op.status is None:
+    if op.op in ("login", "oauth_login") and op.status is None and not ctx.service_down(op):
         return "login got no answer (it must fall back, not hang)"
     if ctx.healthy(op) and (op.status == 503 or op.degraded):
         return "degraded while Redis was healthy"

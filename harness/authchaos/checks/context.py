@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from authchaos.checks.expectations import Expectations
 
 MAX_EVIDENCE = 25
+SERVICE_CUT_NS = 1_000_000_000  # a request this young when its service was killed was cut short, not hung
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class EffectiveSettings:
     degraded_max_s: float = 30.0
     access_ttl_s: float = 900.0
     refresh_ttl_s: float = 604_800.0
+    leeway_s: float = 5.0  # clock-skew leeway: a token is accepted up to exp + leeway
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EffectiveSettings:
@@ -31,6 +33,7 @@ class EffectiveSettings:
             degraded_max_s=float(env.get("AUTHCHAOS_DEGRADED_MAX_S", 30)),
             access_ttl_s=float(env.get("AUTHCHAOS_ACCESS_TTL_S", 900)),
             refresh_ttl_s=float(env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800)),
+            leeway_s=float(env.get("AUTHCHAOS_LEEWAY_S", 5)),
         )
 
 
@@ -69,6 +72,14 @@ class CheckContext:
     def completed_windows(self) -> list[Span]:
         """Faults that ran and ended (skipped ones never touched the service)."""
         return [s for w in self.windows if (s := w.span()) is not None]
+
+    def service_down(self, op: Op) -> bool:
+        """``op`` was sent while the service itself was down (killed, restarting), or at most a second before it was
+        killed: no answer is then no fault of the service's Redis handling. One that had hung longer is."""
+        return any(
+            w.target == "service" and w.start_ns - SERVICE_CUT_NS <= op.start_ns <= w.end_ns
+            for w in self.completed_windows
+        )
 
     def healthy(self, op: Op) -> bool:
         """True when no fault was active and the last one ended more than recovery_max_s before ``op``."""

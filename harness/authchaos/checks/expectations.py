@@ -55,6 +55,11 @@ class Expectations(StrictModel):
     unwritable_max_s: float | None = Field(
         None, gt=0, description="writable_primary fails past this many seconds without a writable primary per fault"
     )
+    must_judge: CheckNames = Field(
+        default_factory=list,
+        description="checks this scenario exists to witness: one with nothing to judge fails the run (the witness "
+        "did not happen), instead of showing not applicable",
+    )
     known_findings: CheckNames = Field(
         default_factory=list, description="checks expected to fail here: reported as findings, not failures"
     )

@@ -14,7 +14,7 @@ from typing import Any
 from authchaos.checks.context import MAX_EVIDENCE, CheckContext, CheckResult
 from authchaos.checks.registry import checker
 from authchaos.checks.revocations import PRESENTS_TOKEN, Revocations, in_loss_window
-from authchaos.checks.token_safety import REFRESHES, false_rejection, refresh_exchanges
+from authchaos.checks.token_safety import false_rejection, first_exchanges, refresh_exchanges
 from authchaos.record.history import Op
 from authchaos.record.windows import Span
 
@@ -123,11 +123,7 @@ def double_rotation_across_failover(ctx: CheckContext) -> CheckResult:
 def sessions_lost(ctx: CheckContext) -> CheckResult:
     """No session the service issued is lost: counts the sessions (families) whose legitimate holder was then
     turned away (revoked, reused or unknown when nobody revoked or rotated it), per fault."""
-    exchanged: dict[str, int] = {}
-    for op in sorted(ctx.ops, key=lambda o: o.start_ns):
-        if op.op in REFRESHES and op.status == 200 and op.token_id:
-            exchanged.setdefault(op.token_id, op.end_ns)
-    revocations = Revocations.from_ops(ctx.ops)
+    exchanged, revocations = first_exchanges(ctx.ops), Revocations.from_ops(ctx.ops)
     issued = {op.new_family for op in ctx.ops if op.status == 200 and op.new_family}
     if not issued:
         return CheckResult("sessions_lost", True, "no session was issued", applicable=False)

@@ -26,6 +26,9 @@ PRESENTS_TOKEN = (
     "recheck_revoked",
     "concurrent_refresh",
     "legacy_refresh",
+    "held_refresh",
+    "owner_refresh",
+    "idle_refresh",
 )
 
 

@@ -7,8 +7,21 @@ from authchaos.checks.context import MAX_EVIDENCE, CheckContext, CheckResult
 from authchaos.checks.registry import checker
 from authchaos.checks.revocations import PRESENTS_TOKEN, Revocations, accepted_after_revocation, in_loss_window
 from authchaos.record.history import Op
+from authchaos.record.windows import Span
 
-REFRESHES = ("refresh", "replay", "concurrent_refresh", "legacy_refresh")
+REFRESHES = (
+    "refresh",
+    "replay",
+    "concurrent_refresh",
+    "legacy_refresh",
+    "held_refresh",
+    "owner_refresh",
+    "idle_refresh",
+)
+# Refreshes with a token its client has never exchanged before: "reused" needs an earlier exchange.
+FIRST_PRESENTATIONS = ("refresh", "held_refresh", "owner_refresh", "idle_refresh")
+# Presentations of a token the client legitimately holds: a 401 to one of them needs a reason.
+LEGITIMATE = ("refresh", "me", "logout", "legacy_refresh", "held_refresh", "owner_refresh", "idle_refresh")
 MUST_REJECT = ("access_at_refresh", "refresh_at_me", "expired")
 
 
@@ -137,8 +150,17 @@ def reuse_revokes_family(ctx: CheckContext) -> CheckResult:
     )
 
 
+def first_exchanges(ops: list[Op]) -> dict[str, int]:
+    """When each refresh token was first exchanged (its answer's end), by token id."""
+    exchanged: dict[str, int] = {}
+    for op in sorted(ops, key=lambda o: o.start_ns):
+        if op.op in REFRESHES and op.status == 200 and op.token_id:
+            exchanged.setdefault(op.token_id, op.end_ns)
+    return exchanged
+
+
 def false_rejection(op: Op, ctx: CheckContext, revocations: Revocations, exchanged: dict[str, int]) -> bool:
-    if op.status != 401 or op.probe is not None or op.op not in ("refresh", "me", "logout", "legacy_refresh"):
+    if op.status != 401 or op.probe is not None or op.op not in LEGITIMATE:
         return False
     if op.error in ("invalid_token", "token_expired"):
         return True
@@ -146,7 +168,7 @@ def false_rejection(op: Op, ctx: CheckContext, revocations: Revocations, exchang
     lost = in_loss_window(
         ctx.completed_windows, ctx.expect.revocation_loss_window_s, revocations.refreshed.get(op.family or "", 0)
     )
-    if op.error == "token_reused" and op.op == "refresh":
+    if op.error == "token_reused" and op.op in FIRST_PRESENTATIONS:
         return exchanged.get(op.token_id or "", op.start_ns) >= op.start_ns and not lost
     if op.error == "token_revoked":
         return not revocations.maybe_revoked(op) and not lost
@@ -158,11 +180,7 @@ def no_false_rejections(ctx: CheckContext) -> CheckResult:
     """The service never rejects a token it issued and the client legitimately holds: not as invalid or expired
     (the 'Invalid token type for refresh' class), not as reused when it was never exchanged, not as revoked
     when nobody revoked its session."""
-    exchanged: dict[str, int] = {}
-    for op in sorted(ctx.ops, key=lambda o: o.start_ns):
-        if op.op in REFRESHES and op.status == 200 and op.token_id:
-            exchanged.setdefault(op.token_id, op.end_ns)
-    revocations = Revocations.from_ops(ctx.ops)
+    revocations, exchanged = Revocations.from_ops(ctx.ops), first_exchanges(ctx.ops)
     bad = [op for op in ctx.ops if false_rejection(op, ctx, revocations, exchanged)]
     messages = sorted({f"{op.op}: {op.error}: {op.message}" for op in bad})
     return CheckResult.from_violations(
@@ -201,4 +219,83 @@ def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
         bad + [op for op, _ in long_lived],
         f"all {len(probes)} cross-kind and expired tokens were rejected; {len(issued)} pairs within their lifetimes",
         "{n} token kind or lifetime violations (" + "; ".join(reasons[:4]) + ")",
+    )
+
+
+def _redis_outages(ctx: CheckContext) -> list[Span]:
+    return [w for w in ctx.completed_windows if w.target != "service"]
+
+
+def _during(op: Op, spans: list[Span]) -> bool:
+    return any(w.start_ns <= op.start_ns and op.end_ns <= w.end_ns for w in spans)
+
+
+@checker()
+def outage_sessions_survive(ctx: CheckContext) -> CheckResult:
+    """A session whose login was answered while Redis was failing (a fallback session) refreshes once every
+    fault is over, on whichever process serves then: the issuing process killed first included (the "Invalid
+    token type for refresh" class). Judged on the sessions set aside untouched (``held_session``)."""
+    outages = _redis_outages(ctx)
+    outage_families = {
+        op.new_family
+        for op in ctx.ops
+        if op.op == "login" and op.status == 200 and op.new_family and _during(op, outages)
+    }
+    ends = [w.end_ns for w in ctx.completed_windows]
+    after = max(ends, default=None)
+    presented = [
+        op
+        for op in ctx.ops
+        if op.op == "held_refresh"
+        and op.family in outage_families
+        and after is not None
+        and op.start_ns > after
+        and op.status is not None
+        and op.status != 503
+    ]
+    if not presented:
+        why = "no session opened during a Redis fault was refreshed after the faults (held_session)"
+        return CheckResult("outage_sessions_survive", True, f"not applicable: {why}", applicable=False)
+    revocations, exchanged = Revocations.from_ops(ctx.ops), first_exchanges(ctx.ops)
+    bad = [
+        op
+        for op in presented
+        if op.status != 200 and (op.status != 401 or false_rejection(op, ctx, revocations, exchanged))
+    ]
+    messages = sorted({f"{op.status} {op.error}: {op.message}" for op in bad})
+    return CheckResult.from_violations(
+        "outage_sessions_survive",
+        bad,
+        f"{len(presented)} sessions opened during the outage presented after it: "
+        f"{sum(op.status == 200 for op in presented)} refreshed, the rest revoked since",
+        "{n} sessions opened while Redis was failing could not refresh after it (" + "; ".join(messages[:3]) + ")",
+        presented=len(presented),
+    )
+
+
+CROSS_USER_PROBES = ("foreign_subject", "not_admin")
+
+
+@checker()
+def users_stay_apart(ctx: CheckContext) -> CheckResult:
+    """No user reaches another's session: a refresh token naming another user's session under this user's
+    subject is refused, a non-admin's batch blacklist is refused, and a logout (with the other user's refresh
+    token in the body) or a logout-all by one user leaves the other's session refreshable."""
+    probes = [op for op in ctx.ops if op.probe in CROSS_USER_PROBES]
+    owners = [op for op in ctx.ops if op.op == "owner_refresh" and op.status is not None and op.status != 503]
+    if not probes and not owners:
+        return CheckResult(
+            "users_stay_apart", True, "no user acted on another's session (cross_user)", applicable=False
+        )
+    revocations, exchanged = Revocations.from_ops(ctx.ops), first_exchanges(ctx.ops)
+    accepted = [op for op in probes if op.status == 200]
+    lost = [op for op in owners if false_rejection(op, ctx, revocations, exchanged)]
+    why = sorted({str(op.probe) for op in accepted}) + (["the victim's session ended"] if lost else [])
+    return CheckResult.from_violations(
+        "users_stay_apart",
+        accepted + lost,
+        f"{len(probes)} cross-user attempts refused, {len(owners)} victim sessions still refreshable",
+        "{n} times one user reached another's session (" + "; ".join(why) + ")",
+        attempts=len(probes),
+        victims=len(owners),
     )

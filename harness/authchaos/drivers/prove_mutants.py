@@ -104,9 +104,14 @@ def kill_table(kills: list[Kill]) -> Table:
 
 
 def _likeliest_killers_first(scenarios: list[Scenario]) -> list[Scenario]:
-    """Several service workers first (no process memory hides a lost write), then quick fault-free ones: most
-    mutants die early, and a kill ends the mutant's run."""
-    return sorted(scenarios, key=lambda s: (-s.service.workers, bool(s.faults), s.workload.duration_s, s.name))
+    """Several service workers first (no process memory hides a lost write; among them the one with faults, which
+    kills most), then quick fault-free ones: most mutants die early, and a kill ends the mutant's run."""
+
+    def rank(s: Scenario) -> tuple[int, bool, float, str]:
+        several = s.service.workers > 1
+        return (-s.service.workers, not s.faults if several else bool(s.faults), s.workload.duration_s, s.name)
+
+    return sorted(scenarios, key=rank)
 
 
 def _write(kills: list[Kill], started_at: str, report_root: Path) -> Path:

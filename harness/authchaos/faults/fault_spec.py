@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authchaos.servers.toxic_spec import ToxicSpec
 
-Target = Literal["network", "process", "replicated"]
+Target = Literal["network", "process", "replicated", "service"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
 Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart"]
 
@@ -53,6 +53,18 @@ class ReplicatedRedis(Protocol):
     def rollback(self) -> list[str]: ...
 
 
+class ServiceProcess(Protocol):
+    """What the service faults act on: the service under test as the run started it (``authchaos.sut``)."""
+
+    def kill(self) -> None: ...
+    def restart(self) -> None: ...
+    def alive(self) -> bool: ...
+
+
+class ServiceTargets(Protocol):
+    def service(self) -> ServiceProcess: ...
+
+
 class RealTargets(Protocol):
     """What a fault can act on in the real backend (``RealNemesis`` provides it)."""
 
@@ -61,6 +73,7 @@ class RealTargets(Protocol):
     def set_proxy_enabled(self, enabled: bool) -> None: ...
     def server(self) -> RedisProcess: ...
     def replicated(self) -> ReplicatedRedis: ...
+    def service(self) -> ServiceProcess: ...
 
 
 class FaultBase(BaseModel):
@@ -290,6 +303,34 @@ class Flush(_ProcessFault):
         return None
 
 
+class ServiceFault(FaultBase):
+    """A fault of the service process itself; the run applies it (``faults/service_nemesis.WithService``)."""
+
+    target: ClassVar[Target] = "service"
+
+    def start_real(self, on: ServiceTargets) -> None:
+        raise NotImplementedError
+
+    def stop_real(self, on: ServiceTargets) -> None:
+        raise NotImplementedError
+
+
+class ServiceKill(ServiceFault):
+    """kill -9 the service under test, every worker at once (a crash, an OOM kill); a new process starts on the
+    same port when the fault ends, as a supervisor would. Whatever the service held only in memory is gone:
+    outage sessions it had not registered, its retry memory, its local revocations. Both backends produce it
+    (the embedded one stops its in-process server without shutdown and builds a new one on the same Redis)."""
+
+    kind: Literal["service_kill"] = "service_kill"
+
+    def start_real(self, on: ServiceTargets) -> None:
+        on.service().kill()
+
+    def stop_real(self, on: ServiceTargets) -> None:
+        if not on.service().alive():
+            on.service().restart()
+
+
 class _ReplicatedFault(FaultBase):
     """A fault of a replicated topology; the embedded backend (one fakeredis) skips it, by name."""
 
@@ -386,6 +427,7 @@ Fault = Annotated[
     | Freeze
     | Restart
     | Flush
+    | ServiceKill
     | Failover
     | KillPrimary
     | PartitionPrimary

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from authchaos.faults.fault_spec import Fault, FaultBase, RedisProcess, ReplicatedRedis
+from authchaos.faults.fault_spec import Fault, FaultBase, RedisProcess, ReplicatedRedis, ServiceProcess
 from authchaos.servers.toxic_spec import ToxicSpec
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class RealNemesis:
     def supports(self, fault: Fault) -> bool:
         if fault.target == "replicated":  # without a topology, starting it says why it is skipped
             return self._replicated is None or fault.supported_on(self._replicated.kind)
-        return fault.target == "network" or self.redis is not None
+        return fault.target == "network" or (fault.target == "process" and self.redis is not None)
 
     def start(self, fault: Fault) -> None:
         log.info("fault start: %s", fault.describe())
@@ -109,6 +109,9 @@ class RealNemesis:
         if self._replicated is None:
             raise FaultNotSupported("replicated faults need a sentinel or cluster topology (service.redis.topology)")
         return self._replicated
+
+    def service(self) -> ServiceProcess:
+        raise FaultNotSupported("service faults act on the service the run started (faults/service_nemesis.py)")
 
     def rollback(self) -> list[str]:
         if self._replicated is not None:

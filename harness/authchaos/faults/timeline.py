@@ -15,7 +15,7 @@ log = logging.getLogger("authchaos.nemesis")
 
 async def _call(nemesis: Nemesis, method: str, fault: Fault) -> None:
     fn = getattr(nemesis, method)
-    if nemesis.backend == "real":
+    if nemesis.backend == "real" or fault.target == "service":  # a service restart blocks for seconds
         await asyncio.to_thread(fn, fault)  # blocking HTTP / process calls stay off the event loop
     else:
         fn(fault)

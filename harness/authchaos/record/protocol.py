@@ -49,6 +49,8 @@ PROBES = {
     "access_at_refresh": "an access token presented as a refresh token",
     "refresh_at_me": "a refresh token presented as an access token",
     "expired": "a well-signed token past its exp",
+    "foreign_subject": "a refresh token naming another user's session under this user's subject (service's key)",
+    "not_admin": "a batch blacklist sent by a user who is not an admin",
 }
 
 # Load shapes: (until second, users, spawn rate) per stage.

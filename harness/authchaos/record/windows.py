@@ -42,7 +42,7 @@ class Span:
 
     name: str
     kind: str
-    target: str  # network, process or replicated
+    target: str  # network, process, replicated or service
     start_ns: int
     end_ns: int
 

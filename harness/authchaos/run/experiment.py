@@ -23,6 +23,7 @@ from authchaos.run.infrastructure import Backend
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.run.results import ScenarioResult
 from authchaos.scenario.schema import Scenario
+from authchaos.workload.client import ServiceTimes
 from authchaos.workload.generator import WorkloadStatus, run_workload
 from authchaos.workload.legacy_corpus import CorpusResult, build_corpus, replay_corpus
 from authchaos.workload.probes import check_steady_state
@@ -192,6 +193,7 @@ async def _workload_under_faults(
         where = f"workload during {', '.join(active)}" if active else "workload"
         progress(f"{where}: {len(history.ops)} ops", min(elapsed / duration, 1.0))
 
+    settings = run.plan.settings
     run.start_faults(scenario.faults, t0)
     try:
         await run_workload(
@@ -204,6 +206,7 @@ async def _workload_under_faults(
             status=status,
             on_op=tick,
             contract=run.contract,
+            times=ServiceTimes(settings.reuse_grace_s, settings.leeway_s, settings.access_ttl_s),
         )
     finally:
         await run.stop_faults()

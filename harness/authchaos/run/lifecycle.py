@@ -18,6 +18,7 @@ from types import TracebackType
 
 from authchaos.checks.context import EffectiveSettings
 from authchaos.faults.fault_spec import FaultEvent
+from authchaos.faults.service_nemesis import WithService
 from authchaos.faults.timeline import run_timeline
 from authchaos.record.service_contract import ServiceContract, load_contract
 from authchaos.record.token_keys import TokenKeys, new_secrets
@@ -183,7 +184,8 @@ class RunLifecycle:
     def start_faults(self, events: list[FaultEvent], t0_ns: int) -> None:
         """Run ``events`` relative to ``t0_ns`` in the background; windows land in ``self.timeline``."""
         if self.infra.nemesis is not None and events:
-            self._faults = asyncio.create_task(run_timeline(self.infra.nemesis, events, t0_ns, self.timeline))
+            nemesis = WithService(self.infra.nemesis, self.service)  # service faults act on the one we started
+            self._faults = asyncio.create_task(run_timeline(nemesis, events, t0_ns, self.timeline))
 
     async def stop_faults(self) -> None:
         """Stop the timeline (it stops what it started and rolls back); safe to call twice."""

@@ -57,6 +57,9 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+KILLED_WITHIN_S = 3.0  # a process group killed with SIGKILL has let go of its port by then
+
+
 class StartError(Exception):
     """A child failed to become ready; the message includes the tail of its log."""
 
@@ -127,11 +130,24 @@ class ManagedProcess:
                 _live.remove(self)
 
     def kill(self) -> None:
-        """SIGKILL and reap: the crash, not the shutdown."""
+        """SIGKILL its whole process group (a supervisor and its workers) and reap: the crash, not the shutdown."""
         if self.alive():
             assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session (start_new_session): its group
             self.proc.kill()
             self.proc.wait(5)
+
+
+def kill_listener(process: ManagedProcess, host: str, port: int) -> None:
+    """kill -9 ``process``'s group and wait for ``port`` to close: a port that still answers belongs to something
+    that detached from the command (a daemon, setsid, a container), and killing it here would be a silent no-op."""
+    process.kill()
+    if not wait_until(lambda: not port_open(host, port), KILLED_WITHIN_S, 0.02):
+        raise StartError(
+            f"port {port} still answers after kill -9 of the service's process group: a service that detaches "
+            "from its command (daemonizes, setsid, a container) cannot be killed here"
+        )
 
 
 def live_processes() -> list[ManagedProcess]:

@@ -23,7 +23,7 @@ import httpx
 
 from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
-from authchaos.servers.processes import ManagedProcess, StartError, free_port, port_open, wait_until
+from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, port_open, wait_until
 
 HOST = "127.0.0.1"
 SETUP_TIMEOUT_S = 300
@@ -117,6 +117,9 @@ class CommandService:
 
     def _start(self, timeout_s: float) -> CommandService:
         self._setup()
+        return self._spawn(timeout_s)
+
+    def _spawn(self, timeout_s: float) -> CommandService:
         values = self._values()
         argv = [_fill(a, values, self.env) for a in self.start_spec.command]
         env = {**os.environ, **{k: _fill(v, values, self.env) for k, v in self.start_spec.env.items()}}
@@ -133,6 +136,20 @@ class CommandService:
             self.stop()
             raise StartError(f"{self.contract.name} did not become healthy on {self.url}: {tail or 'no output'}")
         return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def kill(self) -> None:
+        """kill -9 the service's whole process group (a crash)."""
+        if self.process is not None:
+            kill_listener(self.process, HOST, self.port)
+
+    def restart(self, timeout_s: float = 30.0) -> None:
+        """The same command again, on the same port (its setup already ran)."""
+        if self.process is not None:
+            self.process.stop(timeout_s=8)
+        self._spawn(timeout_s)
 
     def stop(self) -> None:
         if self.process is not None:

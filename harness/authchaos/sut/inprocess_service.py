@@ -6,6 +6,8 @@ HTTP service as on the real backend; only its Redis is fakeredis.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from types import TracebackType
@@ -19,6 +21,19 @@ from authchaos_reference.http_limits import protocol_class
 from authchaos_reference.services import Services, build_services
 
 HOST = "127.0.0.1"
+
+
+_killing: set[int] = set()  # ports of in-process services being killed right now
+
+
+def _not_a_kill(record: logging.LogRecord) -> bool:
+    """uvicorn logs the lifespan task cancelled by ``kill`` (Starlette's "lifespan.shutdown.failed" message) as an
+    error with a traceback: while a kill is under way that is the point, not an error."""
+    text = record.getMessage()
+    return not (_killing and text.startswith("Traceback") and text.rstrip().endswith("CancelledError"))
+
+
+logging.getLogger("uvicorn.error").addFilter(_not_a_kill)
 
 
 class InProcessService:
@@ -35,10 +50,17 @@ class InProcessService:
         }
         overrides["redis_url"] = redis_url
         self.settings = load_settings(**overrides)
-        self.services: Services = build_services(self.settings, connection_class)
+        self.connection_class = connection_class
         self.port = port or free_port()
+        self.services, self.server = self._build()
+        self.thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
+
+    def _build(self) -> tuple[Services, uvicorn.Server]:
+        """A fresh service: new Services (no memory of an earlier one), the same settings, port and Redis."""
+        services = build_services(self.settings, self.connection_class)
         config = uvicorn.Config(
-            create_app(self.settings, self.services),
+            create_app(self.settings, services),
             host=HOST,
             port=self.port,
             log_level="warning",
@@ -46,15 +68,22 @@ class InProcessService:
             lifespan="on",
             http=protocol_class("auto"),  # the head limits of `authchaos serve` (AUTHCHAOS_HTTP_*)
         )
-        self.server = uvicorn.Server(config)
-        self.thread: threading.Thread | None = None
+        return services, uvicorn.Server(config)
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.server.serve()
+
     def start(self, timeout_s: float = 10.0) -> InProcessService:
-        self.thread = threading.Thread(target=self.server.run, name=f"service:{self.port}", daemon=True)
+        self.loop = None
+        self.thread = threading.Thread(target=self._run, name=f"service:{self.port}", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
@@ -63,10 +92,43 @@ class InProcessService:
             time.sleep(0.01)
         return self
 
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
     def stop(self) -> None:
-        if self.thread is not None and self.thread.is_alive():
+        if self.alive():
             self.server.should_exit = True
+            assert self.thread is not None
             self.thread.join(timeout=10)
+
+    def kill(self) -> None:
+        """The closest a thread comes to kill -9: the listener closed and every connection aborted at once on the
+        server's own loop (a request in flight gets a reset, never an answer), no lifespan shutdown, and the
+        process's state thrown away with its Services (a restart builds new ones)."""
+        if not self.alive() or self.loop is None:
+            return
+        _killing.add(self.port)
+        try:
+            self.loop.call_soon_threadsafe(self._sever)
+            assert self.thread is not None
+            self.thread.join(timeout=10)
+        finally:
+            _killing.discard(self.port)
+
+    def _sever(self) -> None:
+        server = self.server
+        for listener in server.servers:
+            listener.close()
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        server.should_exit = server.force_exit = True
+
+    def restart(self) -> None:
+        self.stop()
+        self.services, self.server = self._build()
+        self.start()
 
     def __enter__(self) -> InProcessService:
         return self.start()

@@ -32,6 +32,12 @@ class RunningService(Protocol):
 
     def stop(self) -> None: ...
 
+    def kill(self) -> None: ...  # a crash: every worker at once, no shutdown
+
+    def restart(self) -> None: ...  # a new process on the same port
+
+    def alive(self) -> bool: ...
+
 
 def memory_server(name: str) -> fakeredis.FakeServer:
     """The named in-process store behind ``memory://NAME`` (the embedded backend's Redis)."""

@@ -11,7 +11,7 @@ from types import TracebackType
 
 import httpx
 
-from authchaos.servers.processes import ManagedProcess, StartError, free_port, wait_until
+from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, wait_until
 
 HOST = "127.0.0.1"
 
@@ -70,6 +70,20 @@ class AuthServiceProcess:
             self.stop()
             raise StartError(f"the reference service did not become healthy on {self.url}: {tail or 'no output'}")
         return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def kill(self) -> None:
+        """kill -9 every process of the service at once (a crash): nothing it held in memory survives."""
+        if self.process is not None:
+            kill_listener(self.process, HOST, self.port)
+
+    def restart(self) -> None:
+        """A new process on the same port and Redis, as a supervisor brings one back; the same log file."""
+        if self.process is not None:
+            self.process.stop(timeout_s=8)
+        self.start()
 
     def stop(self) -> None:
         if self.process is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,6 +26,35 @@ from authchaos.record.token_keys import TokenKeys
 
 ROTATED_KEPT = 3  # the immediate predecessor and two older ones
 REVOKED_KEPT = 50  # revoked tokens a client remembers, to present again later
+EARLY_REVOKED_KEPT = 12  # and the first ones of the run, kept to its end: revocations older than any fault
+
+
+DUE_KEPT = 200  # boundary presentations a client holds at once
+DUE_SLACK_S = 0.15  # how late one may still be sent (at most half its margin before the boundary)
+
+
+@dataclass(frozen=True, order=True)
+class Due:
+    """A presentation at a token's boundary: from ``due`` (monotonic), and no later than ``latest``."""
+
+    due: float
+    latest: float
+    name: str
+    kind: str
+    token: str
+    probe: str | None
+
+
+@dataclass(frozen=True)
+class ServiceTimes:
+    """The service's timing settings the boundary operations aim at (from the environment it was given)."""
+
+    reuse_grace_s: float = 0.0
+    leeway_s: float = 5.0
+    access_ttl_s: float = 900.0
+
+
+DEFAULT_TIMES = ServiceTimes()
 
 
 class AuthClient:
@@ -38,8 +68,12 @@ class AuthClient:
         keys: TokenKeys | None,
         batch_sizes: list[int],
         contract: ServiceContract,
+        times: ServiceTimes = DEFAULT_TIMES,
     ) -> None:
         self.cid = cid
+        self.reuse_grace_s = times.reuse_grace_s  # the service's grace window: ``late_replay`` presents just past it
+        self.leeway_s = times.leeway_s  # the service's clock-skew leeway: a token lives until exp + leeway
+        self.access_ttl_s = times.access_ttl_s  # tokens this client mints live no longer than the service's
         self.http = http
         self.history = history
         self.rng = rng
@@ -54,10 +88,15 @@ class AuthClient:
         self.refresh_token: str | None = None
         self.rotated: list[str] = []  # this session's rotated refresh tokens, newest last (for replays)
         self.late: tuple[str, float] | None = None  # a rotated token set aside, and when (``late_replay``)
+        self.held: list[tuple[str, float]] = []  # refresh tokens of sessions set aside untouched (``held_session``)
         self.admin_access: str | None = None
+        self.admin_refresh: str | None = None  # the admin's session, the victim of ``cross_user``
         self.legacy: list[tuple[str, str | None]] = []  # legacy tokens exchanged, and the family each became
         self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
+        self.revoked_early: list[tuple[str, str]] = []  # the run's first such tokens, never rolled off
         self.wait_until = 0.0
+        self.due: list[Due] = []  # presentations at a token's boundary, sent when due whatever the mix draws
+        self.missed_due = 0  # those whose moment passed before the client could send them
 
     async def send(self, name: str, operation: str, *, token: str | None = None, **args: Any) -> tuple[Op, Any]:
         """One contract operation (``login``, ``refresh``, ...) with its arguments, recorded as the history row
@@ -117,6 +156,21 @@ class AuthClient:
         if op.status == 200 and isinstance(body, dict):
             op.update(protocol.received({}, body.get("refresh_token"), body.get("access_token"), names))
 
+    def schedule_end_of_life(
+        self, token: str | None, name: str, kind: str, before_s: float, *, probe: str | None = None
+    ) -> None:
+        """Present ``token`` (as ``name``) ``before_s`` before it stops being accepted (exp + leeway), and no later
+        than ``DUE_SLACK_S`` after that; a token without an exp, or a full list, is not scheduled."""
+        exp = protocol.peek(token, self.claims).get("exp") if token else None
+        if token is None or not isinstance(exp, int | float) or len(self.due) >= DUE_KEPT:
+            return
+        due = time.monotonic() + (float(exp) + self.leeway_s - before_s - time.time())
+        self.due.append(Due(due, due + min(DUE_SLACK_S, before_s / 2), name, kind, token, probe))
+
+    def expires_within(self, token: str | None, seconds: float) -> bool:
+        exp = protocol.peek(token, self.claims).get("exp") if token else None
+        return isinstance(exp, int | float) and float(exp) - time.time() < seconds
+
     def forget_session(self) -> None:
         self.access = self.refresh_token = None
         self.rotated = []
@@ -125,6 +179,8 @@ class AuthClient:
         """Keep a token whose revocation was acknowledged, to present it again later (``recheck_revoked``)."""
         if token:
             self.revoked = [*self.revoked[-(REVOKED_KEPT - 1) :], (kind, token)]
+            if len(self.revoked_early) < EARLY_REVOKED_KEPT:
+                self.revoked_early.append((kind, token))
 
     async def present(self, name: str, kind: str, token: str | None, *, probe: str | None = None) -> Op:
         """Present ``token`` where a token of ``kind`` goes: a probe is ``ok`` only when it is rejected (401)."""

@@ -13,7 +13,7 @@ import httpx
 from authchaos.record.history import History
 from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
-from authchaos.workload.client import AuthClient
+from authchaos.workload.client import DEFAULT_TIMES, AuthClient, ServiceTimes
 from authchaos.workload.operations import OPERATIONS, missing_for, run_operation
 from authchaos.workload.workload_spec import Workload
 
@@ -39,6 +39,7 @@ async def run_workload(
     status: WorkloadStatus,
     on_op: Callable[[], None] | None = None,
     contract: ServiceContract,
+    times: ServiceTimes = DEFAULT_TIMES,
 ) -> None:
     """Run until ``duration_s`` (or ``operations``) is reached, or the service stays unreachable. Operations
     that need what the contract does not declare are skipped, by name (``status.skipped``)."""
@@ -56,7 +57,16 @@ async def run_workload(
 
         async def one_client(cid: int) -> None:
             rng = random.Random(seed * 1_000_003 + cid)  # each client's op sequence depends only on the seed
-            client = AuthClient(cid, http, history, rng, keys=keys, batch_sizes=workload.batch_sizes, contract=contract)
+            client = AuthClient(
+                cid,
+                http,
+                history,
+                rng,
+                keys=keys,
+                batch_sizes=workload.batch_sizes,
+                contract=contract,
+                times=times,
+            )
             next_at = time.monotonic() + rng.uniform(0, pace_s or workload.think_time_ms / 1000)
             while status.aborted is None:
                 now = time.monotonic()

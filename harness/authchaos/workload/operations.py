@@ -22,11 +22,18 @@ from authchaos.workload.client import AuthClient
 OperationFn = Callable[[AuthClient], Awaitable[None]]
 LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
 CONCURRENT_REFRESHES = 3
-LATE_REPLAY_AFTER_S = 3.0  # past the longest grace window a gate scenario gives (2 s)
+HELD_FOR_S = 4.0  # a held session is presented this long after its login: past a scenario's outage and restart
+HELD_KEPT = 10
+HELD_EVERY_S = 0.5  # at most one new held session per client this often: held logins spread over the whole run
+LAST_MOMENT_S = 0.3  # a boundary presentation comes this long before its token's end of life (exp + leeway)
+IDLE_MARGIN_S = 0.6  # an idle refresh comes this long before the refresh token's exp
+RENEW_BEFORE_S = 0.8  # a client refreshes first when its access token has less than this left (short lifetimes)
+JUST_PAST_S = 0.25  # a late replay comes this long after the grace window closes: a window a little too long shows
 LEGACY_BEFORE_LOGOUT_ALL_S = 2  # whole seconds before a logout-all (iat has second resolution)
 EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
+BATCH_TOKEN_TTL_S = 600
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,12 @@ async def replay(c: AuthClient) -> None:
 
 @operation(uses=("login", "refresh"))
 async def late_replay(c: AuthClient) -> None:
-    """Rotate, set the new pair aside unused, and present the old refresh token again once any grace window is
-    over: the immediate predecessor, presented late, is reuse. (A grace window that never closes, or is read in
-    the wrong unit, passes every replay made inside it.)"""
-    if c.late is not None and time.monotonic() - c.late[1] >= LATE_REPLAY_AFTER_S:
+    """Rotate, set the new pair aside unused, and present the old refresh token again just past the service's
+    grace window (``JUST_PAST_S`` after it; ``run_operation`` sends it the moment it is due, whatever the mix
+    picks): the immediate predecessor, presented late, is reuse. A grace window that never closes, is read in
+    the wrong unit or is a second too long passes every replay made inside it, and fails this one."""
+    if late_replay_due(c):
+        assert c.late is not None
         held, _ = c.late
         c.late = None
         op, body = await c.send("replay", "refresh", token=held, refresh=held)
@@ -144,6 +153,37 @@ async def concurrent_refresh(c: AuthClient) -> None:
         c.forget_session()
 
 
+@operation(uses=("login", "refresh"), needs_session=False)
+async def held_session(c: AuthClient) -> None:
+    """Log in and set the session aside untouched; refresh it HELD_FOR_S later, on whatever process serves then.
+    A login answered while Redis was failing is a fallback session only its issuing process knows until it
+    registers it: killed before Redis came back, that process never does, and the session must still refresh
+    on the next one (the "Invalid token type for refresh" class, across a restart). No answer: presented again."""
+    if c.held and time.monotonic() - c.held[0][1] >= HELD_FOR_S:
+        token = c.held[0][0]
+        op, body = await c.send("held_refresh", "refresh", token=token, refresh=token)
+        if op.status is not None and op.status != 503:  # answered (a 503 or no answer did not rotate it)
+            c.held.pop(0)
+            c.note_pair(op, body)  # its successor is not used again: the session was the witness
+        return
+    if len(c.held) >= HELD_KEPT or (c.held and time.monotonic() - c.held[-1][1] < HELD_EVERY_S):
+        await login(c)  # a plain login instead: logins go on during an outage (a 503 would make the client wait)
+        return
+    op, body = await c.send("login", "login", username=c.user[0], password=c.user[1])
+    op.user = c.user[0]
+    c.note_pair(op, body)
+    if op.status == 200 and isinstance(body, dict) and body.get("refresh_token"):
+        c.held.append((str(body["refresh_token"]), time.monotonic()))
+
+
+def _acknowledged(c: AuthClient, op: Op, token: str | None, *same_grant: str | None) -> None:
+    """Record on ``op`` what its 200 revoked: ``token`` by its id, and the sessions of it and ``same_grant``."""
+    claims = protocol.peek(token, c.claims)
+    op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
+    families = [protocol.peek(t, c.claims).get("family") for t in (token, *same_grant)]
+    op.revoked_families = sorted({f for f in families if f})
+
+
 async def _log_out(c: AuthClient, name: str, *, with_refresh: bool) -> tuple[Op, str | None, str | None]:
     """Log out (``logout`` or ``logout_all``) with this session; on a 200 the client keeps its tokens only to
     present them again."""
@@ -163,10 +203,7 @@ async def logout(c: AuthClient) -> None:
     """Log out this session; half the time with the access token alone (the session must end all the same)."""
     op, access, refresh_token = await _log_out(c, "logout", with_refresh=c.rng.random() < 0.5)
     if op.status == 200:
-        claims = protocol.peek(access, c.claims)
-        op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
-        families = (claims.get("family"), protocol.peek(refresh_token, c.claims).get("family"))
-        op.revoked_families = sorted({f for f in families if f})
+        _acknowledged(c, op, access, refresh_token)
         await c.present("me", "access", access, probe="revoked")
 
 
@@ -190,8 +227,14 @@ async def recheck_revoked(c: AuthClient) -> None:
     if not c.revoked:
         await run_operation(c, "me")
         return
-    # half the time the oldest: a revocation that lapses too early (a TTL cut short) shows on old ones
-    kind, token = c.revoked[0] if c.rng.random() < 0.5 else c.rng.choice(c.revoked)
+    # a third of the time one of the run's first revocations (older than any fault: a TTL cut short or a revocation
+    # only the process that wrote it remembers shows on them after a restart), a third the oldest recent one,
+    # a third any recent one
+    pick = c.rng.random()
+    if pick < 1 / 3 and c.revoked_early:
+        kind, token = c.rng.choice(c.revoked_early)
+    else:
+        kind, token = c.revoked[0] if pick < 2 / 3 else c.rng.choice(c.revoked)
     await c.present("recheck_revoked", kind, token, probe="revoked")
 
 
@@ -280,12 +323,14 @@ def _spread(tokens: list[str]) -> list[str]:
 
 
 async def _admin(c: AuthClient) -> bool:
-    """The admin session batch blacklists need; logs in (one op) when there is none."""
-    if c.admin_access is not None:
+    """The admin session batch blacklists need; logs in (one op) when there is none or it is about to expire."""
+    if c.admin_access is not None and not c.expires_within(c.admin_access, RENEW_BEFORE_S):
         return True
     op, body = await c.send("login", "login", username=c.admin[0], password=c.admin[1])
     if op.status == 200 and isinstance(body, dict):
-        c.admin_access = body.get("access_token")
+        c.admin_access, c.admin_refresh = body.get("access_token"), body.get("refresh_token")
+        c.note_pair(op, body)
+        op.user = c.admin[0]
     return False
 
 
@@ -299,7 +344,8 @@ async def blacklist_batch(c: AuthClient) -> None:
         return
     keys, size = c.keys, c.rng.choice(c.batch_sizes)
     fresh = ({"sub": c.user[0], "tokenId": f"bl-{c.cid}-{c.rng.getrandbits(64):x}"} for _ in range(size))
-    tokens = [mint(keys, "access", claims, ttl_s=600, names=c.claims) for claims in fresh]
+    ttl_s = int(min(BATCH_TOKEN_TTL_S, c.access_ttl_s))  # no longer than the service's own access tokens
+    tokens = [mint(keys, "access", claims, ttl_s=ttl_s, names=c.claims) for claims in fresh]
     op, _ = await c.send("blacklist_batch", "blacklist", token=c.admin_access, access=c.admin_access, tokens=tokens)
     if op.status == 200:
         op.revoked_ids = [protocol.peek(t, c.claims)["tokenId"] for t in tokens]
@@ -307,6 +353,8 @@ async def blacklist_batch(c: AuthClient) -> None:
         for victim in victims:  # presented again later: a blacklist entry must outlive the seconds after it
             c.remember_revoked("access", victim)
         await c.present("me", "access", victims[-1], probe="revoked")
+        for victim in victims:  # and in their last moment: no family stands in for them
+            c.schedule_end_of_life(victim, "recheck_revoked", "access", LAST_MOMENT_S, probe="revoked")
     elif op.status == 401:
         c.admin_access = None
 
@@ -322,9 +370,7 @@ async def blacklist_session(c: AuthClient) -> None:
         "blacklist_session", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[refresh_token]
     )
     if op.status == 200:
-        claims = protocol.peek(refresh_token, c.claims)
-        op.revoked_ids = [claims["tokenId"]] if claims.get("tokenId") else []
-        op.revoked_families = [claims["family"]] if claims.get("family") else []
+        _acknowledged(c, op, refresh_token)
         c.forget_session()
         c.remember_revoked("refresh", refresh_token)
         c.remember_revoked("access", access)
@@ -346,8 +392,105 @@ async def blacklist_legacy(c: AuthClient) -> None:
         c.admin_access = None
 
 
+def late_replay_due(c: AuthClient) -> bool:
+    return c.late is not None and time.monotonic() - c.late[1] >= c.reuse_grace_s + JUST_PAST_S
+
+
+@operation(uses=("login", "refresh", "logout", "logout_all", "blacklist"))
+async def cross_user(c: AuthClient) -> None:
+    """This user acts on another user's session (the admin's, which this client also holds): presents a refresh
+    token naming the admin's session under its own subject (signed with the service's key, as a leaked key or a
+    confused issuer would), logs out with the admin's refresh token in the body, logs out all of its own
+    sessions, or batch-blacklists the admin's refresh token without being an admin. Then the admin refreshes:
+    the victim's session must be whole whatever the user did."""
+    if not await _admin(c) or c.admin_refresh is None:
+        return
+    victim = c.admin_refresh
+    move = c.rng.randrange(4 if c.keys is not None else 3)
+    if move == 0:
+        access = c.access  # a logout like any other (its row too), with the admin's refresh token in the body
+        op, _ = await c.send("logout", "logout", token=access, access=access, refresh=victim)
+        if op.status == 200:  # only its own session may end
+            _acknowledged(c, op, access)
+            c.remember_revoked("access", access)
+        if op.status in (200, 401):
+            c.forget_session()
+    elif move == 1:
+        await logout_all(c)
+    elif move == 2:
+        op, _ = await c.send("cross_user", "blacklist", token=c.access, access=c.access, tokens=[victim])
+        op.probe = "not_admin"
+        op.outcome = "ok" if op.status in (401, 403) else ("unknown" if op.status is None else "fail")
+    else:
+        assert c.keys is not None
+        claims = protocol.peek(victim, c.claims)
+        forged = {"sub": c.user[0], "tokenId": claims.get("tokenId"), "family": claims.get("family")}
+        await c.present(
+            "cross_user", "refresh", mint(c.keys, "refresh", forged, ttl_s=600, names=c.claims), probe="foreign_subject"
+        )
+    op, body = await c.send("owner_refresh", "refresh", token=victim, refresh=victim)
+    c.note_pair(op, body)
+    if op.status == 200 and isinstance(body, dict):
+        c.admin_access, c.admin_refresh = body.get("access_token"), body.get("refresh_token")
+    elif op.status != 503:  # refused, or no answer (it may have rotated): the admin logs in again next time
+        c.admin_access = c.admin_refresh = None
+
+
+@operation(uses=("login", "logout", "me", "refresh"))
+async def revoke_and_outlive(c: AuthClient) -> None:
+    """Log out this session, then present its access and refresh tokens again in the last moment of their lives
+    (``LAST_MOMENT_S`` before exp + leeway): a revocation must outlive its token to the end, so an entry written
+    with a TTL rounded down, cut short or read in the wrong unit lapses first and shows here."""
+    op, access, refresh_token = await _log_out(c, "logout", with_refresh=True)
+    if op.status != 200:
+        return
+    _acknowledged(c, op, access, refresh_token)
+    # the access token only: the refresh token's session lapses with its idle lifetime, whatever was revoked
+    c.schedule_end_of_life(access, "recheck_revoked", "access", LAST_MOMENT_S, probe="revoked")
+
+
+@operation(uses=("login", "refresh"))
+async def idle_refresh(c: AuthClient) -> None:
+    """Rotate, set the new pair aside, and refresh it ``IDLE_MARGIN_S`` before its exp: a session stays refreshable
+    for its whole idle lifetime after a rotation (a rotation that does not extend the session's keys in Redis
+    loses it early: 401 for a session nobody revoked)."""
+    token = c.refresh_token
+    op, body = await c.send("refresh", "refresh", token=token, refresh=token)
+    c.note_pair(op, body)
+    if op.status == 200 and isinstance(body, dict) and body.get("refresh_token"):
+        # before exp itself, not exp + leeway: the session's idle lifetime in Redis ends at exp
+        c.schedule_end_of_life(str(body["refresh_token"]), "idle_refresh", "refresh", IDLE_MARGIN_S + c.leeway_s)
+    c.forget_session()
+
+
+async def _send_due(c: AuthClient) -> bool:
+    """Send the first boundary presentation whose time has come; True when one was sent. One whose moment has
+    passed (the client was waiting out a Retry-After, or busy) is dropped and counted: late, it proves nothing."""
+    now = time.monotonic()
+    ready = sorted(d for d in c.due if d.due <= now)
+    for late in [d for d in ready if d.latest < now]:
+        c.due.remove(late)
+        c.missed_due += 1
+    first = next((d for d in ready if d.latest >= now), None)
+    if first is None:
+        return False
+    c.due.remove(first)
+    await c.present(first.name, first.kind, first.token, probe=first.probe)
+    return True
+
+
 async def run_operation(client: AuthClient, name: str) -> None:
-    """One registered operation by name; one that needs a session logs in instead while there is none."""
+    """One registered operation by name; one that needs a session logs in instead while there is none. A late
+    replay or a boundary presentation that is due goes first, at once: its timing is the witness, not the
+    mix's draw. With short lifetimes a client renews its access token before it expires, as real clients do."""
+    if late_replay_due(client):
+        await late_replay(client)
+        return
+    if await _send_due(client):
+        return
+    if client.access is not None and client.expires_within(client.access, RENEW_BEFORE_S):
+        await refresh(client)
+        return
     operation = OPERATIONS[name]
     if operation.needs_session and client.access is None:
         await OPERATIONS["login"].fn(client)
