@@ -284,7 +284,9 @@ def _legacy_refresh_token(c: AuthClient, *, issued_ago_s: int = 0) -> str:
     payload = {
         "sub": c.user[0],
         "userId": c.user[0],
-        "email": f"{c.user[0]}@example.com",
+        # unique per token: two clients minting in the same second with the same lifetime would otherwise mint the
+        # same token, and the second exchange would be a (true) reuse that revokes the first client's session
+        "email": f"{c.user[0]}+{c.cid}-{c.rng.getrandbits(40):x}@example.com",
         "iat": now,
         "exp": now + left,
         "iss": c.keys.issuer,
