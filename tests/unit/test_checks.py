@@ -364,3 +364,28 @@ def test_a_reuse_verdict_does_not_excuse_itself() -> None:
     victim = h.op("owner_refresh", 2, 401, family="adm", token_id="r1", error="token_reused")
     result = run("users_stay_apart", h.ctx())
     assert not result.passed and result.evidence == [victim.id]
+
+
+def test_a_503_the_scenario_declares_is_policy_not_degradation() -> None:
+    """Where writes cannot be made durable (replicas:1 on one node) a refresh must be 503 while Redis is healthy."""
+    h = H()
+    h.op("refresh", 1, 503, error="store_unavailable", retry_after="1")
+    assert not run("degradation_policy", h.ctx()).passed  # undeclared: degraded while healthy
+    rule = {"op": "refresh", "phase": "any", "allowed": [503]}
+    assert run("degradation_policy", h.ctx(status=[rule])).passed
+    h.op("refresh", 2, 200, token_id="r1", new_token_id="r2")
+    result = run("degradation_policy", h.ctx(status=[rule]))
+    assert not result.passed and "refresh before: 200 not in [503]" in result.summary
+
+
+def test_an_operation_the_scenario_forbids_to_succeed_is_not_a_wrong_contract() -> None:
+    """replicas:1 on one node: refresh must never succeed, so its never succeeding is the point; anything else
+    that never succeeds still fails the contract."""
+    h = H()
+    for i in range(3):
+        h.op("refresh", i, 503, error="store_unavailable", retry_after="1")
+    assert not run("contract_conformance", h.ctx()).passed  # undeclared: refresh never succeeded
+    never_ok = {"op": "refresh", "phase": "any", "allowed": [503]}
+    assert run("contract_conformance", h.ctx(status=[never_ok])).passed
+    only_during = {"op": "refresh", "phase": "during", "allowed": [503]}
+    assert not run("contract_conformance", h.ctx(status=[only_during])).passed

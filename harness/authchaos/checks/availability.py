@@ -81,13 +81,20 @@ def _shed_violation(ctx: CheckContext, op: Op, in_flight: Callable[[Op], int]) -
     return None
 
 
+def _declared(ctx: CheckContext, op: Op) -> bool:
+    """A scenario's status rule allows this answer for this operation and phase (a 503 where writes cannot be made
+    durable, say): then it is the policy, not a degradation."""
+    phase = op.phase.split(":")[0]
+    return any(r.op == op.op and r.phase in ("any", phase) and op.status in r.allowed for r in ctx.expect.status)
+
+
 def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
     """Why one answer breaks the degradation policy, or None (sheds are judged by ``_shed_violation``)."""
-    if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500:
+    if op.op in ("login", "oauth_login") and op.status is not None and op.status >= 500 and not _declared(ctx, op):
         return "login without fallback tokens"
     if op.op in ("login", "oauth_login") and op.status is None and not ctx.service_down(op):
         return "login got no answer (it must fall back, not hang)"
-    if ctx.healthy(op) and (op.status == 503 or op.degraded):
+    if ctx.healthy(op) and (op.status == 503 or op.degraded) and not _declared(ctx, op):
         return "degraded while Redis was healthy"
     if op.degraded:
         grace_ns = int(ctx.expect.recovery_max_s * 1e9)

@@ -12,12 +12,18 @@ from authchaos.record.history import Op
 NEVER_OK_MIN = 3  # an operation tried this often without one success never worked
 
 
-def _never_succeeded(ops: list[Op]) -> dict[str, int]:
+def must_fail(ctx: CheckContext) -> set[str]:
+    """Operations the scenario says may never succeed: a ``status`` rule for every phase that allows no 2xx (a
+    write where no replica can confirm it, say). Their never succeeding is the point, not a wrong contract."""
+    return {r.op for r in ctx.expect.status if r.phase == "any" and not any(200 <= s < 300 for s in r.allowed)}
+
+
+def _never_succeeded(ops: list[Op], exempt: set[str]) -> dict[str, int]:
     """Operations (probes aside: they must be rejected) that were answered at least NEVER_OK_MIN times, never 2xx."""
     tried: Counter[str] = Counter()
     succeeded: set[str] = set()
     for op in ops:
-        if op.probe is None and op.status is not None:
+        if op.probe is None and op.status is not None and op.op not in exempt:
             tried[op.op] += 1
             if op.outcome == "ok":
                 succeeded.add(op.op)
@@ -31,7 +37,7 @@ def contract_conformance(ctx: CheckContext) -> CheckResult:
     if not answered:
         return CheckResult("contract_conformance", False, "no operation got an answer: nothing the service said")
     undeclared = [op for op in answered if op.undeclared]
-    never = _never_succeeded(ctx.ops)
+    never = _never_succeeded(ctx.ops, must_fail(ctx))
     if not undeclared and not never:
         return CheckResult(
             "contract_conformance", True, f"all {len(answered)} answers matched the contract's declared outcomes"
