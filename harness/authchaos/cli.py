@@ -263,8 +263,27 @@ def _contract_path(contract: Path | None, service: str | None) -> Path | None:
 
 
 def _with_contract(scenarios: list[Scenario], contract: Path | None) -> list[Scenario]:
-    """The scenarios, each driving the service of ``contract`` (when given) instead of the one it names."""
-    return [s.with_contract(contract) for s in scenarios]
+    """The scenarios, each driving the service of ``contract`` (when given) instead of the one it names; one whose
+    witness needs a setting the contract does not pass on is left out, and said so (it would judge the wrong thing)."""
+    if contract is None:
+        return scenarios
+    from authchaos.record.service_contract import load_contract
+    from authchaos.report.terminal import output
+
+    service, console = load_contract(contract), output()
+    kept = []
+    for s in scenarios:
+        missing = service.unmapped(s.service.requires)
+        if missing:
+            console.print(
+                f"[yellow]not applicable[/] {s.name}: the contract of {service.name} passes no {', '.join(missing)} "
+                f"to the service (map it in start.env as {{env:{missing[0]}}} if the service has that setting)"
+            )
+            continue
+        kept.append(s.with_contract(contract))
+    if scenarios and not kept:
+        _fail(f"none of the {len(scenarios)} scenarios applies to {service.name}: see the lines above")
+    return kept
 
 
 def _in_ci() -> bool:

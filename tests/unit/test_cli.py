@@ -104,3 +104,12 @@ def test_every_command_says_its_exit_codes_and_gives_an_example() -> None:
 def test_every_command_that_runs_a_workload_takes_a_seed() -> None:
     for command in ("run", "gate", "prove", "load", "repro", "replay"):
         assert "--seed INTEGER" in authchaos(command, "--help").stdout, command
+
+
+def test_a_scenario_whose_witness_the_service_cannot_be_given_is_left_out_by_name() -> None:
+    """gate-durability-unmet needs replicas:N durability; the node contract passes no such setting, so the
+    scenario would run without it and judge the wrong thing: it is not run, and running nothing is an error."""
+    out = authchaos("run", "gate-durability-unmet", "--service", "node")
+    said = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode == 2 and "Traceback" not in said
+    assert "not applicable gate-durability-unmet" in said and "AUTHCHAOS_REVOCATION_DURABILITY" in said

@@ -169,3 +169,10 @@ def test_the_readme_minimal_contract_is_valid_and_its_verdicts_say_not_applicabl
     gone = minimal.model_copy(update={"operations": minimal.operations.model_copy(update={"logout": None})})
     result = run_checks(CheckContext([], [], Expectations()), ["exposure_window"], gone.declared())[0]
     assert result.summary == "not applicable: the contract declares no logout or logout_all or blacklist"
+
+
+def test_a_setting_the_contract_does_not_pass_on_is_named() -> None:
+    """The reference service reads every setting; the node service only those its start.env maps."""
+    wanted = ["AUTHCHAOS_REVOCATION_DURABILITY", "AUTHCHAOS_REUSE_GRACE_S"]
+    assert REFERENCE.unmapped(wanted) == []
+    assert NODE.unmapped(wanted) == ["AUTHCHAOS_REVOCATION_DURABILITY"]

@@ -182,6 +182,14 @@ class ServiceContract(StrictModel):
     def declared(self) -> list[str]:
         return [n for n in OPERATION_NAMES if self.operation(n) is not None]
 
+    def unmapped(self, settings: list[str]) -> list[str]:
+        """The AUTHCHAOS_* settings among ``settings`` this service never receives: the reference service reads
+        them all; a started one only those its command or env names as ``{env:AUTHCHAOS_X}``."""
+        if self.kind == "reference":
+            return []
+        text = " ".join([*(self.start.command if self.start else []), *(self.start.env.values() if self.start else [])])
+        return [k for k in settings if "{env:" + k not in text]
+
     def canonical_error(self, code: Any) -> str | None:
         """The canonical name of a service's error code, or None when the contract declares no such code."""
         if code is None:

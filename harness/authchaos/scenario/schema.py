@@ -44,6 +44,11 @@ class ServiceSpec(StrictModel):
     contract: str | None = Field(
         None, description="the service's contract file (relative to this file); none: the reference service"
     )
+    requires: list[str] = Field(
+        default_factory=list,
+        description="env settings the witness depends on: a service whose contract maps none of them is not "
+        "driven by this scenario (it is left out by name), rather than run without them and judged wrongly",
+    )
 
     @model_validator(mode="after")
     def _known_bugs(self) -> ServiceSpec:
@@ -52,6 +57,13 @@ class ServiceSpec(StrictModel):
         unknown = sorted(set(self.bugs) - KNOWN_BUGS)
         if unknown:
             raise ValueError(f"bugs: unknown bug switch {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_BUGS))}")
+        return self
+
+    @model_validator(mode="after")
+    def _required_set(self) -> ServiceSpec:
+        unset = [k for k in self.requires if k not in self.env]
+        if unset:
+            raise ValueError(f"requires: {', '.join(unset)} not set in service.env; set it there or drop it")
         return self
 
     @field_validator("env")
