@@ -202,3 +202,17 @@ async def test_cancelled_timeline_still_rolls_back(redis_proxy: RedisProxy) -> N
         await task
     assert result.windows[0].end_ns is not None
     assert_clean(redis_proxy)
+
+
+def test_command_denied_is_a_real_acl_refusal_and_rollback_lifts_it(redis_proxy: RedisProxy) -> None:
+    """Through the proxy, as the service sees it: EVAL answers NOPERM without running, GET and SET answer;
+    a run that dies mid-fault leaves no ACL change behind (rollback)."""
+    from authchaos.faults.fault_spec import CommandDenied
+
+    c = client(redis_proxy.url)
+    redis_proxy.nemesis.start(CommandDenied())
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        c.eval("redis.call('SET', 'k', 'from-script') return 1", 0)
+    assert c.set("k", "v") and c.get("k") == b"v"
+    assert "redis/acl-restored" in redis_proxy.nemesis.rollback()
+    assert c.eval("return 7", 0) == 7

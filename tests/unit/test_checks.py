@@ -389,3 +389,26 @@ def test_an_operation_the_scenario_forbids_to_succeed_is_not_a_wrong_contract() 
     assert run("contract_conformance", h.ctx(status=[never_ok])).passed
     only_during = {"op": "refresh", "phase": "during", "allowed": [503]}
     assert not run("contract_conformance", h.ctx(status=[only_during])).passed
+
+
+def test_an_error_reply_taken_for_an_outage_fails_and_a_fail_closed_one_passes() -> None:
+    """While Redis refuses scripts (NOPERM), a refresh is 503 and /auth/me is served from Redis; a degraded
+    answer in the window (a fallback login, an unchecked accept) means the breaker opened on an error reply."""
+    h = H()
+    h.fault("command_denied", 1, 4, target="command")
+    h.op("refresh", 2, 503, error="store_unavailable", retry_after="1")
+    h.op("me", 2.5, 200, token_id="a1")
+    assert run("command_errors_fail_closed", h.ctx()).passed
+    assert run("degradation_policy", h.ctx(status=[{"op": "refresh", "phase": "during", "allowed": [503]}])).passed
+    fallback = h.op("login", 3, 200, degraded=True, new_family="f9", user="u")
+    result = run("command_errors_fail_closed", h.ctx())
+    assert not result.passed and result.evidence == [fallback.id]
+    assert not run("degradation_policy", h.ctx()).passed  # Redis answered: degraded while healthy
+
+
+def test_command_errors_with_nothing_refused_are_not_applicable() -> None:
+    h = H()
+    h.fault("command_denied", 1, 4, target="command")
+    h.op("me", 2, 200, token_id="a1")
+    result = run("command_errors_fail_closed", h.ctx())
+    assert not result.applicable and "not applicable" in result.summary

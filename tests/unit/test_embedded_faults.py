@@ -159,3 +159,39 @@ def test_an_embedded_service_kill_drops_every_connection_and_a_restart_starts_af
     finally:
         busy.close()
         svc.stop()
+
+
+async def test_command_denied_refuses_without_running_and_ends_with_the_fault() -> None:
+    """NOPERM as a real ACL answers it: the refused command never runs (its write does not land), inside MULTI
+    the transaction is discarded, every other command is served, and the stop lifts it."""
+    from redis.exceptions import NoPermissionError, ResponseError
+
+    from authchaos.faults.fault_spec import CommandDenied
+
+    server = fakeredis.FakeServer()
+    nemesis = EmbeddedNemesis(server)
+    r = fakeredis.FakeAsyncRedis(server=server, connection_class=FaultyConnection)
+    fault = CommandDenied(commands=("eval", "set"))
+    nemesis.start(fault)
+    with pytest.raises(NoPermissionError):
+        await r.eval("redis.call('SET', 'k', 'v') return 1", 0)
+    with pytest.raises(ResponseError):
+        await r.set("k", "v")
+    pipe = r.pipeline(transaction=True)
+    pipe.incr("n")
+    pipe.set("k", "v")
+    with pytest.raises(ResponseError):
+        await pipe.execute()
+    assert await r.get("k") is None and await r.get("n") is None  # nothing refused (or discarded) ran
+    nemesis.stop(fault)
+    assert await r.set("k", "v") and await r.get("k") == b"v"
+    await r.aclose()
+
+
+def test_command_denied_names_commands() -> None:
+    from pydantic import ValidationError
+
+    from authchaos.faults.fault_spec import CommandDenied
+
+    with pytest.raises(ValidationError, match="not a Redis command name"):
+        CommandDenied(commands=("eval; flushall",))

@@ -144,6 +144,38 @@ def degradation_policy(ctx: CheckContext) -> CheckResult:
     )
 
 
+@checker()
+def command_errors_fail_closed(ctx: CheckContext) -> CheckResult:
+    """Redis refusing a command (NOPERM, WRONGTYPE) is a fault of the deployment, not an outage: while it refuses,
+    the service answers 503 where it needs the command and serves the rest from Redis. A degraded answer or a
+    fallback login then, or in the recovery time after, means it took an error reply for a dead Redis (opened
+    its breaker, entered degraded mode). Undeclared 503s for what Redis still answers are degradation_policy's."""
+    spans = [w for w in ctx.completed_windows if w.target == "command"]
+    grace_ns = int(ctx.expect.recovery_max_s * 1e9)
+    inside = [
+        op
+        for op in ctx.ops
+        if op.status is not None and any(w.start_ns <= op.start_ns and op.end_ns <= w.end_ns for w in spans)
+    ]
+    refused = [op for op in inside if op.status == 503 and not op.shed]
+    if not refused:
+        why = "no request met a command Redis refused (command_denied)" if spans else "no command_denied fault ran"
+        return CheckResult("command_errors_fail_closed", True, f"not applicable: {why}", applicable=False)
+    near = [
+        op
+        for op in ctx.ops
+        if op.degraded and any(w.start_ns <= op.end_ns and op.start_ns <= w.end_ns + grace_ns for w in spans)
+    ]
+    return CheckResult.from_violations(
+        "command_errors_fail_closed",
+        near,
+        f"{len(refused)} requests refused (503) while Redis refused a command; {len(inside) - len(refused)} "
+        "others answered from Redis, none degraded",
+        "{n} degraded answers while Redis answered, refusing a command: an error reply was taken for an outage",
+        refused=len(refused),
+    )
+
+
 def _recovery_after(ops: list[Op], end_ns: int) -> tuple[Op | None, Op | None]:
     """The first success after a fault, and the start of the first steady run of good answers (probes,
     whose 'success' is a rejection, say nothing about recovery and are left out)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import fakeredis
 from fakeredis._clients._async import FakeAsyncRedisConnection
+from fakeredis._helpers import SimpleError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -38,6 +39,10 @@ class EmbeddedFaults:
 
     def _hit(self, fault: Fault) -> bool:
         return self.rng.random() < getattr(fault, "toxicity", 1.0)
+
+    def refused(self) -> set[bytes]:
+        """The commands an active ``command_denied`` refuses, lower-case."""
+        return {c.encode() for f in self.active.values() if f.emulation == "refuse" for c in getattr(f, "commands", ())}
 
     def _stalls(self) -> list[Fault]:
         return [f for f in self.active.values() if f.emulation == "stall"]
@@ -82,8 +87,32 @@ def faults_for(server: fakeredis.FakeServer) -> EmbeddedFaults:
     return _registry[server]
 
 
+def _refusing(sock: Any, faults: EmbeddedFaults) -> None:
+    """Make one fakeredis socket answer NOPERM, without running it, to every command a ``command_denied``
+    refuses, as a real ACL does (fakeredis does not honour a ``-command`` after ``+@all``). Inside MULTI the
+    refusal fails the transaction, as Redis' does."""
+    run = sock._process_command
+
+    def process(fields: list[bytes]) -> None:
+        if fields and fields[0].lower() in faults.refused():
+            if sock._queueing:
+                sock._transaction_failed = True
+            name = fields[0].lower().decode()
+            refusal = SimpleError(f"NOPERM User default has no permissions to run the '{name}' command")
+            sock.put_response(sock._decode_result(refusal))  # as an error reply, the way fakeredis answers one
+            return
+        run(fields)
+
+    sock._process_command = process
+
+
 class FaultyConnection(FakeAsyncRedisConnection):
     """A fakeredis connection that obeys the faults active on its server."""
+
+    async def _connect(self) -> None:
+        await super()._connect()
+        assert self._server is not None
+        _refusing(self._sock, faults_for(self._server))
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         assert self._server is not None  # fakeredis connections always belong to a server

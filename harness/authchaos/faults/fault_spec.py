@@ -14,13 +14,13 @@ from __future__ import annotations
 import random
 from typing import Annotated, ClassVar, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from authchaos.servers.toxic_spec import ToxicSpec
 
-Target = Literal["network", "process", "replicated", "service"]
+Target = Literal["network", "process", "replicated", "service", "command"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
-Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart"]
+Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart", "refuse"]
 
 
 class RedisProcess(Protocol):
@@ -34,6 +34,10 @@ class RedisProcess(Protocol):
     def restart(self, *, lose_data: bool = False) -> None: ...
     def flush(self) -> None: ...
     def alive(self) -> bool: ...
+    def deny(self, commands: tuple[str, ...]) -> None: ...
+    def allow_all(self) -> None: ...
+    @property
+    def denied(self) -> bool: ...
 
 
 class ReplicatedRedis(Protocol):
@@ -303,6 +307,33 @@ class Flush(_ProcessFault):
         return None
 
 
+class CommandDenied(FaultBase):
+    """Redis refuses ``commands`` (NOPERM, by ACL) for the fault's duration, as for a deployment whose ACL user
+    lacks a command the service needs; it answers everything else at once. Not an outage: the service must
+    fail closed (503) where it needs the command and serve the rest from Redis, with no degraded answer, no
+    fallback login and no breaker opened. Both backends produce it (the embedded one refuses the commands in
+    its fakeredis socket, before they run)."""
+
+    kind: Literal["command_denied"] = "command_denied"
+    target: ClassVar[Target] = "command"
+    emulation: ClassVar[Emulation | None] = "refuse"
+    commands: tuple[str, ...] = Field(("evalsha", "eval"), min_length=1)
+
+    @field_validator("commands")
+    @classmethod
+    def _names(cls, commands: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in commands if not c.replace("_", "").replace("|", "").isalpha()]
+        if bad:
+            raise ValueError(f"commands: {', '.join(bad)} is not a Redis command name (evalsha, eval, set, ...)")
+        return tuple(c.lower() for c in commands)
+
+    def start_real(self, on: RealTargets) -> None:
+        on.server().deny(self.commands)
+
+    def stop_real(self, on: RealTargets) -> None:
+        on.server().allow_all()
+
+
 class ServiceFault(FaultBase):
     """A fault of the service process itself; the run applies it (``faults/service_nemesis.WithService``)."""
 
@@ -427,6 +458,7 @@ Fault = Annotated[
     | Freeze
     | Restart
     | Flush
+    | CommandDenied
     | ServiceKill
     | Failover
     | KillPrimary

@@ -73,7 +73,7 @@ class RealNemesis:
     def supports(self, fault: Fault) -> bool:
         if fault.target == "replicated":  # without a topology, starting it says why it is skipped
             return self._replicated is None or fault.supported_on(self._replicated.kind)
-        return fault.target == "network" or (fault.target == "process" and self.redis is not None)
+        return fault.target == "network" or (fault.target in ("process", "command") and self.redis is not None)
 
     def start(self, fault: Fault) -> None:
         log.info("fault start: %s", fault.describe())
@@ -127,6 +127,9 @@ class RealNemesis:
             if not self.redis.alive():
                 self.redis.restart()
                 undone.append("redis/restarted")
+            if self.redis.denied:
+                self.redis.allow_all()
+                undone.append("redis/acl-restored")
         if undone:
             log.warning("rollback undid: %s", ", ".join(undone))
         return undone

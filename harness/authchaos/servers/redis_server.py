@@ -63,6 +63,7 @@ class RedisServer:
         self.extra_args = list(extra_args or [])  # replication, cluster and ACL settings of a topology's node
         self.process: ManagedProcess | None = None
         self.paused = False
+        self.denied = False  # an ACL denial (command_denied) is in force
         self.tls: TlsFiles | None = make_certs(self.dir / "tls") if tls else None
         self._tls_ctx = self.tls.client_context() if self.tls else None
 
@@ -122,7 +123,7 @@ class RedisServer:
             tail = self.process.log_tail()
             self.process.stop()
             raise StartError(f"redis-server did not become ready on port {self.port}: {tail or 'no log output'}")
-        self.paused = False
+        self.paused = self.denied = False  # a new process: no ACL changes of a fault survive it
         return self
 
     def stop(self) -> None:
@@ -175,6 +176,20 @@ class RedisServer:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()
+
+    def deny(self, commands: tuple[str, ...]) -> None:
+        """The default user (the one the service connects as) may no longer run ``commands``: NOPERM."""
+        self._acl("ACL", "SETUSER", "default", *(f"-{c}" for c in commands))
+        self.denied = True
+
+    def allow_all(self) -> None:
+        self._acl("ACL", "SETUSER", "default", "+@all")
+        self.denied = False
+
+    def _acl(self, *args: str) -> None:
+        reply = redis_command(HOST, self.port, *args, tls=self._tls_ctx)
+        if not reply.startswith(b"+OK"):
+            raise RuntimeError(f"redis-server refused {' '.join(args[:3])}: {reply.decode(errors='replace').strip()}")
 
     def __enter__(self) -> RedisServer:
         return self.start()
