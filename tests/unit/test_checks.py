@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from authchaos.checks import CHECKERS, CheckContext
@@ -412,3 +413,20 @@ def test_command_errors_with_nothing_refused_are_not_applicable() -> None:
     h.op("me", 2, 200, token_id="a1")
     result = run("command_errors_fail_closed", h.ctx())
     assert not result.applicable and "not applicable" in result.summary
+
+
+def test_an_outage_session_adopted_after_a_logout_all_is_a_revocation_lost() -> None:
+    """A login answered during the outage (a fallback session, family f1), a logout-all of its user once Redis
+    is back, then the set-aside session refreshes: only the revoked-before time could have stopped it."""
+    h = H()
+    h.fault("down", 1, 4)
+    h.op("login", 2, 200, new_family="f1", new_token_id="r1", user="user", degraded=True)
+    h.op("logout_all", 6, 200, revoked_user="user")
+    adopted = h.op("held_refresh", 7, 200, family="f1", token_id="r1", new_token_id="r2", probe="revoked")
+    result = run("revocations_stick", h.ctx())
+    assert not result.passed and result.evidence == [adopted.id]
+    h.ops[-1] = replace(adopted, status=401, error="token_revoked", new_token_id=None)
+    assert run("revocations_stick", h.ctx()).passed
+    typeless = h.op("outage_logout_all", 7.5, 200, probe="revoked")  # a legacy access token: no id, no family
+    result = run("revocations_stick", h.ctx())
+    assert not result.passed and result.evidence == [typeless.id]

@@ -176,6 +176,33 @@ async def held_session(c: AuthClient) -> None:
         c.held.append((str(body["refresh_token"]), time.monotonic()))
 
 
+@operation(uses=("login", "logout_all", "refresh", "me"), needs_session=False)
+async def outage_logout_all(c: AuthClient) -> None:
+    """Set sessions aside as ``held_session`` does; once the oldest is HELD_FOR_S old, log out every session of the
+    user and present what a logout-all cannot name: each session set aside (one opened during an outage is a
+    fallback session no process may have registered, adopted only now), a typeless legacy access token and a
+    legacy refresh token issued before it. Only the user's revoked-before time ends them, on adoption too."""
+    if not c.held or time.monotonic() - c.held[0][1] < HELD_FOR_S:
+        await held_session(c)
+        return
+    if c.access is None:
+        await login(c)
+        if c.access is None:
+            return
+    stale = [("refresh", _legacy_refresh_token(c, issued_ago_s=LEGACY_BEFORE_LOGOUT_ALL_S))] if c.keys else []
+    stale += [("access", _legacy_access_token(c, issued_ago_s=LEGACY_BEFORE_LOGOUT_ALL_S))] if c.keys else []
+    op, _, refresh_token = await _log_out(c, "logout_all", with_refresh=False)
+    op.revoked_user = c.user[0]
+    if op.status != 200:
+        return  # the held sessions wait for the next logout-all that is acknowledged
+    held, c.held = c.held, []
+    await c.present("refresh", "refresh", refresh_token, probe="revoked")
+    for token, _ in held:
+        await c.present("held_refresh", "refresh", token, probe="revoked")
+    for kind, token in stale:
+        await c.present("outage_logout_all", kind, token, probe="revoked")
+
+
 def _acknowledged(c: AuthClient, op: Op, token: str | None, *same_grant: str | None) -> None:
     """Record on ``op`` what its 200 revoked: ``token`` by its id, and the sessions of it and ``same_grant``."""
     claims = protocol.peek(token, c.claims)
@@ -293,6 +320,14 @@ def _legacy_refresh_token(c: AuthClient, *, issued_ago_s: int = 0) -> str:
         "aud": c.keys.audience,
     }
     return sign(payload, c.keys.refresh_secret)
+
+
+def _legacy_access_token(c: AuthClient, *, issued_ago_s: int = 0) -> str:
+    """An access token of the pre-fix shape: no tokenId, family, type or kid (the OAuth bug's token)."""
+    assert c.keys is not None
+    now = int(time.time()) - issued_ago_s
+    payload = {"sub": c.user[0], "userId": c.user[0], "iat": now, "exp": now + 600}
+    return sign({**payload, "iss": c.keys.issuer, "aud": c.keys.audience}, c.keys.access_secret)
 
 
 @operation(uses=("refresh",), needs_session=False)
