@@ -126,3 +126,12 @@ def test_a_mutant_of_a_linked_dependency_is_refused_and_the_dependency_left_alon
     with pytest.raises(MutantError, match="is not the service's own code"):
         apply(sneaky, tmp_path / "into", target)
     assert (service / "node_modules" / "dep" / "index.js").read_text() == "module.exports = 1;\n"
+
+
+def test_every_named_witness_is_a_scenario_of_the_full_gate() -> None:
+    """prove runs a mutant's witness first: a name that matches no gate scenario would silently run nothing first."""
+    from authchaos.scenario.catalog import Catalog
+
+    gate = {s.name for s in Catalog.load().select(["gate", "gate-full"])}
+    named = {m.witness for m in [*MUTANTS, *NODE_MUTANTS] if m.witness}
+    assert named and named <= gate, named - gate

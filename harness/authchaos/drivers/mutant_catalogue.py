@@ -40,6 +40,9 @@ class Mutant(BaseModel):
     find: str = Field(min_length=1)
     replace: str
     why: str = Field(min_length=1, description="how a real regression like this would come about")
+    witness: str | None = Field(
+        None, description="the gate scenario written to catch this class of bug: prove runs it first for this mutant"
+    )
 
     @field_validator("file")
     @classmethod

@@ -73,6 +73,7 @@ async def _try(
 ) -> Kill:
     kill = Kill(mutant)
     started = time.monotonic()
+    scenarios = sorted(scenarios, key=lambda s: s.name != mutant.witness)  # its class's witness first (stable)
     with tempfile.TemporaryDirectory(prefix=f"authchaos-mutant-{mutant.id}-") as tmp:
         try:
             applied = apply(mutant, Path(tmp), target)

@@ -11,12 +11,15 @@ Also here: ``FaultEvent``, one fault on a scenario's timeline as planned (window
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Annotated, ClassVar, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from authchaos.servers.toxic_spec import ToxicSpec
+
+log = logging.getLogger("authchaos.nemesis")
 
 Target = Literal["network", "process", "replicated", "service", "command"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
@@ -63,6 +66,8 @@ class ServiceProcess(Protocol):
     def kill(self) -> None: ...
     def restart(self) -> None: ...
     def alive(self) -> bool: ...
+    def start_cleanup(self, every_s: float) -> None: ...
+    def stop_cleanup(self) -> str: ...
 
 
 class ServiceTargets(Protocol):
@@ -362,6 +367,23 @@ class ServiceKill(ServiceFault):
             on.service().restart()
 
 
+class ServiceCleanup(ServiceFault):
+    """The service's own Redis cleanup (SCAN + UNLINK: ``authchaos cleanup``, or the contract's
+    ``start.cleanup``), pass after pass beside the workload for the fault's duration. Before each pass the
+    reference service's keyspace is seeded with what cleanup exists for: orphaned session members, TTL-less
+    orphans, and live sessions and revocations whose TTL an older version never set. Cleanup may remove only
+    the orphans: nothing live may be lost, no revocation cut short."""
+
+    kind: Literal["cleanup"] = "cleanup"
+    every_s: float = Field(0.5, gt=0, le=30, description="pause between two passes")
+
+    def start_real(self, on: ServiceTargets) -> None:
+        on.service().start_cleanup(self.every_s)
+
+    def stop_real(self, on: ServiceTargets) -> None:
+        log.info("cleanup: %s", on.service().stop_cleanup())
+
+
 class _ReplicatedFault(FaultBase):
     """A fault of a replicated topology; the embedded backend (one fakeredis) skips it, by name."""
 
@@ -460,6 +482,7 @@ Fault = Annotated[
     | Flush
     | CommandDenied
     | ServiceKill
+    | ServiceCleanup
     | Failover
     | KillPrimary
     | PartitionPrimary

@@ -34,7 +34,10 @@ class WithService:
             self.inner.start(fault)
             return
         log.info("fault start: %s", fault.describe())
-        fault.start_real(self)
+        try:
+            fault.start_real(self)
+        except NotImplementedError as exc:  # the service cannot do it (no cleanup command): skipped, by name
+            raise FaultNotSupported(str(exc)) from None
 
     def stop(self, fault: Fault) -> None:
         if not isinstance(fault, ServiceFault):

@@ -149,6 +149,9 @@ class Start(StrictModel):
     command: list[str] = Field(min_length=1, description="argv; {port} {redis_url} {access_secret} ... filled in")
     env: dict[str, str] = Field(default_factory=dict)
     setup: list[str] | None = Field(None, description="run once before the first start when ``creates`` is missing")
+    cleanup: list[str] | None = Field(
+        None, description="argv of the service's one-shot Redis cleanup (the cleanup fault runs it), with start.env"
+    )
     creates: str | None = None
 
 

@@ -24,6 +24,7 @@ import httpx
 from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, port_open, wait_until
+from authchaos.sut.cleanup_passes import CleanupPasses, run_command
 
 HOST = "127.0.0.1"
 SETUP_TIMEOUT_S = 300
@@ -62,6 +63,7 @@ class CommandService:
         self.workers = workers
         self.port = port or free_port()
         self.process: ManagedProcess | None = None
+        self._cleanup: CleanupPasses | None = None
         self.log_dir = Path(tempfile.mkdtemp(prefix=f"authchaos-{contract.name}-"))  # removed on stop
 
     @property
@@ -119,10 +121,14 @@ class CommandService:
         self._setup()
         return self._spawn(timeout_s)
 
+    def _child_env(self) -> dict[str, str]:
+        values = self._values()
+        return {**os.environ, **{k: _fill(v, values, self.env) for k, v in self.start_spec.env.items()}}
+
     def _spawn(self, timeout_s: float) -> CommandService:
         values = self._values()
         argv = [_fill(a, values, self.env) for a in self.start_spec.command]
-        env = {**os.environ, **{k: _fill(v, values, self.env) for k, v in self.start_spec.env.items()}}
+        env = self._child_env()
         self.process = ManagedProcess(
             f"{self.contract.name}:{self.port}", argv, self.log_dir / "service.log", env=env, cwd=self.contract.root
         )
@@ -151,7 +157,22 @@ class CommandService:
             self.process.stop(timeout_s=8)
         self._spawn(timeout_s)
 
+    def start_cleanup(self, every_s: float) -> None:
+        """The contract's ``start.cleanup`` command, from its folder with the service's environment, pass after
+        pass (the keyspace is not seeded: only the reference's layout is known here)."""
+        if self.start_spec.cleanup is None:  # the run reports the fault skipped, by this reason
+            raise NotImplementedError(f"{self.contract.name}: its contract declares no start.cleanup command")
+        argv = [_fill(a, self._values(), self.env) for a in self.start_spec.cleanup]
+        env, cwd = self._child_env(), str(self.contract.root)
+        self._cleanup = CleanupPasses(lambda: run_command(argv, env=env, cwd=cwd), every_s).start()
+
+    def stop_cleanup(self) -> str:
+        passes, self._cleanup = self._cleanup, None
+        return passes.stop() if passes is not None else "no cleanup was running"
+
     def stop(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.stop_quietly()
         if self.process is not None:
             self.process.stop(timeout_s=8)
         shutil.rmtree(self.log_dir, ignore_errors=True)

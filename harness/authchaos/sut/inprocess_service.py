@@ -15,9 +15,14 @@ from types import TracebackType
 import uvicorn
 
 from authchaos.servers.processes import StartError, free_port
+from authchaos.sut.cleanup_passes import CleanupPasses, reference_passes
 from authchaos_reference.app import create_app
+from authchaos_reference.cleanup import RedisCleanupService
 from authchaos_reference.config import load_settings
 from authchaos_reference.http_limits import protocol_class
+from authchaos_reference.metrics import Metrics
+from authchaos_reference.redis_client import create_redis
+from authchaos_reference.redis_ops import RedisOperations
 from authchaos_reference.services import Services, build_services
 
 HOST = "127.0.0.1"
@@ -55,6 +60,7 @@ class InProcessService:
         self.services, self.server = self._build()
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
+        self._cleanup: CleanupPasses | None = None
 
     def _build(self) -> tuple[Services, uvicorn.Server]:
         """A fresh service: new Services (no memory of an earlier one), the same settings, port and Redis."""
@@ -95,7 +101,29 @@ class InProcessService:
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
+    def start_cleanup(self, every_s: float) -> None:
+        """The reference cleanup against the same fakeredis, on the passes' own thread and loop."""
+        settings = self.settings
+
+        async def one_pass() -> None:
+            ops = RedisOperations(create_redis(settings), settings, Metrics())
+            try:
+                report = await RedisCleanupService(ops, settings.refresh_ttl_s, max_seconds=10).run()
+            finally:
+                await ops.aclose()
+            if not report.complete:
+                raise RuntimeError(f"the cleanup pass did not finish its SCAN: {report.as_dict()}")
+
+        url, ttl = settings.redis_url, settings.refresh_ttl_s
+        self._cleanup = reference_passes(url, ttl, lambda: asyncio.run(one_pass()), every_s)
+
+    def stop_cleanup(self) -> str:
+        passes, self._cleanup = self._cleanup, None
+        return passes.stop() if passes is not None else "no cleanup was running"
+
     def stop(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.stop_quietly()
         if self.alive():
             self.server.should_exit = True
             assert self.thread is not None

@@ -38,6 +38,10 @@ class RunningService(Protocol):
 
     def alive(self) -> bool: ...
 
+    def start_cleanup(self, every_s: float) -> None: ...  # the service's Redis cleanup, pass after pass
+
+    def stop_cleanup(self) -> str: ...  # how many passes ran; raises if one failed
+
 
 def memory_server(name: str) -> fakeredis.FakeServer:
     """The named in-process store behind ``memory://NAME`` (the embedded backend's Redis)."""

@@ -12,6 +12,7 @@ from types import TracebackType
 import httpx
 
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, wait_until
+from authchaos.sut.cleanup_passes import CleanupPasses, reference_passes, run_command
 
 HOST = "127.0.0.1"
 
@@ -46,15 +47,20 @@ class AuthServiceProcess:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="authchaos-service-"))
         self.start_timeout_s = start_timeout_s
         self.process: ManagedProcess | None = None
+        self._cleanup: CleanupPasses | None = None
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self) -> AuthServiceProcess:
+    def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.env, "AUTHCHAOS_REDIS_URL": self.redis_url}
         if self.code_dir is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.code_dir), os.environ.get("PYTHONPATH")]))
+        return env
+
+    def start(self) -> AuthServiceProcess:
+        env = self._env()
         argv = [sys.executable, "-m", "authchaos", "serve", "--host", HOST, "--port", str(self.port)]
         argv += ["--workers", str(self.workers), "--log-level", "warning"]
         self.process = ManagedProcess(
@@ -85,7 +91,20 @@ class AuthServiceProcess:
             self.process.stop(timeout_s=8)
         self.start()
 
+    def start_cleanup(self, every_s: float) -> None:
+        """``authchaos cleanup`` of this service's code (a mutant's too) against its Redis, pass after pass."""
+        argv = [sys.executable, "-m", "authchaos", "cleanup", "--max-seconds", "10"]
+        env, cwd = self._env(), str(self.code_dir) if self.code_dir else None
+        ttl = int(self.env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800))
+        self._cleanup = reference_passes(self.redis_url, ttl, lambda: run_command(argv, env=env, cwd=cwd), every_s)
+
+    def stop_cleanup(self) -> str:
+        passes, self._cleanup = self._cleanup, None
+        return passes.stop() if passes is not None else "no cleanup was running"
+
     def stop(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.stop_quietly()
         if self.process is not None:
             self.process.stop(timeout_s=8)
         if self.own_log_dir:

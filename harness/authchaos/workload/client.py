@@ -167,6 +167,12 @@ class AuthClient:
         due = time.monotonic() + (float(exp) + self.leeway_s - before_s - time.time())
         self.due.append(Due(due, due + min(DUE_SLACK_S, before_s / 2), name, kind, token, probe))
 
+    def schedule_in(self, token: str, name: str, kind: str, after_s: float) -> None:
+        """Present ``token`` (as ``name``) ``after_s`` from now, and no later than ``DUE_SLACK_S`` after that."""
+        if len(self.due) < DUE_KEPT:
+            due = time.monotonic() + after_s
+            self.due.append(Due(due, due + DUE_SLACK_S, name, kind, token, None))
+
     def expires_within(self, token: str | None, seconds: float) -> bool:
         exp = protocol.peek(token, self.claims).get("exp") if token else None
         return isinstance(exp, int | float) and float(exp) - time.time() < seconds

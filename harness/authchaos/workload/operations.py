@@ -26,6 +26,7 @@ HELD_FOR_S = 4.0  # a held session is presented this long after its login: past 
 HELD_KEPT = 10
 HELD_EVERY_S = 0.5  # at most one new held session per client this often: held logins spread over the whole run
 LAST_MOMENT_S = 0.3  # a boundary presentation comes this long before its token's end of life (exp + leeway)
+REST_S = 3.0  # a rotated session left idle this long (rotate_and_rest)
 IDLE_MARGIN_S = 0.6  # an idle refresh comes this long before the refresh token's exp
 RENEW_BEFORE_S = 0.8  # a client refreshes first when its access token has less than this left (short lifetimes)
 JUST_PAST_S = 0.25  # a late replay comes this long after the grace window closes: a window a little too long shows
@@ -497,6 +498,18 @@ async def idle_refresh(c: AuthClient) -> None:
     if op.status == 200 and isinstance(body, dict) and body.get("refresh_token"):
         # before exp itself, not exp + leeway: the session's idle lifetime in Redis ends at exp
         c.schedule_end_of_life(str(body["refresh_token"]), "idle_refresh", "refresh", IDLE_MARGIN_S + c.leeway_s)
+    c.forget_session()
+
+
+@operation(uses=("login", "refresh"))
+async def rotate_and_rest(c: AuthClient) -> None:
+    """Rotate, leave the new pair untouched for REST_S, then refresh it (row ``idle_refresh``): a session that
+    was rotated and then sat idle is live, whatever a maintenance pass makes of its age in between."""
+    token = c.refresh_token
+    op, body = await c.send("refresh", "refresh", token=token, refresh=token)
+    c.note_pair(op, body)
+    if op.status == 200 and isinstance(body, dict) and body.get("refresh_token"):
+        c.schedule_in(str(body["refresh_token"]), "idle_refresh", "refresh", REST_S)
     c.forget_session()
 
 
