@@ -277,3 +277,17 @@ def test_capacity_section_renders_a_chart_per_endpoint_and_the_table() -> None:
             h.op("refresh", step.start_ns / S + 3 + i / 10, 200)
     html = _capacity_section({"capacity": capacity(h.ops, steps, capacity_slos([]))})
     assert html.count("<svg") == 2 and html.count("<tr>") == 1 + 4 and "Capacity search" in html
+
+
+def test_a_shed_while_one_huge_request_holds_the_loop_is_saturation_too() -> None:
+    """The service's own definition: a loop late by AUTHCHAOS_SHED_LAG_S sheds, with one request in flight (a
+    10,000-token batch): a request held that long beside the shed is the evidence. A shed beside fast answers
+    only is refusing work it could do."""
+    h = H()
+    h.op("blacklist_batch", 1, 200, dur=0.8)  # held 800 ms: the loop was behind
+    h.op("me", 1.3, 503, error="overloaded", retry_after="1")
+    assert CHECKERS["degradation_policy"](h.ctx(shed_min_inflight=16)).passed
+    h.op("me", 3, 200, dur=0.01)
+    h.op("me", 3.001, 503, error="overloaded", retry_after="1")  # nothing slow in progress: no saturation
+    result = CHECKERS["degradation_policy"](h.ctx(shed_min_inflight=16))
+    assert not result.passed and "none held 100 ms" in result.summary

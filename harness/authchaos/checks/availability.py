@@ -70,14 +70,34 @@ def _in_flight(ops: list[Op]) -> Callable[[Op], int]:
     return lambda op: bisect.bisect_right(starts, op.start_ns) - bisect.bisect_right(ends, op.start_ns)
 
 
-def _shed_violation(ctx: CheckContext, op: Op, in_flight: Callable[[Op], int]) -> str | None:
+def _held_back(ops: list[Op], bound_s: float) -> Callable[[Op], bool]:
+    """Whether a request in progress when ``op`` started had been held at least ``bound_s``: evidence from outside
+    that the service was behind then (a loop that late delays every request it holds)."""
+    bound_ns = int(bound_s * 1e9)
+    slow = sorted((o.start_ns, o.end_ns) for o in ops if o.status is not None and o.end_ns - o.start_ns >= bound_ns)
+    starts = [s for s, _ in slow]
+
+    def held(op: Op) -> bool:
+        return any(end >= op.start_ns for _, end in slow[: bisect.bisect_right(starts, op.start_ns)])
+
+    return held
+
+
+def _shed_violation(
+    ctx: CheckContext, op: Op, in_flight: Callable[[Op], int], held_back: Callable[[Op], bool]
+) -> str | None:
     """Beyond capacity "busy, retry later" is the right answer, where a degraded accept or a store error is
-    not; below it a shed is a service refusing work it could do (or hiding an outage behind "overloaded")."""
+    not; below it a shed is a service refusing work it could do (or hiding an outage behind "overloaded").
+    Saturated, as the service itself defines it: at least ``shed_min_inflight`` requests in flight, or its loop
+    late by ``AUTHCHAOS_SHED_LAG_S`` (one huge batch can do that alone), seen as a request held that long."""
     floor = ctx.expect.shed_min_inflight
     if floor is None:
         return "shed (503 overloaded) where no overload was expected"
-    if in_flight(op) < floor:
-        return f"shed (503 overloaded) with fewer than {floor} requests in flight"
+    if in_flight(op) < floor and not held_back(op):
+        return (
+            f"shed (503 overloaded) with fewer than {floor} requests in flight and none held "
+            f"{ctx.shed_lag_s * 1000:.0f} ms"
+        )
     return None
 
 
@@ -124,10 +144,10 @@ def _status_violations(ctx: CheckContext) -> list[tuple[Op, str]]:
 @checker()
 def degradation_policy(ctx: CheckContext) -> CheckResult:
     """Logins always answer; degraded accepts only during an outage, within the window; none when healthy."""
-    in_flight = _in_flight(ctx.ops)
+    in_flight, held_back = _in_flight(ctx.ops), _held_back(ctx.ops, ctx.shed_lag_s)
 
     def judge(op: Op) -> str | None:
-        return _shed_violation(ctx, op, in_flight) if op.shed else _policy_violation(ctx, op)
+        return _shed_violation(ctx, op, in_flight, held_back) if op.shed else _policy_violation(ctx, op)
 
     found = [(op, why) for op in ctx.ops if (why := judge(op)) is not None]
     found += _status_violations(ctx)

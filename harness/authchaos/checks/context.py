@@ -25,6 +25,7 @@ class EffectiveSettings:
     access_ttl_s: float = 900.0
     refresh_ttl_s: float = 604_800.0
     leeway_s: float = 5.0  # clock-skew leeway: a token is accepted up to exp + leeway
+    shed_lag_s: float = 0.1  # the service sheds when its event loop is this late (sustained)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EffectiveSettings:
@@ -34,6 +35,7 @@ class EffectiveSettings:
             access_ttl_s=float(env.get("AUTHCHAOS_ACCESS_TTL_S", 900)),
             refresh_ttl_s=float(env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800)),
             leeway_s=float(env.get("AUTHCHAOS_LEEWAY_S", 5)),
+            shed_lag_s=float(env.get("AUTHCHAOS_SHED_LAG_S", 0.1)),
         )
 
 
@@ -67,6 +69,7 @@ class CheckContext:
     min_ops: int = 0  # fewer recorded operations than this (the workload's clients) is too little to judge
     access_ttl_s: float = 900.0  # the lifetimes the service is configured to issue
     refresh_ttl_s: float = 604_800.0
+    shed_lag_s: float = 0.1  # a loop this late justifies a shed (the service's own rule, AUTHCHAOS_SHED_LAG_S)
 
     @property
     def completed_windows(self) -> list[Span]:

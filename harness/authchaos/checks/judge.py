@@ -70,6 +70,7 @@ def judge(
         min_ops=min_ops,
         access_ttl_s=settings.access_ttl_s,
         refresh_ttl_s=settings.refresh_ttl_s,
+        shed_lag_s=settings.shed_lag_s,
     )
     results = run_checks(ctx, names if names is not None else expect.checks, declared)
     for result in results:
