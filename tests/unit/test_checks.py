@@ -430,3 +430,20 @@ def test_an_outage_session_adopted_after_a_logout_all_is_a_revocation_lost() -> 
     typeless = h.op("outage_logout_all", 7.5, 200, probe="revoked")  # a legacy access token: no id, no family
     result = run("revocations_stick", h.ctx())
     assert not result.passed and result.evidence == [typeless.id]
+
+
+def test_a_session_revoked_by_a_race_whose_verdict_was_lost_is_not_a_false_rejection() -> None:
+    """Two workers, three refreshes of one token at once as a blackhole starts: all answered 503, but a rotation
+    landed and the other presentations were a reuse that revoked the session. The client's next refresh of the
+    token it still holds gets token_revoked: nobody it could see revoked the session, yet the service was right.
+    A retry sent after one unknown outcome, alone, is still judged (it must be idempotent)."""
+    h = H()
+    for _ in range(3):
+        h.op("concurrent_refresh", 1, 503, token_id="r1", family="f", error="store_unavailable", dur=0.5)
+    h.op("refresh", 5, 401, token_id="r1", family="f", error="token_revoked")
+    assert run("no_false_rejections", h.ctx()).passed
+    g = H()
+    g.op("refresh", 1, 503, token_id="r1", family="f", error="store_unavailable", dur=0.5)
+    retry = g.op("refresh", 5, 401, token_id="r1", family="f", error="token_revoked")
+    result = run("no_false_rejections", g.ctx())
+    assert not result.passed and result.evidence == [retry.id]

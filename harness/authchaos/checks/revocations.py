@@ -32,6 +32,22 @@ PRESENTS_TOKEN = (
 )
 
 
+# Refresh exchanges: each presents a refresh token, and two presentations of one token are a reuse to the service.
+REFRESHES = (
+    "refresh",
+    "replay",
+    "concurrent_refresh",
+    "legacy_refresh",
+    "held_refresh",
+    "owner_refresh",
+    "idle_refresh",
+)
+
+
+def _overlap(a: Op, b: Op) -> bool:
+    return a.start_ns <= b.end_ns and b.start_ns <= a.end_ns
+
+
 def _ambiguous(op: Op) -> bool:
     return op.status is None or op.status >= 500
 
@@ -55,7 +71,22 @@ class Revocations:
             r._note_family(op)
         for op in ordered:
             r._note_revocation(op)
+        r._note_unseen_reuse(ordered)
         return r
+
+    def _note_unseen_reuse(self, ordered: list[Op]) -> None:
+        """Two presentations of one refresh token at once are a reuse to the service (two workers, each its own
+        retry memory), which may revoke the session for it; when the verdict's answer was lost (no answer, a 5xx)
+        the client never saw it, so the session may be revoked without any answer saying so. A retry sent after
+        an unknown outcome is not excused: the service must make that one idempotent."""
+        seen: dict[str, list[Op]] = {}
+        for op in ordered:
+            if op.op in REFRESHES and op.token_id and op.family:
+                seen.setdefault(op.token_id, []).append(op)
+        for presented in seen.values():
+            racing = [o for o in presented if any(p is not o and _overlap(o, p) for p in presented)]
+            if any(_ambiguous(o) for o in racing):
+                self.maybe_families.add(str(presented[0].family))
 
     def _note_family(self, op: Op) -> None:
         if op.status == 200 and op.new_family:

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from authchaos.checks.context import MAX_EVIDENCE, CheckContext, CheckResult
 from authchaos.checks.registry import checker
-from authchaos.checks.revocations import PRESENTS_TOKEN, Revocations, accepted_after_revocation, in_loss_window
+from authchaos.checks.revocations import (
+    PRESENTS_TOKEN,
+    REFRESHES,
+    Revocations,
+    accepted_after_revocation,
+    in_loss_window,
+)
 from authchaos.record.history import Op
 from authchaos.record.windows import Span
 
-REFRESHES = (
-    "refresh",
-    "replay",
-    "concurrent_refresh",
-    "legacy_refresh",
-    "held_refresh",
-    "owner_refresh",
-    "idle_refresh",
-)
 # Refreshes with a token its client has never exchanged before: "reused" needs an earlier exchange.
 FIRST_PRESENTATIONS = ("refresh", "held_refresh", "owner_refresh", "idle_refresh")
 # Presentations of a token the client legitimately holds: a 401 to one of them needs a reason.
