@@ -444,7 +444,7 @@ def run(
 @click.option(
     "--full",
     is_flag=True,
-    help="The full gate: also the slower witnesses (tag gate-full; about 140 s). Every merge: gate; nightly and "
+    help="The full gate: also the slower witnesses (tag gate-full; about 125 s). Every merge: gate; nightly and "
     "before a release: gate --full and prove.",
 )
 @TARGET
