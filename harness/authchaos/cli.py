@@ -262,9 +262,23 @@ def _contract_path(contract: Path | None, service: str | None) -> Path | None:
     return contract.resolve()
 
 
-def _with_contract(scenarios: list[Scenario], contract: Path | None) -> list[Scenario]:
+def _with_contract(scenarios: list[Scenario], contract: Path | None, target: str | None = None) -> list[Scenario]:
     """The scenarios, each driving the service of ``contract`` (when given) instead of the one it names; one whose
-    witness needs a setting the contract does not pass on is left out, and said so (it would judge the wrong thing)."""
+    witness needs a setting the contract does not pass on is left out, and said so (it would judge the wrong thing).
+    Against a ``target`` that runs already nothing is passed on at all."""
+    if target is not None:
+        from authchaos.report.terminal import output
+
+        for s in scenarios:
+            if s.service.requires:
+                output().print(
+                    f"[yellow]not applicable[/] {s.name}: a --target service gets none of "
+                    f"{', '.join(s.service.requires)} from the scenario (start it with them, or let authchaos start it)"
+                )
+        kept = [s for s in scenarios if not s.service.requires]
+        if scenarios and not kept:
+            _fail(f"none of the {len(scenarios)} scenarios applies to --target {target}: see the lines above")
+        return kept
     if contract is None:
         return scenarios
     from authchaos.record.service_contract import load_contract
@@ -430,7 +444,7 @@ def run(
         scenarios = catalog.select(list(selectors))
     except ScenarioError as exc:
         _fail(str(exc))
-    scenarios = _with_contract(scenarios, _contract_path(contract, service))
+    scenarios = _with_contract(scenarios, _contract_path(contract, service), target)
     if _in_ci():
         backend = _honest_backend(backend, "run", target)
     _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped, progress_interval)
@@ -474,7 +488,7 @@ def gate(
     Example: authchaos gate --contract my-service.yaml --report-dir reports
     """
     contract = _contract_path(contract, service)
-    scenarios = _with_contract(_catalog(scenarios_dir).select(FULL_GATE if full else ["gate"]), contract)
+    scenarios = _with_contract(_catalog(scenarios_dir).select(FULL_GATE if full else ["gate"]), contract, target)
     if prove and target:
         _fail("--prove switches bugs on a service the harness starts: drop --target")
     backend = _honest_backend(backend, "gate", target)

@@ -27,6 +27,13 @@ class FakeService:
     def alive(self) -> bool:
         return self.up
 
+    def start_cleanup(self, every_s: float) -> None:
+        self.calls.append("start_cleanup")
+
+    def stop_cleanup(self) -> str:
+        self.calls.append("stop_cleanup")
+        raise RuntimeError("cleanup pass 2 failed: SCAN refused")
+
 
 class Inner:
     backend = "real"
@@ -76,3 +83,25 @@ def test_without_a_service_of_the_run_a_service_fault_says_why_it_is_skipped() -
     assert nemesis.supports(ServiceKill())
     with pytest.raises(FaultNotSupported, match="external --target"):
         nemesis.start(ServiceKill())
+
+
+async def test_a_cleanup_that_failed_makes_the_run_an_error_not_a_pass() -> None:
+    """A fault whose stop raises (a cleanup pass broke) is recorded on its window and the verdict is error; it is
+    not stopped a second time, and the rest of the timeline still rolls back."""
+    import time
+
+    from authchaos.faults.fault_spec import FaultEvent, ServiceCleanup
+    from authchaos.faults.timeline import run_timeline
+    from authchaos.record.windows import TimelineResult
+    from authchaos.run.results import ScenarioResult
+
+    service, inner = FakeService(), Inner()
+    result = TimelineResult()
+    events = [FaultEvent(at=0, **{"for": 0.05}, fault=ServiceCleanup())]
+    await run_timeline(WithService(inner, service), events, time.monotonic_ns(), result)
+    assert service.calls == ["start_cleanup", "stop_cleanup"]
+    assert result.windows[0].error == "stop failed: cleanup pass 2 failed: SCAN refused"
+    assert "rollback" in inner.calls
+    verdict = ScenarioResult.__new__(ScenarioResult)
+    verdict.error, verdict.timeline = None, result
+    assert verdict.fault_errors and verdict.verdict == "error"

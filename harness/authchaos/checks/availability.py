@@ -105,6 +105,8 @@ def _declared(ctx: CheckContext, op: Op) -> bool:
     """A scenario's status rule allows this answer for this operation and phase (a 503 where writes cannot be made
     durable, say): then it is the policy, not a degradation."""
     phase = op.phase.split(":")[0]
+    if op.status != 503 or op.degraded:  # a rule allows statuses, never a degraded accept
+        return False
     return any(r.op == op.op and r.phase in ("any", phase) and op.status in r.allowed for r in ctx.expect.status)
 
 
@@ -167,9 +169,9 @@ def degradation_policy(ctx: CheckContext) -> CheckResult:
 @checker()
 def command_errors_fail_closed(ctx: CheckContext) -> CheckResult:
     """Redis refusing a command (NOPERM, WRONGTYPE) is a fault of the deployment, not an outage: while it refuses,
-    the service answers 503 where it needs the command and serves the rest from Redis. A degraded answer or a
-    fallback login then, or in the recovery time after, means it took an error reply for a dead Redis (opened
-    its breaker, entered degraded mode). Undeclared 503s for what Redis still answers are degradation_policy's."""
+    the service answers 503 where it needs the command and serves the rest from Redis. A degraded answer then,
+    or in the recovery time after, means it took an error reply for a dead Redis (opened its breaker, entered
+    degraded mode). Undeclared 503s for what Redis still answers are degradation_policy's."""
     spans = [w for w in ctx.completed_windows if w.target == "command"]
     grace_ns = int(ctx.expect.recovery_max_s * 1e9)
     inside = [

@@ -220,7 +220,7 @@ def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
 
 
 def _redis_outages(ctx: CheckContext) -> list[Span]:
-    return [w for w in ctx.completed_windows if w.target not in ("service", "command")]
+    return [w for w in ctx.completed_windows if w.target not in ("service", "command", "maintenance")]
 
 
 def _during(op: Op, spans: list[Span]) -> bool:

@@ -41,7 +41,7 @@ def _judged(r: ScenarioResult) -> str:
 
 
 def verdict_line(r: ScenarioResult) -> str:
-    why = r.error or r.aborted or _judged(r)
+    why = r.error or "; ".join(r.fault_errors) or r.aborted or _judged(r)
     if r.skipped_faults:
         why = f"faults skipped ({'; '.join(r.skipped_faults)}); " + why
         if r.allow_skipped:

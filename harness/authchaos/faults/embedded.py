@@ -23,7 +23,7 @@ from fakeredis._helpers import SimpleError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from authchaos.faults.fault_spec import EMULATED, Fault
+from authchaos.faults.fault_spec import EMULATED, CommandDenied, Fault
 from authchaos.faults.nemesis import FaultNotSupported
 
 log = logging.getLogger("authchaos.nemesis")
@@ -42,7 +42,7 @@ class EmbeddedFaults:
 
     def refused(self) -> set[bytes]:
         """The commands an active ``command_denied`` refuses, lower-case."""
-        return {c.encode() for f in self.active.values() if f.emulation == "refuse" for c in getattr(f, "commands", ())}
+        return {c.encode() for f in self.active.values() if isinstance(f, CommandDenied) for c in f.commands}
 
     def _stalls(self) -> list[Fault]:
         return [f for f in self.active.values() if f.emulation == "stall"]

@@ -21,7 +21,7 @@ from authchaos.servers.toxic_spec import ToxicSpec
 
 log = logging.getLogger("authchaos.nemesis")
 
-Target = Literal["network", "process", "replicated", "service", "command"]
+Target = Literal["network", "process", "replicated", "service", "command", "maintenance"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
 Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart", "refuse"]
 
@@ -312,6 +312,10 @@ class Flush(_ProcessFault):
         return None
 
 
+# Commands the harness itself needs on the same ACL user (to restore it, to reach and probe the server).
+UNDENIABLE = frozenset({"acl", "auth", "hello", "ping", "client", "select", "reset", "quit", "multi", "exec"})
+
+
 class CommandDenied(FaultBase):
     """Redis refuses ``commands`` (NOPERM, by ACL) for the fault's duration, as for a deployment whose ACL user
     lacks a command the service needs; it answers everything else at once. Not an outage: the service must
@@ -327,10 +331,14 @@ class CommandDenied(FaultBase):
     @field_validator("commands")
     @classmethod
     def _names(cls, commands: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [c for c in commands if not c.replace("_", "").replace("|", "").isalpha()]
+        bad = [c for c in commands if not c.replace("_", "").isalpha()]
         if bad:
             raise ValueError(f"commands: {', '.join(bad)} is not a Redis command name (evalsha, eval, set, ...)")
-        return tuple(c.lower() for c in commands)
+        lowered = tuple(c.lower() for c in commands)
+        kept = sorted(set(lowered) & UNDENIABLE)
+        if kept:
+            raise ValueError(f"commands: {', '.join(kept)} would lock the harness out of its own Redis; deny others")
+        return lowered
 
     def start_real(self, on: RealTargets) -> None:
         on.server().deny(self.commands)
@@ -375,6 +383,7 @@ class ServiceCleanup(ServiceFault):
     the orphans: nothing live may be lost, no revocation cut short."""
 
     kind: Literal["cleanup"] = "cleanup"
+    target: ClassVar[Target] = "maintenance"  # the service's own work beside the traffic: no outage of anything
     every_s: float = Field(0.5, gt=0, le=30, description="pause between two passes")
 
     def start_real(self, on: ServiceTargets) -> None:

@@ -25,7 +25,7 @@ class WithService:
         self.hint = getattr(inner, "hint", "")
 
     def supports(self, fault: Fault) -> bool:
-        if fault.target == "service":
+        if isinstance(fault, ServiceFault):
             return True  # without a service of ours, starting it says why it is skipped (service())
         return self.inner.supports(fault)
 

@@ -45,6 +45,10 @@ async def _start(nemesis: Nemesis, event: FaultEvent, window: FaultWindow) -> bo
     except FaultNotSupported as exc:
         window.skipped = str(exc)
         return False
+    except Exception as exc:  # the fault could not be produced: an error of the run, never a silent no-op
+        window.error = f"start failed: {exc}"
+        log.error("fault %s did not start: %s", fault.describe(), exc)
+        return False
     window.start_ns = sent_ns
     if event.for_s is None:
         window.end_ns = window.start_ns
@@ -82,8 +86,12 @@ async def run_timeline(nemesis: Nemesis, events: list[FaultEvent], t0_ns: int, r
                 if await _start(nemesis, events[i], result.windows[i]):
                     started.add(i)
             elif i in started:
-                await _call(nemesis, "stop", events[i].fault)
                 started.discard(i)
+                try:
+                    await _call(nemesis, "stop", events[i].fault)
+                except Exception as exc:  # a cleanup pass that failed, say: the run says so (verdict error)
+                    result.windows[i].error = f"stop failed: {exc}"
+                    log.error("fault %s: %s", events[i].fault.describe(), exc)
                 result.windows[i].end_ns = time.monotonic_ns()
     finally:
         await _stop_all(nemesis, events, started, result)

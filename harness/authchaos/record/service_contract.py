@@ -191,7 +191,7 @@ class ServiceContract(StrictModel):
         if self.kind == "reference":
             return []
         text = " ".join([*(self.start.command if self.start else []), *(self.start.env.values() if self.start else [])])
-        return [k for k in settings if "{env:" + k not in text]
+        return [k for k in settings if not re.search(r"\{env:" + re.escape(k) + r"(:-[^}]*)?\}", text)]
 
     def canonical_error(self, code: Any) -> str | None:
         """The canonical name of a service's error code, or None when the contract declares no such code."""

@@ -42,7 +42,7 @@ class Span:
 
     name: str
     kind: str
-    target: str  # network, process, replicated or service
+    target: str  # network, process, replicated, service, command (Redis refusing) or maintenance (a cleanup)
     start_ns: int
     end_ns: int
 

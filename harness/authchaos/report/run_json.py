@@ -57,7 +57,7 @@ def scenario_dict(r: ScenarioResult) -> dict[str, Any]:
         "expected_checks": list(r.expected_checks) if r.expected_checks is not None else None,
         "service": r.service,
         "aborted": r.aborted,
-        "error": r.error,
+        "error": r.error or ("; ".join(r.fault_errors) or None),
         "skipped_faults": r.skipped_faults,
         "service_env": r.service_env,
         "scenario": r.scenario.model_dump(mode="json", by_alias=True),

@@ -42,13 +42,18 @@ class ScenarioResult:
     @property
     def verdict(self) -> str:
         """error (could not run) > skipped (a fault could not be produced: not run as designed) > fail > pass."""
-        if self.error:
+        if self.error or self.fault_errors:
             return "error"
         if self.skipped_faults and not self.allow_skipped:
             return "skipped"
         if self.aborted or self.failed_checks:
             return "fail"
         return "pass"
+
+    @property
+    def fault_errors(self) -> list[str]:
+        """Faults that failed to start or to stop (a cleanup pass that broke): the run was not as designed."""
+        return [f"{w.name}: {w.error}" for w in self.timeline.windows if w.error]
 
     @property
     def skipped_faults(self) -> list[str]:

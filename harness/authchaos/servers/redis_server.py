@@ -179,8 +179,8 @@ class RedisServer:
 
     def deny(self, commands: tuple[str, ...]) -> None:
         """The default user (the one the service connects as) may no longer run ``commands``: NOPERM."""
+        self.denied = True  # before the call: a reply lost after Redis applied it must still be rolled back
         self._acl("ACL", "SETUSER", "default", *(f"-{c}" for c in commands))
-        self.denied = True
 
     def allow_all(self) -> None:
         self._acl("ACL", "SETUSER", "default", "+@all")

@@ -10,6 +10,7 @@ version left them). Cleanup may unlink only the orphans and must give the live k
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import subprocess
@@ -69,12 +70,24 @@ class CleanupPasses:
         return f"{self.passes} passes"
 
 
-def run_command(argv: list[str], *, env: dict[str, str], cwd: str | None = None) -> None:
-    """One pass as a command (the service's cleanup CLI); a non-zero exit is a failed pass."""
+def run_command(argv: list[str], *, env: dict[str, str], cwd: str | None = None) -> str:
+    """One pass as a command (the service's cleanup CLI); a non-zero exit is a failed pass. Its stdout."""
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=PASS_TIMEOUT_S, check=False)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"{' '.join(argv[:4])} exited {done.returncode}: {tail[0][:200]}")
+    return done.stdout
+
+
+def run_reference_cleanup(argv: list[str], *, env: dict[str, str], cwd: str | None = None) -> None:
+    """``authchaos cleanup``: its JSON report must say the SCAN finished (a pass cut short cleaned part only)."""
+    out = run_command(argv, env=env, cwd=cwd)
+    try:
+        complete = json.loads(out).get("complete")
+    except (ValueError, AttributeError):
+        raise RuntimeError(f"authchaos cleanup printed no JSON report: {out.strip()[:200]!r}") from None
+    if complete is not True:
+        raise RuntimeError(f"the cleanup pass did not finish its SCAN: {out.strip()[:200]}")
 
 
 def seed_reference_keyspace(redis: Any, refresh_ttl_s: int, prefix: str = "ac:") -> None:
@@ -84,10 +97,12 @@ def seed_reference_keyspace(redis: Any, refresh_ttl_s: int, prefix: str = "ac:")
     revocation records. Live: a few families and revocations of the run lose their TTL (an older version's
     writes), so cleanup must tell live from dead rather than find only what was planted."""
     long_ago_ms = int((time.time() - 2 * refresh_ttl_s) * 1000)
+    user_sets = list(itertools.islice(redis.scan_iter(match=f"{prefix}userfams:*", count=500), 50))
     pipe = redis.pipeline(transaction=False)
     for _ in range(SEEDED_PER_PASS):
         n = next(_orphans)
-        pipe.sadd(f"{prefix}userfams:user", f"orphan-member-{n}")
+        for user_set in user_sets:  # orphans beside the live members of every user's session set
+            pipe.sadd(user_set, f"orphan-member-{n}")
         pipe.hset(f"{prefix}fam:orphan-{n}", mapping={"sub": "user", "current": f"x{n}", "rotated_at": long_ago_ms})
         pipe.set(f"{prefix}bl:orphan-{n}", "1")
     pipe.execute()

@@ -40,6 +40,10 @@ def _fill(text: str, values: Mapping[str, str], env: Mapping[str, str]) -> str:
     return ENV_REF.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
 
 
+def _ignore(_: object) -> None:
+    """A contract's cleanup is judged by its exit status only (its report's shape is its own)."""
+
+
 class CommandService:
     """The contract's ``start.command`` as a child that cannot outlive the harness."""
 
@@ -164,11 +168,15 @@ class CommandService:
             raise NotImplementedError(f"{self.contract.name}: its contract declares no start.cleanup command")
         argv = [_fill(a, self._values(), self.env) for a in self.start_spec.cleanup]
         env, cwd = self._child_env(), str(self.contract.root)
-        self._cleanup = CleanupPasses(lambda: run_command(argv, env=env, cwd=cwd), every_s).start()
+        self._cleanup = CleanupPasses(lambda: _ignore(run_command(argv, env=env, cwd=cwd)), every_s).start()
 
     def stop_cleanup(self) -> str:
-        passes, self._cleanup = self._cleanup, None
-        return passes.stop() if passes is not None else "no cleanup was running"
+        if self._cleanup is None:
+            return "no cleanup was running"
+        try:
+            return self._cleanup.stop()
+        finally:
+            self._cleanup = None
 
     def stop(self) -> None:
         if self._cleanup is not None:

@@ -118,8 +118,12 @@ class InProcessService:
         self._cleanup = reference_passes(url, ttl, lambda: asyncio.run(one_pass()), every_s)
 
     def stop_cleanup(self) -> str:
-        passes, self._cleanup = self._cleanup, None
-        return passes.stop() if passes is not None else "no cleanup was running"
+        if self._cleanup is None:
+            return "no cleanup was running"
+        try:
+            return self._cleanup.stop()
+        finally:
+            self._cleanup = None
 
     def stop(self) -> None:
         if self._cleanup is not None:

@@ -12,7 +12,7 @@ from types import TracebackType
 import httpx
 
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, wait_until
-from authchaos.sut.cleanup_passes import CleanupPasses, reference_passes, run_command
+from authchaos.sut.cleanup_passes import CleanupPasses, reference_passes, run_reference_cleanup
 
 HOST = "127.0.0.1"
 
@@ -95,12 +95,17 @@ class AuthServiceProcess:
         """``authchaos cleanup`` of this service's code (a mutant's too) against its Redis, pass after pass."""
         argv = [sys.executable, "-m", "authchaos", "cleanup", "--max-seconds", "10"]
         env, cwd = self._env(), str(self.code_dir) if self.code_dir else None
-        ttl = int(self.env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800))
-        self._cleanup = reference_passes(self.redis_url, ttl, lambda: run_command(argv, env=env, cwd=cwd), every_s)
+        ttl = int(float(self.env.get("AUTHCHAOS_REFRESH_TTL_S") or 604_800))
+        one = lambda: run_reference_cleanup(argv, env=env, cwd=cwd)  # noqa: E731  (one pass, run by the loop)
+        self._cleanup = reference_passes(self.redis_url, ttl, one, every_s)
 
     def stop_cleanup(self) -> str:
-        passes, self._cleanup = self._cleanup, None
-        return passes.stop() if passes is not None else "no cleanup was running"
+        if self._cleanup is None:
+            return "no cleanup was running"
+        try:
+            return self._cleanup.stop()
+        finally:
+            self._cleanup = None
 
     def stop(self) -> None:
         if self._cleanup is not None:

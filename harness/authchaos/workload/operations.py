@@ -407,6 +407,10 @@ async def blacklist_session(c: AuthClient) -> None:
     op, _ = await c.send(
         "blacklist_session", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[refresh_token]
     )
+    # the row names the session it acts on (not the admin's bearer): with no answer, or a 5xx whose write may
+    # have landed, that is the session that may be revoked
+    victim = protocol.peek(refresh_token, c.claims)
+    op.token_id, op.family = victim.get("tokenId"), victim.get("family")
     if op.status == 200:
         _acknowledged(c, op, refresh_token)
         c.forget_session()
