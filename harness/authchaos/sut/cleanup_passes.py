@@ -70,6 +70,27 @@ class CleanupPasses:
         return f"{self.passes} passes"
 
 
+class RunsCleanup:
+    """What every service kind shares of the cleanup fault: the passes running now, stopped once."""
+
+    _cleanup: CleanupPasses | None = None
+
+    def stop_cleanup(self) -> str:
+        """How many passes ran; raises the failure of one that broke."""
+        if self._cleanup is None:
+            return "no cleanup was running"
+        try:
+            return self._cleanup.stop()
+        finally:
+            self._cleanup = None
+
+    def _end_cleanup(self) -> None:
+        """On stop, whatever state the passes are in: nothing left running."""
+        if self._cleanup is not None:
+            self._cleanup.stop_quietly()
+            self._cleanup = None
+
+
 def run_command(argv: list[str], *, env: dict[str, str], cwd: str | None = None) -> str:
     """One pass as a command (the service's cleanup CLI); a non-zero exit is a failed pass. Its stdout."""
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=PASS_TIMEOUT_S, check=False)

@@ -24,7 +24,7 @@ import httpx
 from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, port_open, wait_until
-from authchaos.sut.cleanup_passes import CleanupPasses, run_command
+from authchaos.sut.cleanup_passes import CleanupPasses, RunsCleanup, run_command
 
 HOST = "127.0.0.1"
 SETUP_TIMEOUT_S = 300
@@ -44,7 +44,7 @@ def _ignore(_: object) -> None:
     """A contract's cleanup is judged by its exit status only (its report's shape is its own)."""
 
 
-class CommandService:
+class CommandService(RunsCleanup):
     """The contract's ``start.command`` as a child that cannot outlive the harness."""
 
     def __init__(
@@ -67,7 +67,6 @@ class CommandService:
         self.workers = workers
         self.port = port or free_port()
         self.process: ManagedProcess | None = None
-        self._cleanup: CleanupPasses | None = None
         self.log_dir = Path(tempfile.mkdtemp(prefix=f"authchaos-{contract.name}-"))  # removed on stop
 
     @property
@@ -170,17 +169,8 @@ class CommandService:
         env, cwd = self._child_env(), str(self.contract.root)
         self._cleanup = CleanupPasses(lambda: _ignore(run_command(argv, env=env, cwd=cwd)), every_s).start()
 
-    def stop_cleanup(self) -> str:
-        if self._cleanup is None:
-            return "no cleanup was running"
-        try:
-            return self._cleanup.stop()
-        finally:
-            self._cleanup = None
-
     def stop(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup.stop_quietly()
+        self._end_cleanup()
         if self.process is not None:
             self.process.stop(timeout_s=8)
         shutil.rmtree(self.log_dir, ignore_errors=True)

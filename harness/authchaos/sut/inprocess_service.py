@@ -15,7 +15,7 @@ from types import TracebackType
 import uvicorn
 
 from authchaos.servers.processes import StartError, free_port
-from authchaos.sut.cleanup_passes import CleanupPasses, reference_passes
+from authchaos.sut.cleanup_passes import RunsCleanup, reference_passes
 from authchaos_reference.app import create_app
 from authchaos_reference.cleanup import RedisCleanupService
 from authchaos_reference.config import load_settings
@@ -41,7 +41,7 @@ def _not_a_kill(record: logging.LogRecord) -> bool:
 logging.getLogger("uvicorn.error").addFilter(_not_a_kill)
 
 
-class InProcessService:
+class InProcessService(RunsCleanup):
     def __init__(
         self,
         redis_url: str,
@@ -60,7 +60,6 @@ class InProcessService:
         self.services, self.server = self._build()
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
-        self._cleanup: CleanupPasses | None = None
 
     def _build(self) -> tuple[Services, uvicorn.Server]:
         """A fresh service: new Services (no memory of an earlier one), the same settings, port and Redis."""
@@ -117,17 +116,8 @@ class InProcessService:
         url, ttl = settings.redis_url, settings.refresh_ttl_s
         self._cleanup = reference_passes(url, ttl, lambda: asyncio.run(one_pass()), every_s)
 
-    def stop_cleanup(self) -> str:
-        if self._cleanup is None:
-            return "no cleanup was running"
-        try:
-            return self._cleanup.stop()
-        finally:
-            self._cleanup = None
-
     def stop(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup.stop_quietly()
+        self._end_cleanup()
         if self.alive():
             self.server.should_exit = True
             assert self.thread is not None

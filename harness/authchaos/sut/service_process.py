@@ -12,7 +12,7 @@ from types import TracebackType
 import httpx
 
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, wait_until
-from authchaos.sut.cleanup_passes import CleanupPasses, reference_passes, run_reference_cleanup
+from authchaos.sut.cleanup_passes import RunsCleanup, reference_passes, run_reference_cleanup
 
 HOST = "127.0.0.1"
 
@@ -24,7 +24,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-class AuthServiceProcess:
+class AuthServiceProcess(RunsCleanup):
     """``authchaos serve`` as a child; ``env`` (bug switches, policy) overrides the caller's."""
 
     def __init__(
@@ -47,7 +47,6 @@ class AuthServiceProcess:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="authchaos-service-"))
         self.start_timeout_s = start_timeout_s
         self.process: ManagedProcess | None = None
-        self._cleanup: CleanupPasses | None = None
 
     @property
     def url(self) -> str:
@@ -99,17 +98,8 @@ class AuthServiceProcess:
         one = lambda: run_reference_cleanup(argv, env=env, cwd=cwd)  # noqa: E731  (one pass, run by the loop)
         self._cleanup = reference_passes(self.redis_url, ttl, one, every_s)
 
-    def stop_cleanup(self) -> str:
-        if self._cleanup is None:
-            return "no cleanup was running"
-        try:
-            return self._cleanup.stop()
-        finally:
-            self._cleanup = None
-
     def stop(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup.stop_quietly()
+        self._end_cleanup()
         if self.process is not None:
             self.process.stop(timeout_s=8)
         if self.own_log_dir:
