@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from authchaos.record.history import Op
-from authchaos.record.windows import FaultWindow, Span
+from authchaos.record.windows import NOT_AN_OUTAGE, FaultWindow, Span
 
 if TYPE_CHECKING:
     from authchaos.checks.expectations import Expectations
@@ -92,5 +92,5 @@ class CheckContext:
         return not any(
             op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns
             for w in self.completed_windows
-            if w.target not in ("command", "maintenance")
+            if w.target not in NOT_AN_OUTAGE
         )

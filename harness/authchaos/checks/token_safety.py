@@ -13,7 +13,7 @@ from authchaos.checks.revocations import (
     in_loss_window,
 )
 from authchaos.record.history import Op
-from authchaos.record.windows import Span
+from authchaos.record.windows import NOT_AN_OUTAGE, Span
 
 # Refreshes with a token its client has never exchanged before: "reused" needs an earlier exchange.
 FIRST_PRESENTATIONS = ("refresh", "held_refresh", "owner_refresh", "idle_refresh")
@@ -220,7 +220,7 @@ def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
 
 
 def _redis_outages(ctx: CheckContext) -> list[Span]:
-    return [w for w in ctx.completed_windows if w.target not in ("service", "command", "maintenance")]
+    return [w for w in ctx.completed_windows if w.target != "service" and w.target not in NOT_AN_OUTAGE]
 
 
 def _during(op: Op, spans: list[Span]) -> bool:

@@ -94,7 +94,7 @@ def _refusing(sock: Any, faults: EmbeddedFaults) -> None:
     run = sock._process_command
 
     def process(fields: list[bytes]) -> None:
-        if fields and fields[0].lower() in faults.refused():
+        if faults.active and fields and fields[0].lower() in faults.refused():  # no fault: no set built per command
             if sock._queueing:
                 sock._transaction_failed = True
             name = fields[0].lower().decode()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
+# Targets of faults during which Redis still answers: Redis refusing a command, the service's own maintenance.
+NOT_AN_OUTAGE: tuple[str, ...] = ("command", "maintenance")
 
 
 @dataclass
