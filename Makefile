@@ -7,7 +7,7 @@ ARGS ?=
 # 66-cell network matrix.
 SUITE ?= gate regression legacy process
 
-.PHONY: setup run test test-unit test-integration lint format bench fuzz clean
+.PHONY: nightly setup run test test-unit test-integration lint format bench fuzz clean
 
 setup:
 	@scripts/bootstrap
@@ -43,6 +43,14 @@ bench: setup
 FUZZ_EXAMPLES ?= 1500
 fuzz: setup
 	AUTHCHAOS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/integration/test_fuzz_real.py $(ARGS)
+
+# The slow proofs, nightly and before a release: the full gate, every switch through every scenario, and every
+# mutant against the whole gate on three seeds, each needing its first trial (about 1.5 h on 2 cores).
+NIGHTLY_SEEDS ?= 101 202 303
+nightly: setup
+	$(BIN)/authchaos gate --full
+	$(BIN)/authchaos gate --prove --exhaustive
+	for seed in $(NIGHTLY_SEEDS); do $(BIN)/authchaos prove --mutants --trials 1 --seed $$seed || exit 1; done
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis reports/2* reports/latest

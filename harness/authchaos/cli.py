@@ -344,7 +344,7 @@ def _run_selected(
     allow_skipped: bool = False,
     progress_interval: float | None = None,
 ) -> None:
-    from authchaos.drivers.suite import run_suite
+    from authchaos.drivers.suite import announce_backend, run_suite
     from authchaos.report.terminal import output
     from authchaos.run.infrastructure import terminate_like_interrupt
     from authchaos.run.results import EXIT_INTERRUPTED
@@ -358,7 +358,7 @@ def _run_selected(
         nonlocal outcome
         outcome = await run_suite(
             scenarios,
-            backend=cast("Backend", backend),
+            backend=announce_backend(cast("Backend", backend), console, target),
             seed=seed,
             report_root=report_dir,
             console=console,
@@ -450,6 +450,14 @@ def run(
     _run_selected(scenarios, backend, seed, report_dir, target, allow_skipped, progress_interval)
 
 
+EXHAUSTIVE = click.option(
+    "--exhaustive",
+    is_flag=True,
+    help="With --prove/--switches: run every scenario for every switch (the full detection table), not only until "
+    "its symptom's check fails.",
+)
+
+
 @cli.command()
 @BACKEND
 @REPORT_DIR
@@ -461,6 +469,7 @@ def run(
     help="The full gate: also the slower witnesses (tag gate-full; about 125 s). Every merge: gate; nightly and "
     "before a release: gate --full and prove.",
 )
+@EXHAUSTIVE
 @TARGET
 @ALLOW_SKIPPED
 @CONTRACT
@@ -473,6 +482,7 @@ def gate(
     scenarios_dir: Path | None,
     prove: bool,
     full: bool,
+    exhaustive: bool,
     target: str | None,
     allow_skipped: bool,
     contract: Path | None,
@@ -510,6 +520,7 @@ def gate(
             symptoms=symptoms,
             seed=seed,
             progress_interval_s=progress_interval,
+            exhaustive=exhaustive,
         )
         return code
 
@@ -542,6 +553,13 @@ def _symptoms(contract: Path | None) -> dict[str, tuple[str, ...]]:
     type=click.IntRange(1, 5),
     help="Runs of the gate per mutant (another seed each) before it counts as a survivor.",
 )
+@click.option(
+    "--witness-only",
+    is_flag=True,
+    help="With --mutants: run each mutant against its witness scenario alone (the quick check for every merge); "
+    "a mutant without one gets the whole gate.",
+)
+@EXHAUSTIVE
 @REPORT_DIR
 @SCENARIOS_DIR
 @CONTRACT
@@ -552,6 +570,8 @@ def prove_cmd(
     do_switches: bool,
     only: str | None,
     trials: int,
+    witness_only: bool,
+    exhaustive: bool,
     report_dir: Path,
     scenarios_dir: Path | None,
     contract: Path | None,
@@ -589,9 +609,12 @@ def prove_cmd(
                 switches=switches,
                 symptoms=symptoms,
                 seed=seed,
+                exhaustive=exhaustive,
             )
         if mutants:
-            mcode, _ = await prove_mutants(mutants, scenarios, output(), report_dir, trials, target, seed)
+            mcode, _ = await prove_mutants(
+                mutants, scenarios, output(), report_dir, trials, target, seed, witness_only=witness_only
+            )
             code = max(code, mcode)
         return code
 

@@ -95,6 +95,24 @@ def test_degradation_policy() -> None:
     assert "login without fallback tokens" in result.summary
 
 
+def test_an_accept_past_the_window_while_redis_is_unreachable_breaks_the_policy_degraded_or_not() -> None:
+    """A service that reads a Redis error as "not revoked" answers 200 without the degraded header, and never 503:
+    past the window, with nothing reaching Redis, that 200 is impossible for an honest lookup."""
+    h = H()
+    h.fault("blackhole", 5, 10)
+    h.op("me", 6, 200)  # inside the window (+1 s): the service may not have counted the outage yet
+    h.op("me", 8.5, 503, error="store_unavailable", retry_after="1")
+    h.op("me", 9.9, 200, dur=0.3)  # answered after the fault ended: Redis may have answered
+    h.op("me", 8.5, 401, error="token_revoked", probe="revoked")  # a probe is judged by the revocation checks
+    assert run("degradation_policy", h.ctx(recovery_max_s=1)).passed
+    silent = h.op("me", 8.5, 200)
+    h.fault("latency", 12, 20)
+    h.op("me", 16, 200)  # a slow Redis still answers: not an unreachable one
+    result = run("degradation_policy", h.ctx(recovery_max_s=1))
+    assert not result.passed and result.evidence == [silent.id]
+    assert "accepted past the 2s degraded window while Redis was unreachable" in result.summary
+
+
 def test_no_false_rejections() -> None:
     h = H()
     h.op("refresh", 1, 401, error="token_reused", token_id="t1", probe=None)

@@ -135,3 +135,8 @@ def test_every_named_witness_is_a_scenario_of_the_full_gate() -> None:
     gate = {s.name for s in Catalog.load().select(["gate", "gate-full"])}
     named = {m.witness for m in [*MUTANTS, *NODE_MUTANTS] if m.witness}
     assert named and named <= gate, named - gate
+
+
+def test_every_reference_mutant_names_its_witness() -> None:
+    """CI proves the reference catalogue witness-only: a mutant without a witness would need the whole gate there."""
+    assert [m.id for m in MUTANTS if not m.witness] == []

@@ -145,6 +145,71 @@ def test_blacklist_mints_current_shape_tokens_and_records_them() -> None:
     assert history.ops[-1].probe == "revoked"
 
 
+def test_family_recheck_keeps_access_tokens_revoked_through_their_family_and_presents_them_on_and_on() -> None:
+    """Two sessions blacklisted by their refresh token; from then on every call presents both access tokens (whose
+    own ids were never named) at /auth/me: each is a revoked probe, failed when accepted."""
+    logins = iter(range(1, 20))
+    answers: list[str] = []
+
+    def script(request: httpx.Request) -> httpx.Response:
+        if request.url.path == protocol.BLACKLIST:
+            return json_response(200, {"blacklisted": 1, "expired": 0, "invalid": 0})
+        if request.url.path == protocol.ME:
+            answers.append(request.headers["authorization"])
+            return json_response(200 if len(answers) == 3 else 401, {"error": "token_revoked"})
+        n = next(logins)
+        return json_response(200, pair(n, family=f"f{n}"))
+
+    client, history = run(script, *["family_recheck"] * 7)  # login, admin login, blacklist, login, blacklist, 2x
+    kept = [protocol.peek(t) for t in client.family_revoked]
+    assert [(c["tokenId"], c["family"]) for c in kept] == [("a1", "f1"), ("a3", "f3")]
+    blacklists = [o for o in history.ops if o.op == "blacklist_session"]
+    assert [o.revoked_families for o in blacklists] == [["f1"], ["f3"]]
+    probes = [o for o in history.ops if o.probe == "revoked"]
+    assert [o.token_id for o in probes] == ["a1", "a3", "a1", "a3"]
+    assert [o.outcome for o in probes] == ["ok", "ok", "fail", "ok"]
+
+
+def test_revoked_set_aside_keeps_one_token_of_each_revoked_shape_then_presents_them_all() -> None:
+    """A session blacklisted by its refresh token, a logout with the access token alone, a batch entry: four tokens
+    set aside (access through its family, refresh through its family, access by id and family, access by id),
+    then every call presents all four where their kind goes."""
+    logins = iter(range(1, 20))
+    batches: list[list[str]] = []
+
+    def script(request: httpx.Request) -> httpx.Response:
+        if request.url.path == protocol.BLACKLIST:
+            batches.append(json.loads(request.content)["tokens"])
+            return json_response(200, {"blacklisted": 1, "expired": 0, "invalid": 0})
+        if request.url.path in (protocol.ME, protocol.REFRESH):
+            return json_response(401, {"error": "token_revoked"})
+        if request.url.path == protocol.LOGOUT:
+            return json_response(200, {"revoked": 1})
+        n = next(logins)
+        return json_response(200, pair(n, family=f"f{n}"))
+
+    # login, admin login, blacklist own session, login, logout (access alone), batch entry, present all
+    client, history = run(script, *["revoked_set_aside"] * 7)
+    assert [o.op for o in history.ops[:6]] == [
+        "login",
+        "login",
+        "blacklist_session",
+        "login",
+        "logout",
+        "blacklist_batch",
+    ]
+    shapes = [(kind, protocol.peek(t).get("tokenId")) for kind, t in client.set_aside]
+    batch_id = protocol.peek(batches[1][0])["tokenId"]
+    assert shapes == [("access", "a1"), ("refresh", "r3"), ("access", "a3"), ("access", batch_id)]
+    logout = next(o for o in history.ops if o.op == "logout")
+    assert (logout.revoked_ids, logout.revoked_families) == (["a3"], ["f3"])
+    entry = [o for o in history.ops if o.op == "blacklist_batch"]
+    assert [o.revoked_ids for o in entry] == [[batch_id]]
+    last = history.ops[-4:]
+    assert [(o.op, o.probe, o.outcome) for o in last] == [("recheck_revoked", "revoked", "ok")] * 4
+    assert [o.token_id for o in last] == ["a1", "r3", "a3", batch_id]
+
+
 def test_late_replay_presents_the_immediate_predecessor_after_the_grace_window(monkeypatch: object) -> None:
     """Rotate once, leave the new pair unused (the session is set aside), and 0.25 s past the 2 s grace window
     present the old refresh token, before whatever the mix drew: a replay of the token that was rotated."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from authchaos.checks.context import MAX_EVIDENCE, CheckContext, CheckResult
 from authchaos.checks.registry import checker
 from authchaos.record.history import Op
+from authchaos.record.windows import UNREACHABLE_KINDS
 
 RECOVERY_STREAK = 10
 AUTHENTICATED = ("me", "refresh", "login", "oauth_login")
@@ -127,7 +128,20 @@ def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
         )
         if not inside:
             return f"degraded accept beyond the {ctx.degraded_max_s:g}s window"
+    if op.op == "me" and op.status == 200 and op.probe is None and _past_window_unreachable(ctx, op):
+        return f"accepted past the {ctx.degraded_max_s:g}s degraded window while Redis was unreachable"
     return None
+
+
+def _past_window_unreachable(ctx: CheckContext, op: Op) -> bool:
+    """``op`` was sent more than the degraded window (plus a second: the service starts counting at its first
+    failed command) into a fault that lets nothing reach Redis, and answered before the fault ended: an accept then
+    is neither a lookup nor allowed degraded, whether or not the answer says it is degraded."""
+    window_ns = int((ctx.degraded_max_s + 1.0) * 1e9)
+    return any(
+        w.kind in UNREACHABLE_KINDS and op.start_ns - w.start_ns > window_ns and op.end_ns <= w.end_ns
+        for w in ctx.completed_windows
+    )
 
 
 def _status_violations(ctx: CheckContext) -> list[tuple[Op, str]]:

@@ -3,7 +3,8 @@
 Runs the gate suite once on the fixed service and once per known-bug switch (``prove --switches --only``: per
 named one). The gate is proven when it passes on the fixed service and every switch is caught by one of the
 checks that name its symptom (``sut.bug_switches.SYMPTOMS``): a switch caught only by some other check is
-reported, not counted.
+reported, not counted. A switch's run stops at the first scenario that catches it by its symptom, as a mutant's
+stops at its first kill; ``exhaustive`` runs every scenario for every switch (the full detection table).
 """
 
 from __future__ import annotations
@@ -88,12 +89,18 @@ async def _run_switches(
     symptoms: Mapping[str, Sequence[str]],
     seed: int | None = None,
     progress_interval_s: float | None = None,
+    exhaustive: bool = False,
 ) -> tuple[list[ProofRow], bool]:
     rows: list[ProofRow] = []
     saved = os.environ.get("AUTHCHAOS_BUGS")
     try:
         for switch in ["", *symptoms]:  # the fixed service first: the gate must pass on it
             os.environ["AUTHCHAOS_BUGS"] = switch
+            expected = set(symptoms.get(switch, ()))
+
+            def caught(result: ScenarioResult, expected: set[str] = expected) -> bool:
+                return bool(expected & {c.name for c in result.failed_checks})
+
             outcome = await run_suite(
                 scenarios,
                 backend=backend,
@@ -101,8 +108,8 @@ async def _run_switches(
                 report_root=None,
                 console=console,
                 label=f"{switch or 'fixed'} | ",
-                announce=False,
                 progress_interval_s=progress_interval_s,
+                until=None if exhaustive or not switch else caught,
             )
             for result in outcome.results if switch else []:  # a known bug is on: its symptom's red is expected
                 result.expected, result.expected_checks = "bug-on", tuple(symptoms.get(switch, ()))
@@ -127,13 +134,15 @@ async def prove(
     symptoms: Mapping[str, Sequence[str]] = SYMPTOMS,
     seed: int | None = None,
     progress_interval_s: float | None = None,
+    exhaustive: bool = False,
 ) -> tuple[int, list[ProofRow]]:
     """The gate on the fixed service, then with each of ``switches`` (default: every known-bug switch of the
-    reference service) on; ``symptoms``: each switch's checks (a contract's ``bug_switches`` for another service)."""
+    reference service) on; ``symptoms``: each switch's checks (a contract's ``bug_switches`` for another service).
+    ``exhaustive``: every switch through every scenario, not only until its symptom shows."""
     backend = announce_backend(backend, console)
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     chosen = {s: tuple(symptoms.get(s, ())) for s in switches}
-    rows, interrupted = await _run_switches(scenarios, backend, console, chosen, seed, progress_interval_s)
+    rows, interrupted = await _run_switches(scenarios, backend, console, chosen, seed, progress_interval_s, exhaustive)
     if interrupted:
         return EXIT_INTERRUPTED, rows
     console.print(proof_table(rows))

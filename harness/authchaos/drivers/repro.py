@@ -53,9 +53,7 @@ async def repro(
         update={"name": f"{base.name}+{spec.bug}", "service": base.service.model_copy(update={"bugs": [spec.bug]})}
     )
     fixed = base.model_copy(update={"name": f"{base.name}+fixed"})
-    outcome = await run_suite(
-        [buggy, fixed], backend=backend, seed=seed, report_root=None, console=console, announce=False
-    )
+    outcome = await run_suite([buggy, fixed], backend=backend, seed=seed, report_root=None, console=console)
     results = outcome.results
     if results:
         results[0].expected = "bug-on"  # red is what reproduces it: junit marks its failures expected

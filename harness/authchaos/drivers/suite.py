@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,15 +94,16 @@ async def run_suite(
     report_root: Path | None,
     console: Console,
     label: str = "",
-    announce: bool = True,
     target: str | None = None,
     allow_skipped: bool = False,
     progress_interval_s: float | None = None,
+    until: Callable[[ScenarioResult], bool] | None = None,
 ) -> SuiteOutcome:
-    """Run ``scenarios`` in order; ``report_root`` None: keep the results, write nothing. Without a terminal,
-    a progress line every ``progress_interval_s`` (default 5 s, AUTHCHAOS_PROGRESS_INTERVAL_S; 0: none)."""
+    """Run ``scenarios`` in order on a ``backend`` already announced (announce_backend); ``report_root`` None:
+    keep the results, write nothing. Without a terminal, a progress line every ``progress_interval_s`` (default
+    5 s, AUTHCHAOS_PROGRESS_INTERVAL_S; 0: none). ``until``: stop after the first result it holds true for (a
+    proof that has what it came for)."""
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    backend = announce_backend(backend, console, target) if announce else backend
     results: list[ScenarioResult] = []
     interrupted = False
     lines = ProgressLines(console, progress_interval_s)
@@ -124,6 +126,8 @@ async def run_suite(
             console.print(label + verdict_line(result))
             if result.interrupted:
                 interrupted = True
+                break
+            if until is not None and until(result):
                 break
     if report_root is None:
         return SuiteOutcome(results, None, interrupted)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
 # Targets of faults during which Redis still answers: Redis refusing a command, the service's own maintenance.
 NOT_AN_OUTAGE: tuple[str, ...] = ("command", "maintenance")
+# Kinds during which nothing the service sends reaches Redis or comes back: an answer that needs Redis is impossible
+UNREACHABLE_KINDS: tuple[str, ...] = ("blackhole", "down", "kill", "drop_requests")
 
 
 @dataclass

@@ -94,6 +94,9 @@ class AuthClient:
         self.legacy: list[tuple[str, str | None]] = []  # legacy tokens exchanged, and the family each became
         self.revoked: list[tuple[str, str]] = []  # (kind, token) whose revocation was acknowledged (recent ones)
         self.revoked_early: list[tuple[str, str]] = []  # the run's first such tokens, never rolled off
+        self.family_revoked: list[str] = []  # access tokens revoked through their family only (``family_recheck``)
+        self.set_aside: list[tuple[str, str]] = []  # (kind, token) of each revoked shape (``revoked_set_aside``)
+        self.set_aside_step = 0
         self.wait_until = 0.0
         self.due: list[Due] = []  # presentations at a token's boundary, sent when due whatever the mix draws
         self.missed_due = 0  # those whose moment passed before the client could send them

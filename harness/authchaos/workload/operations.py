@@ -35,6 +35,7 @@ EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
 BATCH_TOKEN_TTL_S = 600
+FAMILY_HELD = 2  # access tokens revoked only through their family, kept by a client to present again
 
 
 @dataclass(frozen=True)
@@ -401,8 +402,96 @@ async def blacklist_batch(c: AuthClient) -> None:
 async def blacklist_session(c: AuthClient) -> None:
     """As admin, blacklist this client's own refresh token: its whole family goes, so its access token,
     issued in the same grant, must be rejected too (RFC 7009)."""
-    if not await _admin(c):
+    access = await _blacklist_own_session(c)
+    if access is not None:
+        await c.present("me", "access", access, probe="revoked")
+
+
+@operation(uses=("login", "blacklist", "me"), needs_session=False)
+async def family_recheck(c: AuthClient) -> None:
+    """Revoke this client's session as ``blacklist_session`` does and keep its access token, revoked only through
+    its family (its own id was never named); once ``FAMILY_HELD`` are kept, present them all at /auth/me on every
+    call. Through an outage that begins later, the process that wrote those revocations must still honour them by
+    family: a local check that looks at the token's id alone accepts them, degraded."""
+    if len(c.family_revoked) >= FAMILY_HELD:
+        for token in c.family_revoked:
+            await c.present("recheck_revoked", "access", token, probe="revoked")
         return
+    if c.access is None:
+        await login(c)
+        return
+    access = await _blacklist_own_session(c)
+    if access is not None:
+        c.family_revoked.append(access)
+
+
+@operation(uses=("login", "logout", "blacklist", "me", "refresh"), needs_session=False)
+async def revoked_set_aside(c: AuthClient) -> None:
+    """Revoke one token of each shape the store keeps and set them aside: a session blacklisted by its refresh
+    token (its access token is revoked through the family only), a logout with the access token alone (its refresh
+    token through the family only, its access token by id and family at once) and a batch entry (an access token
+    by its id alone). Once all are set aside, present every one on every call. Only a process that did not write
+    them (after a restart) shows a revocation that lives in the process but not in Redis: its TTL, its key, how
+    its EXISTS is read, or a guard that needs two keys where one is enough."""
+    if c.set_aside_step >= len(SET_ASIDE_STEPS):
+        for kind, token in c.set_aside:
+            await c.present("recheck_revoked", kind, token, probe="revoked")
+        return
+    if await SET_ASIDE_STEPS[c.set_aside_step](c):
+        c.set_aside_step += 1
+
+
+async def _aside_blacklisted_session(c: AuthClient) -> bool:
+    if c.access is None:
+        await login(c)
+        return False
+    access = await _blacklist_own_session(c)
+    if access is not None:
+        c.set_aside.append(("access", access))
+    return access is not None
+
+
+async def _aside_logout(c: AuthClient) -> bool:
+    if c.access is None:
+        await login(c)
+        return False
+    op, access, refresh_token = await _log_out(c, "logout", with_refresh=False)
+    if op.status != 200:
+        return False
+    _acknowledged(c, op, access, refresh_token)
+    c.set_aside += [("refresh", str(refresh_token)), ("access", str(access))]
+    return True
+
+
+async def _aside_batch_entry(c: AuthClient) -> bool:
+    if c.keys is None:
+        return True  # no keys to mint with: this shape is left out
+    if not await _admin(c):
+        return False
+    claims = {"sub": c.user[0], "tokenId": f"sa-{c.cid}-{c.rng.getrandbits(64):x}"}
+    token = mint(c.keys, "access", claims, ttl_s=int(min(BATCH_TOKEN_TTL_S, c.access_ttl_s)), names=c.claims)
+    op, _ = await c.send("blacklist_batch", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[token])
+    if op.status != 200:
+        if op.status == 401:
+            c.admin_access = None
+        return False
+    op.revoked_ids = [str(claims["tokenId"])]
+    c.set_aside.append(("access", token))
+    return True
+
+
+SET_ASIDE_STEPS: tuple[Callable[[AuthClient], Awaitable[bool]], ...] = (
+    _aside_blacklisted_session,
+    _aside_logout,
+    _aside_batch_entry,
+)
+
+
+async def _blacklist_own_session(c: AuthClient) -> str | None:
+    """As admin, blacklist this client's refresh token; on a 200, the access token of the same grant (now revoked
+    through its family) and the client has no session."""
+    if not await _admin(c):
+        return None
     access, refresh_token = c.access, c.refresh_token
     op, _ = await c.send(
         "blacklist_session", "blacklist", token=c.admin_access, access=c.admin_access, tokens=[refresh_token]
@@ -416,9 +505,10 @@ async def blacklist_session(c: AuthClient) -> None:
         c.forget_session()
         c.remember_revoked("refresh", refresh_token)
         c.remember_revoked("access", access)
-        await c.present("me", "access", access, probe="revoked")
-    elif op.status in (401, 403):
+        return access
+    if op.status in (401, 403):
         c.admin_access = None
+    return None
 
 
 @operation(uses=("login", "blacklist", "refresh"))
