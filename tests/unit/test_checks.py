@@ -113,6 +113,24 @@ def test_an_accept_past_the_window_while_redis_is_unreachable_breaks_the_policy_
     assert "accepted past the 2s degraded window while Redis was unreachable" in result.summary
 
 
+def test_the_service_frozen_while_redis_answers_is_no_outage_a_shed_held_back_is_fine_a_degraded_answer_is_not() -> (
+    None
+):
+    """service_pause: the process stalls, Redis does not. Requests held across the stall may be shed (a request
+    held that long is the evidence of the lateness), never answered degraded or with 503 store_unavailable."""
+    h = H()
+    h.fault("service_pause", 2, 2.4, target="stall")
+    h.op("me", 1.9, 200, dur=0.6)  # held across the stall, then answered
+    h.op("refresh", 1.95, 503, error="overloaded", retry_after="1", dur=0.5)
+    h.op("me", 2.6, 200)
+    assert run("degradation_policy", h.ctx(recovery_max_s=1, shed_min_inflight=16)).passed
+    degraded = h.op("me", 2.5, 200, degraded=True)
+    unavailable = h.op("refresh", 2.7, 503, error="store_unavailable", retry_after="1")
+    result = run("degradation_policy", h.ctx(recovery_max_s=1, shed_min_inflight=16))
+    assert not result.passed and set(result.evidence) == {degraded.id, unavailable.id}
+    assert "degraded while Redis was healthy" in result.summary
+
+
 def test_no_false_rejections() -> None:
     h = H()
     h.op("refresh", 1, 401, error="token_reused", token_id="t1", probe=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from authchaos.faults.fault_spec import Blackhole, ServiceKill
+from authchaos.faults.fault_spec import Blackhole, ServiceKill, ServicePause
 from authchaos.faults.nemesis import FaultNotSupported
 from authchaos.faults.service_nemesis import WithService
 
@@ -26,6 +26,12 @@ class FakeService:
 
     def alive(self) -> bool:
         return self.up
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
 
     def start_cleanup(self, every_s: float) -> None:
         self.calls.append("start_cleanup")
@@ -71,6 +77,7 @@ def test_rollback_rolls_back_redis_first_then_brings_a_dead_service_back_and_rep
     nemesis = WithService(inner, service)
     nemesis.start(ServiceKill())
     assert nemesis.rollback() == ["proxy/enabled", "service/restarted"] and service.alive()
+    assert service.calls == ["kill", "restart"]  # a dead service has nothing to resume
     broken = FakeService(restart_fails=True)
     nemesis = WithService(Inner(), broken)
     nemesis.start(ServiceKill())
@@ -99,9 +106,56 @@ async def test_a_cleanup_that_failed_makes_the_run_an_error_not_a_pass() -> None
     result = TimelineResult()
     events = [FaultEvent(at=0, **{"for": 0.05}, fault=ServiceCleanup())]
     await run_timeline(WithService(inner, service), events, time.monotonic_ns(), result)
-    assert service.calls == ["start_cleanup", "stop_cleanup"]
+    assert service.calls == ["start_cleanup", "stop_cleanup", "resume"]  # rollback resumes whatever it finds
     assert result.windows[0].error == "stop failed: cleanup pass 2 failed: SCAN refused"
     assert "rollback" in inner.calls
     verdict = ScenarioResult.__new__(ScenarioResult)
     verdict.error, verdict.timeline = None, result
     assert verdict.fault_errors and verdict.verdict == "error"
+
+
+def test_a_pause_freezes_the_service_its_window_is_no_outage_and_rollback_resumes_it() -> None:
+    """service_pause acts on the service alone (Redis healthy: the window's target is in NOT_AN_OUTAGE), and a
+    run cut short mid-pause leaves no frozen process behind."""
+    from authchaos.record.windows import NOT_AN_OUTAGE
+
+    service, inner = FakeService(), Inner()
+    nemesis = WithService(inner, service)
+    nemesis.start(ServicePause())
+    assert service.calls == ["pause"] and inner.calls == []
+    assert ServicePause.target in NOT_AN_OUTAGE
+    nemesis.rollback()
+    assert service.calls == ["pause", "resume"]
+
+
+def test_a_paused_process_group_answers_nothing_until_resumed(tmp_path: pytest.TempPathFactory) -> None:
+    """SIGSTOP reaches the child's whole group (a supervisor and its workers) and SIGCONT brings it back."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from authchaos.servers.processes import ManagedProcess
+    from authchaos.sut.frozen_process import FreezesItsProcess
+
+    out = Path(str(tmp_path)) / "ticks"
+    code = f"import time\nwhile True:\n    open({str(out)!r}, 'a').write('.')\n    time.sleep(0.01)\n"
+    child = ManagedProcess("ticker", [sys.executable, "-c", code], Path(str(tmp_path)) / "log")
+    frozen = FreezesItsProcess()
+    frozen.process = child
+    child.spawn()
+    try:
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        frozen.pause()
+        time.sleep(0.1)
+        held = out.read_text()
+        time.sleep(0.3)
+        assert out.read_text() == held  # frozen: not one tick in 0.3 s
+        frozen.resume()
+        deadline = time.monotonic() + 5
+        while out.read_text() == held and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert out.read_text() != held
+    finally:
+        child.stop(timeout_s=3)

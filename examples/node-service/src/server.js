@@ -64,17 +64,27 @@ const probeTimer = setInterval(async () => {
 }, config.redis.probeIntervalMs);
 probeTimer.unref();
 
-redis.connect().then(() => redis.probe());
-
-const server = app.listen(config.port, config.host, () => {
-  const addr = server.address();
-  logger.info(`authchaos node service listening on http://${addr.address}:${addr.port}`, {
-    redis: redactUrl(config.redis.url),
-    profile: config.redis.profile,
-    bugs: [...config.bugs],
-  });
+// Listen once the first connection attempt has settled: ready, failed, or out of time (connect + command timeout).
+// A request let in while the client is still connecting would find "Redis unavailable" and be answered degraded
+// (a revoked token accepted) while Redis is healthy: a restarted process must not fail open for its first
+// milliseconds. Redis down at startup only delays listening by that bound; logins then get fallback tokens.
+const settled = redis.connect().then(() => redis.probe()).catch(() => {});
+const bound = new Promise((resolve) => {
+  setTimeout(resolve, config.redis.connectTimeoutMs + config.redis.commandTimeoutMs).unref();
 });
-server.keepAliveTimeout = 5000;
+let server = null;
+Promise.race([settled, bound]).then(() => {
+  server = app.listen(config.port, config.host, () => {
+    const addr = server.address();
+    logger.info(`authchaos node service listening on http://${addr.address}:${addr.port}`, {
+      redis: redactUrl(config.redis.url),
+      profile: config.redis.profile,
+      redisState: redis.state.state,
+      bugs: [...config.bugs],
+    });
+  });
+  server.keepAliveTimeout = 5000;
+});
 
 process.on('unhandledRejection', (reason) => {
   logger.error('unhandled rejection', { error: String((reason && reason.message) || reason).slice(0, 200) });
@@ -83,7 +93,7 @@ process.on('unhandledRejection', (reason) => {
 function shutdown(signal) {
   logger.info(`${signal}: shutting down`);
   clearInterval(probeTimer);
-  server.close();
+  if (server) server.close();
   redis.quit().finally(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 }

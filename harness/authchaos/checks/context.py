@@ -87,7 +87,8 @@ class CheckContext:
     def healthy(self, op: Op) -> bool:
         """True when no fault was active and the last one ended more than recovery_max_s before ``op``. Redis
         refusing a command (target ``command``) is no outage: it answers, so the service must not degrade; nor is
-        the service's own maintenance beside the traffic (``maintenance``: a cleanup)."""
+        the service's own maintenance beside the traffic (``maintenance``: a cleanup), nor its own stall
+        (``stall``: the process paused while Redis answered)."""
         grace_ns = int(self.expect.recovery_max_s * 1e9)
         return not any(
             op.end_ns >= w.start_ns and op.start_ns <= w.end_ns + grace_ns

@@ -21,7 +21,7 @@ from authchaos.servers.toxic_spec import ToxicSpec
 
 log = logging.getLogger("authchaos.nemesis")
 
-Target = Literal["network", "process", "replicated", "service", "command", "maintenance"]
+Target = Literal["network", "process", "replicated", "service", "stall", "command", "maintenance"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
 Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart", "refuse"]
 
@@ -66,6 +66,8 @@ class ServiceProcess(Protocol):
     def kill(self) -> None: ...
     def restart(self) -> None: ...
     def alive(self) -> bool: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
     def start_cleanup(self, every_s: float) -> None: ...
     def stop_cleanup(self) -> str: ...
 
@@ -375,6 +377,24 @@ class ServiceKill(ServiceFault):
             on.service().restart()
 
 
+class ServicePause(ServiceFault):
+    """SIGSTOP every process of the service, SIGCONT when the fault ends (a stop-the-world pause: a frozen VM, a
+    throttled container, a long GC). Redis stays healthy: its replies arrive in time and sit unread, so the
+    commands the service had sent time out late by the service's own fault. It must take that for its own
+    lateness (shed with 503 overloaded, or answer) and never for a Redis outage: no breaker opened, no degraded
+    answer, no 503 store_unavailable. Keep it under a second: a process frozen longer than that cannot tell,
+    on waking, its own stall from a Redis that stopped answering (its last success is as old as either)."""
+
+    kind: Literal["service_pause"] = "service_pause"
+    target: ClassVar[Target] = "stall"  # the service's own lateness: Redis is no less healthy for it
+
+    def start_real(self, on: ServiceTargets) -> None:
+        on.service().pause()
+
+    def stop_real(self, on: ServiceTargets) -> None:
+        on.service().resume()
+
+
 class ServiceCleanup(ServiceFault):
     """The service's own Redis cleanup (SCAN + UNLINK: ``authchaos cleanup``, or the contract's
     ``start.cleanup``), pass after pass beside the workload for the fault's duration. Before each pass the
@@ -491,6 +511,7 @@ Fault = Annotated[
     | Flush
     | CommandDenied
     | ServiceKill
+    | ServicePause
     | ServiceCleanup
     | Failover
     | KillPrimary

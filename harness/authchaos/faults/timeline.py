@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from authchaos.faults.fault_spec import Fault, FaultEvent
+from authchaos.faults.fault_spec import Fault, FaultEvent, ServiceFault
 from authchaos.faults.nemesis import FaultNotSupported, Nemesis
 from authchaos.record.windows import FaultWindow, TimelineResult
 
@@ -15,7 +15,7 @@ log = logging.getLogger("authchaos.nemesis")
 
 async def _call(nemesis: Nemesis, method: str, fault: Fault) -> None:
     fn = getattr(nemesis, method)
-    if nemesis.backend == "real" or fault.target == "service":  # a service restart blocks for seconds
+    if nemesis.backend == "real" or isinstance(fault, ServiceFault):  # a service restart blocks for seconds
         await asyncio.to_thread(fn, fault)  # blocking HTTP / process calls stay off the event loop
     else:
         fn(fault)

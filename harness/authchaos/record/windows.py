@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
 # Targets of faults during which Redis still answers: Redis refusing a command, the service's own maintenance.
-NOT_AN_OUTAGE: tuple[str, ...] = ("command", "maintenance")
+NOT_AN_OUTAGE: tuple[str, ...] = ("command", "maintenance", "stall")
 # Kinds during which nothing the service sends reaches Redis or comes back: an answer that needs Redis is impossible
 UNREACHABLE_KINDS: tuple[str, ...] = ("blackhole", "down", "kill", "drop_requests")
 
@@ -46,7 +46,8 @@ class Span:
 
     name: str
     kind: str
-    target: str  # network, process, replicated, service, command (Redis refusing) or maintenance (a cleanup)
+    target: str  # network, process, replicated, service, stall (the service paused), command (Redis refusing)
+    # or maintenance (a cleanup)
     start_ns: int
     end_ns: int
 

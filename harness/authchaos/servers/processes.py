@@ -110,11 +110,19 @@ class ManagedProcess:
             assert self.proc is not None
             os.kill(self.proc.pid, sig)
 
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to its whole process group (a supervisor and its workers: SIGSTOP, SIGCONT)."""
+        if self.alive():
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)  # its own session (start_new_session): its group
+
     def stop(self, timeout_s: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout_s``; resumes a paused child first."""
+        """SIGTERM, then SIGKILL after ``timeout_s``; resumes a paused child (and its group) first."""
         if self.proc is None:
             return
         if self.alive():
+            self.signal_group(signal.SIGCONT)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGCONT)
                 os.kill(self.proc.pid, signal.SIGTERM)

@@ -25,6 +25,7 @@ from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, port_open, wait_until
 from authchaos.sut.cleanup_passes import CleanupPasses, RunsCleanup, run_command
+from authchaos.sut.frozen_process import FreezesItsProcess
 
 HOST = "127.0.0.1"
 SETUP_TIMEOUT_S = 300
@@ -44,7 +45,7 @@ def _ignore(_: object) -> None:
     """A contract's cleanup is judged by its exit status only (its report's shape is its own)."""
 
 
-class CommandService(RunsCleanup):
+class CommandService(RunsCleanup, FreezesItsProcess):
     """The contract's ``start.command`` as a child that cannot outlive the harness."""
 
     def __init__(

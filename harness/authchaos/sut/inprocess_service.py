@@ -30,6 +30,8 @@ HOST = "127.0.0.1"
 
 _killing: set[int] = set()  # ports of in-process services being killed right now
 
+PAUSE_LIMIT_S = 30.0  # a pause is bounded even if nothing resumes it
+
 
 def _not_a_kill(record: logging.LogRecord) -> bool:
     """uvicorn logs the lifespan task cancelled by ``kill`` (Starlette's "lifespan.shutdown.failed" message) as an
@@ -60,6 +62,8 @@ class InProcessService(RunsCleanup):
         self.services, self.server = self._build()
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
+        self._running = threading.Event()  # cleared while paused: the server's loop waits on it
+        self._running.set()
 
     def _build(self) -> tuple[Services, uvicorn.Server]:
         """A fresh service: new Services (no memory of an earlier one), the same settings, port and Redis."""
@@ -116,7 +120,18 @@ class InProcessService(RunsCleanup):
         url, ttl = settings.redis_url, settings.refresh_ttl_s
         self._cleanup = reference_passes(url, ttl, lambda: asyncio.run(one_pass()), every_s)
 
+    def pause(self) -> None:
+        """The in-process stand-in for SIGSTOP: the server's loop blocks (its thread waits) until ``resume``, at
+        most PAUSE_LIMIT_S. Redis replies wait unread meanwhile, as they would in a frozen process."""
+        if self.loop is not None and self.alive():
+            self._running.clear()
+            self.loop.call_soon_threadsafe(self._running.wait, PAUSE_LIMIT_S)
+
+    def resume(self) -> None:
+        self._running.set()
+
     def stop(self) -> None:
+        self.resume()
         self._end_cleanup()
         if self.alive():
             self.server.should_exit = True
@@ -129,6 +144,7 @@ class InProcessService(RunsCleanup):
         process's state thrown away with its Services (a restart builds new ones)."""
         if not self.alive() or self.loop is None:
             return
+        self.resume()
         _killing.add(self.port)
         try:
             self.loop.call_soon_threadsafe(self._sever)

@@ -38,6 +38,10 @@ class RunningService(Protocol):
 
     def alive(self) -> bool: ...
 
+    def pause(self) -> None: ...  # every worker frozen (SIGSTOP), Redis untouched
+
+    def resume(self) -> None: ...  # idempotent
+
     def start_cleanup(self, every_s: float) -> None: ...  # the service's Redis cleanup, pass after pass
 
     def stop_cleanup(self) -> str: ...  # how many passes ran; raises if one failed

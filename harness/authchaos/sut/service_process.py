@@ -13,6 +13,7 @@ import httpx
 
 from authchaos.servers.processes import ManagedProcess, StartError, free_port, kill_listener, wait_until
 from authchaos.sut.cleanup_passes import RunsCleanup, reference_passes, run_reference_cleanup
+from authchaos.sut.frozen_process import FreezesItsProcess
 
 HOST = "127.0.0.1"
 
@@ -24,7 +25,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-class AuthServiceProcess(RunsCleanup):
+class AuthServiceProcess(RunsCleanup, FreezesItsProcess):
     """``authchaos serve`` as a child; ``env`` (bug switches, policy) overrides the caller's."""
 
     def __init__(
