@@ -171,43 +171,62 @@ def test_family_recheck_keeps_access_tokens_revoked_through_their_family_and_pre
 
 
 def test_revoked_set_aside_keeps_one_token_of_each_revoked_shape_then_presents_them_all() -> None:
-    """A session blacklisted by its refresh token, a logout with the access token alone, a batch entry: four tokens
-    set aside (access through its family, refresh through its family, access by id and family, access by id),
-    then every call presents all four where their kind goes."""
+    """A session blacklisted by its refresh token, a logout with the access token alone, a batch entry, a family
+    revoked by reuse: six tokens set aside (access through its family, refresh through its family, access by id
+    and family, access by id, the reused family's successor pair), then every call presents all six."""
     logins = iter(range(1, 20))
     batches: list[list[str]] = []
+    refreshes = iter(["rotate", "replay"])
 
     def script(request: httpx.Request) -> httpx.Response:
         if request.url.path == protocol.BLACKLIST:
             batches.append(json.loads(request.content)["tokens"])
             return json_response(200, {"blacklisted": 1, "expired": 0, "invalid": 0})
-        if request.url.path in (protocol.ME, protocol.REFRESH):
+        if request.url.path == protocol.REFRESH:
+            step = next(refreshes, "revoked")
+            if step == "rotate":
+                return json_response(200, pair(9, family="f4"))
+            return json_response(401, {"error": "token_reused" if step == "replay" else "token_revoked"})
+        if request.url.path == protocol.ME:
             return json_response(401, {"error": "token_revoked"})
         if request.url.path == protocol.LOGOUT:
             return json_response(200, {"revoked": 1})
         n = next(logins)
         return json_response(200, pair(n, family=f"f{n}"))
 
-    # login, admin login, blacklist own session, login, logout (access alone), batch entry, present all
-    client, history = run(script, *["revoked_set_aside"] * 7)
-    assert [o.op for o in history.ops[:6]] == [
+    # login, admin login + blacklist own session, login, logout (access alone), batch entry, login, refresh,
+    # replay of the rotated token, present all
+    client, history = run(script, *["revoked_set_aside"] * 10)
+    assert [o.op for o in history.ops[:9]] == [
         "login",
         "login",
         "blacklist_session",
         "login",
         "logout",
         "blacklist_batch",
+        "login",
+        "refresh",
+        "replay",
     ]
     shapes = [(kind, protocol.peek(t).get("tokenId")) for kind, t in client.set_aside]
     batch_id = protocol.peek(batches[1][0])["tokenId"]
-    assert shapes == [("access", "a1"), ("refresh", "r3"), ("access", "a3"), ("access", batch_id)]
+    assert shapes == [
+        ("access", "a1"),
+        ("refresh", "r3"),
+        ("access", "a3"),
+        ("access", batch_id),
+        ("refresh", "r9"),
+        ("access", "a9"),
+    ]
+    replay = history.ops[8]
+    assert (replay.error, replay.token_id, replay.probe) == ("token_reused", "r4", "replayed")
     logout = next(o for o in history.ops if o.op == "logout")
     assert (logout.revoked_ids, logout.revoked_families) == (["a3"], ["f3"])
     entry = [o for o in history.ops if o.op == "blacklist_batch"]
     assert [o.revoked_ids for o in entry] == [[batch_id]]
-    last = history.ops[-4:]
-    assert [(o.op, o.probe, o.outcome) for o in last] == [("recheck_revoked", "revoked", "ok")] * 4
-    assert [o.token_id for o in last] == ["a1", "r3", "a3", batch_id]
+    last = history.ops[-6:]
+    assert [(o.op, o.probe, o.outcome) for o in last] == [("recheck_revoked", "revoked", "ok")] * 6
+    assert [o.token_id for o in last] == ["a1", "r3", "a3", batch_id, "r9", "a9"]
 
 
 def test_late_replay_presents_the_immediate_predecessor_after_the_grace_window(monkeypatch: object) -> None:

@@ -429,10 +429,11 @@ async def family_recheck(c: AuthClient) -> None:
 async def revoked_set_aside(c: AuthClient) -> None:
     """Revoke one token of each shape the store keeps and set them aside: a session blacklisted by its refresh
     token (its access token is revoked through the family only), a logout with the access token alone (its refresh
-    token through the family only, its access token by id and family at once) and a batch entry (an access token
-    by its id alone). Once all are set aside, present every one on every call. Only a process that did not write
-    them (after a restart) shows a revocation that lives in the process but not in Redis: its TTL, its key, how
-    its EXISTS is read, or a guard that needs two keys where one is enough."""
+    token through the family only, its access token by id and family at once), a batch entry (an access token by
+    its id alone) and the successor pair of a family revoked by reuse. Once all are set aside, present every one on
+    every call. Only a process that did not write them (after a restart) shows a revocation that lives in the
+    process but not in Redis: its TTL, its key, how its EXISTS is read, or a guard that needs two keys where one is
+    enough."""
     if c.set_aside_step >= len(SET_ASIDE_STEPS):
         for kind, token in c.set_aside:
             await c.present("recheck_revoked", kind, token, probe="revoked")
@@ -480,10 +481,32 @@ async def _aside_batch_entry(c: AuthClient) -> bool:
     return True
 
 
+async def _aside_reused_family(c: AuthClient) -> bool:
+    """Rotate, replay the rotated token (reuse: the family is revoked) and set the successor pair aside."""
+    if c.access is None:
+        await login(c)
+        return False
+    if not c.rotated:
+        await refresh(c)
+        return False
+    old = c.rotated[-1]
+    access, refresh_token = c.access, c.refresh_token
+    op, body = await c.send("replay", "refresh", token=old, refresh=old)
+    op.probe = "replayed"
+    c.note_pair(op, body)
+    if op.error != "token_reused":  # a grace sibling or no answer: try again from a fresh session
+        c.forget_session()
+        return False
+    c.set_aside += [("refresh", str(refresh_token)), ("access", str(access))]
+    c.forget_session()
+    return True
+
+
 SET_ASIDE_STEPS: tuple[Callable[[AuthClient], Awaitable[bool]], ...] = (
     _aside_blacklisted_session,
     _aside_logout,
     _aside_batch_entry,
+    _aside_reused_family,
 )
 
 
