@@ -144,6 +144,23 @@ def test_no_false_rejections() -> None:
     assert "Invalid token type for refresh" in result.summary
 
 
+def test_a_retry_of_a_refresh_cut_by_a_service_kill_may_be_reuse_one_cut_by_redis_may_not() -> None:
+    """The killed process may have rotated the token before it died, and its memory of that went with it: the
+    retry answered token_reused is unknown, not a false rejection. Cut by a Redis fault, the process that saw the
+    call fail is alive and must complete the rotation on the retry."""
+    h = H()
+    h.fault("service_kill", 3, 4, target="service")
+    h.op("refresh", 3.0, None, error="service_unreachable", token_id="t1")
+    h.op("refresh", 4.5, 401, error="token_reused", token_id="t1")
+    assert run("no_false_rejections", h.ctx()).passed
+    assert run("sessions_lost", h.ctx()).passed
+    h.fault("blackhole", 6, 7)
+    h.op("refresh", 6.2, None, error="client_timeout", token_id="t2")
+    lost = h.op("refresh", 7.5, 401, error="token_reused", token_id="t2")
+    result = run("no_false_rejections", h.ctx())
+    assert not result.passed and result.evidence == [lost.id]
+
+
 def test_revocations_stick_and_exposure_window() -> None:
     h = H()
     h.op("logout", 1, 200, revoked_ids=["a1"], revoked_families=["f1"])
