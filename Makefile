@@ -49,7 +49,7 @@ fuzz: setup
 NIGHTLY_SEEDS ?= 101 202 303
 nightly: setup
 	$(BIN)/authchaos gate --full
-	$(BIN)/authchaos gate --prove --exhaustive
+	$(BIN)/authchaos prove --switches --exhaustive
 	for seed in $(NIGHTLY_SEEDS); do $(BIN)/authchaos prove --mutants --trials 1 --seed $$seed || exit 1; done
 
 clean:

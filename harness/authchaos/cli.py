@@ -466,7 +466,7 @@ EXHAUSTIVE = click.option(
 @click.option(
     "--full",
     is_flag=True,
-    help="The full gate: also the slower witnesses (tag gate-full; about 125 s). Every merge: gate; nightly and "
+    help="The full gate: also the slower witnesses (tag gate-full; about 135 s). Every merge: gate; nightly and "
     "before a release: gate --full and prove.",
 )
 @EXHAUSTIVE
@@ -497,6 +497,8 @@ def gate(
 
     Example: authchaos gate --contract my-service.yaml --report-dir reports
     """
+    if exhaustive and not prove:
+        _fail("--exhaustive is for the proof: add --prove, or drop --exhaustive")
     contract = _contract_path(contract, service)
     scenarios = _with_contract(_catalog(scenarios_dir).select(FULL_GATE if full else ["gate"]), contract, target)
     if prove and target:
@@ -593,6 +595,10 @@ def prove_cmd(
 
     contract = _contract_path(contract, service)
     both = not (do_mutants or do_switches)
+    if exhaustive and do_mutants and not do_switches:
+        _fail("--exhaustive is for the switch proof: add --switches, or drop --exhaustive")
+    if witness_only and do_switches and not do_mutants:
+        _fail("--witness-only is for the mutant proof: add --mutants, or drop --witness-only")
     wanted = [name.strip() for name in (only or "").split(",") if name.strip()]
     symptoms = _symptoms(contract)
     switches, mutants, target = _prove_selection(wanted, symptoms, contract, do_switches or both, do_mutants or both)

@@ -113,3 +113,14 @@ def test_a_scenario_whose_witness_the_service_cannot_be_given_is_left_out_by_nam
     said = " ".join((out.stdout + out.stderr).split())
     assert out.returncode == 2 and "Traceback" not in said
     assert "not applicable gate-durability-unmet" in said and "AUTHCHAOS_REVOCATION_DURABILITY" in said
+
+
+def test_a_proof_flag_without_its_proof_is_refused_not_ignored() -> None:
+    """--exhaustive and --witness-only change one proof each; given to the other, they would silently do nothing."""
+    for argv, flag in (
+        (("gate", "--exhaustive"), "--exhaustive is for the proof: add --prove"),
+        (("prove", "--mutants", "--exhaustive"), "--exhaustive is for the switch proof"),
+        (("prove", "--switches", "--witness-only"), "--witness-only is for the mutant proof"),
+    ):
+        out = authchaos(*argv)
+        assert out.returncode == 2 and flag in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from authchaos.faults.fault_spec import Blackhole, ServiceKill, ServicePause
@@ -128,18 +130,19 @@ def test_a_pause_freezes_the_service_its_window_is_no_outage_and_rollback_resume
     assert service.calls == ["pause", "resume"]
 
 
-def test_a_paused_process_group_answers_nothing_until_resumed(tmp_path: pytest.TempPathFactory) -> None:
+def test_a_paused_process_group_answers_nothing_until_resumed(tmp_path: Path) -> None:
     """SIGSTOP reaches the child's whole group (a supervisor and its workers) and SIGCONT brings it back."""
     import sys
     import time
-    from pathlib import Path
 
     from authchaos.servers.processes import ManagedProcess
     from authchaos.sut.frozen_process import FreezesItsProcess
 
-    out = Path(str(tmp_path)) / "ticks"
-    code = f"import time\nwhile True:\n    open({str(out)!r}, 'a').write('.')\n    time.sleep(0.01)\n"
-    child = ManagedProcess("ticker", [sys.executable, "-c", code], Path(str(tmp_path)) / "log")
+    out = tmp_path / "ticks"
+    tick = f"import time\nwhile True:\n    open({str(out)!r}, 'a').write('.')\n    time.sleep(0.01)\n"
+    # the ticking is a grandchild (a worker of a supervisor): only a signal to the group reaches it
+    code = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {tick!r}])\ntime.sleep(60)\n"
+    child = ManagedProcess("ticker", [sys.executable, "-c", code], tmp_path / "log")
     frozen = FreezesItsProcess()
     frozen.process = child
     child.spawn()
@@ -158,4 +161,16 @@ def test_a_paused_process_group_answers_nothing_until_resumed(tmp_path: pytest.T
             time.sleep(0.02)
         assert out.read_text() != held
     finally:
-        child.stop(timeout_s=3)
+        child.kill()  # the whole group, grandchild included
+
+
+@pytest.mark.parametrize("length", [None, 0, 1.5])
+def test_a_pause_needs_a_short_length(length: float | None) -> None:
+    """Frozen for seconds, a process cannot tell its stall from a silent Redis: the scenario file says so."""
+    from pydantic import ValidationError
+
+    from authchaos.faults.fault_spec import FaultEvent
+
+    with pytest.raises(ValidationError, match="service_pause needs `for:` between 0 and 1 s"):
+        FaultEvent.model_validate({"at": 1, "for": length, "fault": {"kind": "service_pause"}})
+    assert FaultEvent.model_validate({"at": 1, "for": 0.4, "fault": {"kind": "service_pause"}}).for_s == 0.4

@@ -69,11 +69,13 @@ probeTimer.unref();
 // (a revoked token accepted) while Redis is healthy: a restarted process must not fail open for its first
 // milliseconds. Redis down at startup only delays listening by that bound; logins then get fallback tokens.
 const settled = redis.connect().then(() => redis.probe()).catch(() => {});
+let boundTimer = null;
 const bound = new Promise((resolve) => {
-  setTimeout(resolve, config.redis.connectTimeoutMs + config.redis.commandTimeoutMs).unref();
+  boundTimer = setTimeout(resolve, config.redis.connectTimeoutMs + config.redis.commandTimeoutMs);
 });
 let server = null;
 Promise.race([settled, bound]).then(() => {
+  clearTimeout(boundTimer);
   server = app.listen(config.port, config.host, () => {
     const addr = server.address();
     logger.info(`authchaos node service listening on http://${addr.address}:${addr.port}`, {

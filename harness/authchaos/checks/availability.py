@@ -135,11 +135,14 @@ def _policy_violation(ctx: CheckContext, op: Op) -> str | None:
 
 def _past_window_unreachable(ctx: CheckContext, op: Op) -> bool:
     """``op`` was sent more than the degraded window (plus a second: the service starts counting at its first
-    failed command) into a fault that lets nothing reach Redis, and answered before the fault ended: an accept then
-    is neither a lookup nor allowed degraded, whether or not the answer says it is degraded."""
+    failed command) into a fault that lets nothing reach Redis (all connections: toxicity 1), and answered before
+    its stop was sent: an accept then is neither a lookup nor allowed degraded, degraded header or not."""
     window_ns = int((ctx.degraded_max_s + 1.0) * 1e9)
     return any(
-        w.kind in UNREACHABLE_KINDS and op.start_ns - w.start_ns > window_ns and op.end_ns <= w.end_ns
+        w.kind in UNREACHABLE_KINDS
+        and w.whole
+        and op.start_ns - w.start_ns > window_ns
+        and op.end_ns <= w.surely_until_ns
         for w in ctx.completed_windows
     )
 

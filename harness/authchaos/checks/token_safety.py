@@ -156,15 +156,23 @@ def first_exchanges(ops: list[Op]) -> dict[str, int]:
     return exchanged
 
 
+KILL_LANDS_NS = 100_000_000  # a request sent this soon after the kill was sent may still reach the old process
+
+
 def cut_by_a_crash(ctx: CheckContext, op: Op) -> bool:
-    """An earlier exchange of ``op``'s token got no answer because the service was killed under it: the dead
-    process may have rotated it, and its memory of the rotation died with it, so the retry is reuse to the next
-    one (README, "Known limits"). Unknown, not a false rejection; an exchange cut by a Redis fault is not this:
-    the process that saw it fail is alive and must complete the rotation on the retry."""
+    """An earlier exchange of ``op``'s token was in flight when the service was killed (sent before the kill
+    landed, unanswered): the dead process may have rotated it, and its memory of the rotation died with it, so
+    the retry is reuse to the next one (README, "Known limits"). Unknown, not a false rejection. An exchange
+    refused while the service was down never reached a process; one cut by a Redis fault has a process that saw
+    it fail and must complete the rotation on the retry: neither is excused."""
+    kills = [w.start_ns for w in ctx.completed_windows if w.target == "service"]
     return any(
-        o.token_id == op.token_id and o.op in REFRESHES and o.status is None and o.start_ns < op.start_ns
+        o.token_id == op.token_id
+        and o.op in REFRESHES
+        and o.status is None
+        and o.start_ns < op.start_ns
+        and any(o.start_ns <= k + KILL_LANDS_NS and o.end_ns >= k for k in kills)
         for o in ctx.ops
-        if ctx.service_down(o)
     )
 
 

@@ -15,7 +15,7 @@ import logging
 import random
 from typing import Annotated, ClassVar, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from authchaos.servers.toxic_spec import ToxicSpec
 
@@ -377,13 +377,17 @@ class ServiceKill(ServiceFault):
             on.service().restart()
 
 
+PAUSE_MAX_S = 1.0  # longer, and a frozen process cannot tell its own stall from a silent Redis
+
+
 class ServicePause(ServiceFault):
     """SIGSTOP every process of the service, SIGCONT when the fault ends (a stop-the-world pause: a frozen VM, a
     throttled container, a long GC). Redis stays healthy: its replies arrive in time and sit unread, so the
     commands the service had sent time out late by the service's own fault. It must take that for its own
     lateness (shed with 503 overloaded, or answer) and never for a Redis outage: no breaker opened, no degraded
     answer, no 503 store_unavailable. Keep it under a second: a process frozen longer than that cannot tell,
-    on waking, its own stall from a Redis that stopped answering (its last success is as old as either)."""
+    on waking, its own stall from a Redis that stopped answering (its last success is as old as either); the
+    scenario file is refused past PAUSE_MAX_S."""
 
     kind: Literal["service_pause"] = "service_pause"
     target: ClassVar[Target] = "stall"  # the service's own lateness: Redis is no less healthy for it
@@ -538,3 +542,13 @@ class FaultEvent(BaseModel):
     at_s: float = Field(0.0, ge=0, alias="at")
     for_s: float | None = Field(None, ge=0, alias="for")
     fault: Fault
+
+    @model_validator(mode="after")
+    def _pause_is_short(self) -> FaultEvent:
+        """A stall is the service's own lateness only while it is short: a process frozen for seconds cannot tell,
+        on waking, its stall from a Redis that stopped answering."""
+        if isinstance(self.fault, ServicePause) and (self.for_s is None or not 0 < self.for_s <= PAUSE_MAX_S):
+            raise ValueError(
+                f"service_pause needs `for:` between 0 and {PAUSE_MAX_S:g} s (a short stall, not an outage)"
+            )
+        return self

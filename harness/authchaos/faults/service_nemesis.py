@@ -54,9 +54,11 @@ class WithService:
     def rollback(self) -> list[str]:
         """Redis and its proxy first (a service restarted into a live fault would be judged on it), then a service
         still down is started again; a restart that fails is reported, never a reason to skip the rest."""
-        undone = self.inner.rollback()
-        if self._service is not None and self._service.alive():
-            self._service.resume()  # a pause still on when the run was cut short
+        try:
+            undone = self.inner.rollback()
+        finally:
+            if self._service is not None and self._service.alive():
+                self._service.resume()  # a pause still on when the run was cut short, whatever Redis's rollback did
         if self._service is not None and not self._service.alive():
             try:
                 self._service.restart()

@@ -25,7 +25,10 @@ def _plan(events: list[FaultEvent], result: TimelineResult) -> list[tuple[float,
     """One window per event, and the start/stop actions in time order (a stop before a start at the same time)."""
     actions: list[tuple[float, int, str, int]] = []
     for i, ev in enumerate(events):
-        result.windows.append(FaultWindow(ev.fault.describe(), ev.fault.kind, ev.fault.target, ev.at_s, ev.for_s))
+        whole = float(getattr(ev.fault, "toxicity", 1.0)) >= 1.0
+        result.windows.append(
+            FaultWindow(ev.fault.describe(), ev.fault.kind, ev.fault.target, ev.at_s, ev.for_s, whole=whole)
+        )
         actions.append((ev.at_s, 1, "start", i))
         if ev.for_s is not None:
             actions.append((ev.at_s + ev.for_s, 0, "stop", i))
@@ -58,6 +61,7 @@ async def _start(nemesis: Nemesis, event: FaultEvent, window: FaultWindow) -> bo
 async def _stop_all(nemesis: Nemesis, events: list[FaultEvent], started: set[int], result: TimelineResult) -> None:
     """Stop whatever is still running, then roll back from the servers' actual state; shielded from Ctrl-C."""
     for i in sorted(started, reverse=True):
+        result.windows[i].stop_sent_ns = time.monotonic_ns()
         try:
             await asyncio.shield(_call(nemesis, "stop", events[i].fault))
         except Exception as exc:  # rollback below still runs
@@ -87,6 +91,7 @@ async def run_timeline(nemesis: Nemesis, events: list[FaultEvent], t0_ns: int, r
                     started.add(i)
             elif i in started:
                 started.discard(i)
+                result.windows[i].stop_sent_ns = time.monotonic_ns()
                 try:
                     await _call(nemesis, "stop", events[i].fault)
                 except Exception as exc:  # a cleanup pass that failed, say: the run says so (verdict error)

@@ -28,6 +28,8 @@ class FaultWindow:
     end_ns: int | None = None
     skipped: str | None = None
     error: str | None = None
+    whole: bool = True  # every connection affected (toxicity 1); a partial fault lets some requests through
+    stop_sent_ns: int | None = None  # when the stop was sent: the fault may have ended any time after it
 
     @property
     def completed(self) -> bool:
@@ -37,7 +39,8 @@ class FaultWindow:
     def span(self) -> Span | None:
         if self.start_ns is None or self.end_ns is None:
             return None
-        return Span(self.name, self.kind, self.target, self.start_ns, self.end_ns)
+        stop_sent = self.end_ns if self.stop_sent_ns is None else self.stop_sent_ns
+        return Span(self.name, self.kind, self.target, self.start_ns, self.end_ns, self.whole, stop_sent)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class Span:
     # or maintenance (a cleanup)
     start_ns: int
     end_ns: int
+    whole: bool = True
+    stop_sent_ns: int | None = None  # None: end_ns (the fault surely lasted until then only as far as this)
+
+    @property
+    def surely_until_ns(self) -> int:
+        """The last moment the fault was certainly still on: its stop was sent then (end_ns is when it returned)."""
+        return self.end_ns if self.stop_sent_ns is None else self.stop_sent_ns
 
 
 @dataclass
