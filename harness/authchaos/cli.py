@@ -287,6 +287,12 @@ def _with_contract(scenarios: list[Scenario], contract: Path | None, target: str
     service, console = load_contract(contract), output()
     kept = []
     for s in scenarios:
+        if s.service.accounts and service.kind != "reference":
+            console.print(
+                f"[yellow]not applicable[/] {s.name}: it changes the service's users file, and the harness manages "
+                f"only the reference service's (service.accounts), not {service.name}'s"
+            )
+            continue
         missing = service.unmapped(s.service.requires)
         if missing:
             console.print(

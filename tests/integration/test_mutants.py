@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_prove_mutants_kills_every_catalogued_mutant_by_its_witness_on_the_first_trial(tmp_path: Path) -> None:
     """The merge-time proof: each mutant against the one scenario written for its class, once (the whole gate
     on three seeds is the nightly proof, `make nightly`). A kill that needs a second trial or another scenario
-    fails here: the witness is not deterministic. Bound 1800 s (47 mutants, about 20 s each)."""
+    fails here: the witness is not deterministic. Bound 1800 s (64 mutants, about 15 s each)."""
     out = authchaos(
         "prove", "--mutants", "--witness-only", "--trials", "1",
         report_dir=tmp_path / "r", env={"AUTHCHAOS_BUGS": ""}, timeout=1800,

@@ -484,6 +484,119 @@ def test_command_errors_with_nothing_refused_are_not_applicable() -> None:
     assert not result.applicable and "not applicable" in result.summary
 
 
+def test_saturated_with_a_slow_redis_a_shed_is_right_and_a_degraded_or_store_answer_is_not() -> None:
+    """slow_redis: Redis late but answering. Beyond capacity the service sheds; a degraded accept or a 503
+    store_unavailable in the window (or its recovery time) means it took its own saturation for an outage."""
+    h = H()
+    h.fault("slow_redis", 1, 4, target="slow")
+    for i in range(5):  # five in flight at once: the shed is beyond a capacity of four
+        h.op("me", 2 + i * 0.01, 200, client=i, dur=0.3)
+    h.op("me", 2.05, 503, client=5, error="overloaded", retry_after="1")
+    h.op("refresh", 3, 200, token_id="r1")
+    assert run("overload_is_not_an_outage", h.ctx(recovery_max_s=1)).passed
+    assert run("degradation_policy", h.ctx(recovery_max_s=1, shed_min_inflight=4)).passed
+    degraded = h.op("me", 3.5, 200, client=6, degraded=True)
+    unavailable = h.op("refresh", 4.5, 503, client=7, error="store_unavailable", retry_after="1")  # recovery time
+    h.op("me", 6, 200, client=8, degraded=True)  # long after: not this check's (degradation_policy's)
+    result = run("overload_is_not_an_outage", h.ctx(recovery_max_s=1))
+    assert not result.passed and set(result.evidence) == {degraded.id, unavailable.id}
+    policy = run("degradation_policy", h.ctx(recovery_max_s=1, shed_min_inflight=4))
+    assert not policy.passed and "degraded while Redis was healthy" in policy.summary
+
+
+def test_a_slow_redis_with_nothing_shed_or_no_slow_fault_is_not_applicable() -> None:
+    h = H()
+    h.op("me", 0.5, 503, error="overloaded", retry_after="1")  # shed, but Redis was not slow
+    assert not run("overload_is_not_an_outage", h.ctx()).applicable
+    h.fault("slow_redis", 1, 4, target="slow")
+    h.op("me", 2, 200, degraded=True)
+    result = run("overload_is_not_an_outage", h.ctx())
+    assert not result.applicable and "never saturated" in result.summary
+
+
+def test_a_session_used_past_its_absolute_lifetime_fails_however_often_it_rotated() -> None:
+    """A 7 s session (leeway 1 s) opened by a login answered at 1.01 s: rotations and accepts until 9.01 + slack
+    are fine, near the end either answer is, and an accept of its family later is a session outliving its bound."""
+    h = H()
+    h.op("login", 1, 200, new_family="f1")
+    for t in range(2, 8):
+        h.op("refresh", t, 200, family="f1", new_family="f1")
+    h.op("session_ending", 8.6, 200, family="f1", new_family="f1", probe="session_ending")  # in its leeway
+    h.op("session_ended", 9.6, 401, error="token_expired", family="f1", probe="session_ended")
+    ctx = h.ctx()
+    ctx.session_max_s, ctx.leeway_s = 7.0, 1.0
+    assert run("kinds_and_lifetimes", ctx).passed
+    late = h.op("session_ended", 9.7, 200, family="f1", probe="session_ended")
+    late_me = h.op("me", 9.8, 200, family="f1")
+    ctx = h.ctx()
+    ctx.session_max_s, ctx.leeway_s = 7.0, 1.0
+    result = run("kinds_and_lifetimes", ctx)
+    assert not result.passed and set(result.evidence) == {late.id, late_me.id}
+    assert "past its 7s absolute lifetime" in result.summary
+
+
+def _guesses(h: H, account: str, statuses: list[tuple[float, int]]) -> list[Op]:
+    return [h.op("guess_login", t, s, user=account, probe="guess") for t, s in statuses]
+
+
+def _throttle_ctx(h: H) -> CheckContext:
+    ctx = h.ctx()
+    ctx.login_budget, ctx.login_window_s = 3, 4.0
+    return ctx
+
+
+def test_guesses_past_the_budget_are_refused_inside_the_window_and_answered_after_it() -> None:
+    h = H()
+    _guesses(h, "nobody-1", [(1, 401), (1.1, 401), (1.2, 401), (1.3, 429), (2.3, 429), (5.6, 401)])
+    _guesses(h, "nobody-2", [(1, 401), (1.1, 429)])  # another limit refused it first: not this check's to judge
+    result = run("logins_throttled", _throttle_ctx(h))
+    assert result.passed and result.summary.startswith("1 accounts guessed past their budget")
+
+
+def test_a_password_checked_past_the_budget_or_a_window_that_never_ends_fails() -> None:
+    h = H()
+    checked = _guesses(h, "nobody-1", [(1, 401), (1.1, 401), (1.2, 401), (1.3, 401)])[-1]
+    forever = _guesses(h, "nobody-2", [(1, 401), (1.1, 401), (1.2, 401), (1.3, 429), (5.6, 429)])[-1]
+    _guesses(h, "nobody-3", [(1, 401), (1.1, 401), (1.2, 401), (4.9, 401)])  # the window may have ended: unjudged
+    result = run("logins_throttled", _throttle_ctx(h))
+    assert not result.passed and set(result.evidence) == {checked.id, forever.id}
+    assert "a password checked after 3 failures inside the window" in result.summary
+    assert "refused after the throttle's window had ended" in result.summary
+
+
+def test_the_throttle_check_is_not_applicable_without_guesses_a_spent_budget_or_a_throttle() -> None:
+    h = H()
+    assert not run("logins_throttled", _throttle_ctx(h)).applicable
+    _guesses(h, "nobody-1", [(1, 401), (1.1, 503)])  # judging stops at a 5xx
+    result = run("logins_throttled", _throttle_ctx(h))
+    assert not result.applicable and "no account's budget was spent" in result.summary
+    ctx = _throttle_ctx(h)
+    ctx.login_budget = 0
+    assert "throttle is off" in run("logins_throttled", ctx).summary
+
+
+def test_an_account_removed_disabled_or_demoted_is_refused_and_an_accept_after_the_change_fails() -> None:
+    h = H()
+    h.op("account_gone", 2, 401, error="token_revoked", probe="account_gone")
+    h.op("account_gone", 2.1, 401, error="invalid_credentials", probe="account_gone")
+    h.op("demoted", 2.2, 403, error="forbidden", probe="demoted")
+    h.op("demoted", 2.3, None, error="client_timeout", probe="demoted")  # no answer: not judged
+    result = run("accounts_follow_directory", h.ctx())
+    assert result.passed and result.summary.startswith("2 presentations of removed or disabled accounts and 1")
+    gone = h.op("account_gone", 3, 200, probe="account_gone")
+    still_admin = h.op("demoted", 3.1, 200, probe="demoted")
+    result = run("accounts_follow_directory", h.ctx())
+    assert not result.passed and set(result.evidence) == {gone.id, still_admin.id}
+    assert "account_gone 200" in result.summary and "demoted 200" in result.summary
+
+
+def test_accounts_follow_directory_is_not_applicable_without_directory_changes() -> None:
+    h = H()
+    h.op("me", 1, 200)
+    result = run("accounts_follow_directory", h.ctx())
+    assert not result.applicable and "service.accounts" in result.summary
+
+
 def test_an_outage_session_adopted_after_a_logout_all_is_a_revocation_lost() -> None:
     """A login answered during the outage (a fallback session, family f1), a logout-all of its user once Redis
     is back, then the set-aside session refreshes: only the revoked-before time could have stopped it."""

@@ -316,3 +316,148 @@ def test_held_session_sets_a_login_aside_and_refreshes_it_later_until_answered(m
     ]
     assert [protocol.peek(t)["family"] for t, _ in client.held] == ["h2"]
     assert protocol.peek(client.refresh_token)["tokenId"] == "r9"  # a held session stays a witness, never adopted
+
+
+def _scripted(refreshes: list[int], throttle_after: int = 0) -> Callable[[httpx.Request], httpx.Response]:
+    """Logins answer a new pair (an unknown account: 401 until ``throttle_after`` failures, then 429); refreshes
+    answer the statuses given, in order; /auth/me answers 200."""
+    failures: dict[str, int] = {}
+    n = [0]
+
+    def script(request: httpx.Request) -> httpx.Response:
+        n[0] += 1
+        if request.url.path == "/auth/login":
+            user = json.loads(request.content)["username"]
+            if user.startswith("nobody"):
+                failures[user] = failures.get(user, 0) + 1
+                if failures[user] > throttle_after:
+                    return json_response(429, {"error": "login_throttled", "message": "m"}, **{"Retry-After": "3"})
+                return json_response(401, {"error": "invalid_credentials", "message": "m"})
+            return json_response(200, pair(n[0], f"s{n[0]}"))
+        if request.url.path == "/auth/refresh":
+            status = refreshes.pop(0)
+            return json_response(
+                status, pair(n[0], "s") if status == 200 else {"error": "token_expired", "message": "m"}
+            )
+        return json_response(200, {"sub": "alice"})
+
+    return script
+
+
+def test_outlive_session_rotates_a_second_session_until_past_its_absolute_end_then_presents_its_pair(
+    monkeypatch: object,
+) -> None:
+    """A 4 s session (leeway 1 s): rotated every second while it surely lives, probed near its end (refused
+    here, which is right), and its newest pair presented 0.5 s after end + leeway, whatever the mix drew."""
+    clock = frozen_clock(monkeypatch)
+    history = History(0)
+
+    async def go() -> AuthClient:
+        script = _scripted([200, 200, 401, 200])
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
+            client = new_client(http, history, times=ServiceTimes(leeway_s=1.0, session_max_s=4.0))
+            await run_operation(client, "outlive_session")  # no session yet: the client's own login
+            await run_operation(client, "outlive_session")  # the second session's login, at 1000
+            for _ in range(3):  # 1001 and 1002: refreshes; 1003 (past 1002.8): near the end, refused
+                clock[0] += 1
+                await run_operation(client, "me")
+            clock[0] += 1  # 1004: nothing due until 1005.5
+            await run_operation(client, "me")
+            clock[0] += 1.5
+            await run_operation(client, "me")
+            return client
+
+    client = asyncio.run(go())
+    rows = [(o.op, o.status, o.probe) for o in history.ops]
+    assert rows == [
+        ("login", 200, None),
+        ("login", 200, None),
+        ("refresh", 200, None),
+        ("refresh", 200, None),
+        ("session_ending", 401, "session_ending"),
+        ("me", 200, None),
+        ("session_ended", 200, "session_ended"),  # the scripted service accepts it: a failed probe
+        ("session_ended", 200, "session_ended"),
+    ]
+    assert history.ops[4].outcome == "ok" and history.ops[6].outcome == "fail"
+    assert client.outliving is None
+
+
+def test_guess_password_spends_the_budget_then_guesses_inside_the_window_and_past_it(monkeypatch: object) -> None:
+    """Budget 2, window 3 s: two 401s and a 429 at once, more 1 s and 2 s later (3 s would be too near the window's
+    end) and one 0.5 s past the window, each sent when due whatever the mix drew; every row a probe of one unknown
+    account of this client's own."""
+    clock = frozen_clock(monkeypatch)
+    history = History(0)
+
+    async def go() -> AuthClient:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(_scripted([], 2)), base_url="http://sut") as http:
+            client = new_client(http, history, times=ServiceTimes(login_budget=2, login_window_s=3.0))
+            await run_operation(client, "guess_password")
+            clock[0] += 1
+            await run_operation(client, "login")  # the guess due at +1 s goes first
+            clock[0] += 2.6
+            await run_operation(client, "login")  # the one due at +2 s, late
+            await run_operation(client, "login")  # and the one past the window (3.5 s)
+            await run_operation(client, "login")
+            return client
+
+    client = asyncio.run(go())
+    rows = [(o.op, o.status) for o in history.ops]
+    assert rows == [("guess_login", 401), ("guess_login", 401)] + [("guess_login", 429)] * 3 + [
+        ("guess_login", 429),  # the scripted service never ends its window: logins_throttled judges that
+        ("login", 200),
+    ]
+    guesses = [o for o in history.ops if o.op == "guess_login"]
+    assert len({o.user for o in guesses}) == 1 and all(o.probe == "guess" for o in guesses)
+    assert str(guesses[0].user).startswith("nobody-1-") and client.later_guesses == []
+
+
+def test_retire_account_changes_the_directory_then_presents_what_it_ended(monkeypatch: object) -> None:
+    """A member and a staff account of this client log in and are used, the users file is rewritten (the member
+    removed or disabled, the staff demoted), and after two reload intervals + 0.5 s everything the change ended is
+    presented, whatever the mix drew. A client whose accounts are used up calls /auth/me instead."""
+    from authchaos.workload.account_directory import AccountDirectory
+
+    clock = frozen_clock(monkeypatch)
+    history = History(0)
+    directory = AccountDirectory.create(load_contract(), clients=2, per_client=1)
+    try:
+
+        async def go() -> None:
+            async with httpx.AsyncClient(
+                transport=httpx.MockTransport(_scripted([401, 200])), base_url="http://sut"
+            ) as http:
+                client = new_client(http, history, accounts=directory, times=ServiceTimes(users_reload_s=0.2))
+                await run_operation(client, "retire_account")
+                clock[0] += 0.85
+                await run_operation(client, "me")  # not yet due (0.9 s)
+                clock[0] += 0.1
+                await run_operation(client, "me")  # due: presented first
+                await run_operation(client, "retire_account")  # no accounts left: /auth/me
+
+        asyncio.run(go())
+        entries = {e["username"]: e for e in json.loads(directory.path.read_text())}
+    finally:
+        directory.remove_file()
+    rows = [(o.op, o.probe) for o in history.ops]
+    assert rows == [
+        ("login", None),
+        ("login", None),
+        ("me", None),
+        ("staff_blacklist", None),
+        ("login", None),  # the /auth/me drawn at 0.85 s: no session of its own yet, so a login
+        ("account_gone", "account_gone"),
+        ("account_gone", "account_gone"),
+        ("account_gone", "account_gone"),
+        ("demoted", "demoted"),
+        ("demoted", "demoted"),
+        ("refresh", None),
+        ("demoted", "demoted"),
+        ("me", None),
+    ]
+    assert [o.user for o in history.ops[:2]] == ["member-1-0", "staff-1-0"]
+    assert entries["staff-1-0"]["roles"] == ["user"] and "member-0-0" in entries
+    assert "member-1-0" not in entries or entries["member-1-0"]["disabled"] is True
+    assert entries["alice"]["roles"] == ["user"] and entries["admin"]["roles"] == ["admin"]
+    assert not directory.path.parent.exists()

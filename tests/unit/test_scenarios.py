@@ -44,6 +44,10 @@ def test_every_shipped_scenario_loads_and_has_a_gate_suite() -> None:
             "name: x\nfaults: [{at: 1, for: 1, fault: {kind: latency, msec: 200}}]\n",
             "faults[0].fault.msec: unknown key 'msec': did you mean 'ms'? (and 1 more)",
         ),
+        (  # slower than this may be past a service's command timeout: an outage, not a slow Redis
+            "name: x\nfaults: [{at: 1, for: 1, fault: {kind: slow_redis, ms: 900}}]\n",
+            "faults[0].fault.ms: Input should be less than or equal to 500",
+        ),
         ("name: Bad Name\n", "name: String should match pattern"),
         ("- just\n- a list\n", "a scenario must be a mapping"),
         ("name: x\n  bad: indentation\n", "is not valid YAML"),

@@ -5,13 +5,21 @@ Importing this package registers every checker (see ``registry``), before anythi
 
 from __future__ import annotations
 
-from authchaos.checks import availability, conformance, experiment_checks, latency, replication, token_safety
+from authchaos.checks import (
+    accounts,
+    availability,
+    conformance,
+    experiment_checks,
+    latency,
+    replication,
+    token_safety,
+)
 from authchaos.checks.check_names import check_names
 from authchaos.checks.context import CheckContext, CheckResult, EffectiveSettings
 from authchaos.checks.judge import judge, run_checks
 from authchaos.checks.registry import CHECKERS, Checker, checker
 
-REGISTERED = (availability, conformance, experiment_checks, latency, replication, token_safety)
+REGISTERED = (accounts, availability, conformance, experiment_checks, latency, replication, token_safety)
 
 __all__ = [
     "CHECKERS",

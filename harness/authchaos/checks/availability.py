@@ -8,6 +8,7 @@ from collections.abc import Callable
 from authchaos.checks.context import MAX_EVIDENCE, CheckContext, CheckResult
 from authchaos.checks.registry import checker
 from authchaos.record.history import Op
+from authchaos.record.protocol import SHED_ERROR
 from authchaos.record.windows import UNREACHABLE_KINDS
 
 RECOVERY_STREAK = 10
@@ -212,6 +213,44 @@ def command_errors_fail_closed(ctx: CheckContext) -> CheckResult:
         "others answered from Redis, none degraded",
         "{n} degraded answers while Redis answered, refusing a command: an error reply was taken for an outage",
         refused=len(refused),
+    )
+
+
+@checker()
+def overload_is_not_an_outage(ctx: CheckContext) -> CheckResult:
+    """Redis slow but answering (a ``slow_redis`` fault) while the service is saturated: beyond its capacity it
+    sheds (503 overloaded, Retry-After) and keeps serving the rest from Redis. A degraded answer or a 503
+    store_unavailable then, or in the recovery time after, means it took its own lateness (or its shedding) for
+    a dead Redis: opened its breaker, entered degraded mode. It judges only runs where something was shed while
+    Redis was slow: a service never saturated says nothing about how it sheds."""
+    spans = [w for w in ctx.completed_windows if w.target == "slow"]
+    if not spans:
+        return CheckResult(
+            "overload_is_not_an_outage", True, "not applicable: no slow_redis fault ran", applicable=False
+        )
+    grace_ns = int(ctx.expect.recovery_max_s * 1e9)
+
+    def near(op: Op) -> bool:
+        return any(w.start_ns <= op.end_ns and op.start_ns <= w.end_ns + grace_ns for w in spans)
+
+    shed = [op for op in ctx.ops if op.shed and any(w.start_ns <= op.start_ns <= w.end_ns for w in spans)]
+    if not shed:
+        why = "nothing was shed while Redis was slow: the service was never saturated"
+        return CheckResult("overload_is_not_an_outage", True, f"not applicable: {why}", applicable=False)
+    outage_answers = [
+        op
+        for op in ctx.ops
+        if op.probe is None and near(op) and (op.degraded or (op.status == 503 and op.error != SHED_ERROR))
+    ]
+    served = sum(op.status is not None and op.status < 500 and not op.degraded for op in ctx.ops if near(op))
+    return CheckResult.from_violations(
+        "overload_is_not_an_outage",
+        outage_answers,
+        f"{len(shed)} requests shed (503 overloaded) while Redis was slow; {served} others answered from Redis, "
+        "none degraded",
+        "{n} degraded or store_unavailable answers while Redis was slow but answering: the service took its own "
+        "saturation for an outage",
+        shed=len(shed),
     )
 
 

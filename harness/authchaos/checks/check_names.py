@@ -7,10 +7,10 @@ expectation: keeping the names apart from the typed registry keeps that circle o
 from __future__ import annotations
 
 # Report order: the experiment as a whole, whether the service spoke its contract, availability, token safety,
-# replication losses, latency.
+# accounts, replication losses, latency.
 MODULES = tuple(
     f"authchaos.checks.{m}"
-    for m in ("experiment_checks", "conformance", "availability", "token_safety", "replication", "latency")
+    for m in ("experiment_checks", "conformance", "availability", "token_safety", "accounts", "replication", "latency")
 )
 _REGISTERED: list[tuple[str, str, bool]] = []  # (name, module, also judges load runs), in registration order
 

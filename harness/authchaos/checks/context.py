@@ -24,8 +24,12 @@ class EffectiveSettings:
     degraded_max_s: float = 30.0
     access_ttl_s: float = 900.0
     refresh_ttl_s: float = 604_800.0
+    session_max_s: float = 2_592_000.0  # a session's absolute lifetime from its login, however often it rotates
     leeway_s: float = 5.0  # clock-skew leeway: a token is accepted up to exp + leeway
     shed_lag_s: float = 0.1  # the service sheds when its event loop is this late (sustained)
+    login_budget: int = 5  # failed logins of one account from one address before the throttle refuses (0: off)
+    login_window_s: float = 900.0  # the throttle's fixed window, from the first failure
+    users_reload_s: float = 1.0  # how often each process re-reads its users file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EffectiveSettings:
@@ -34,8 +38,12 @@ class EffectiveSettings:
             degraded_max_s=float(env.get("AUTHCHAOS_DEGRADED_MAX_S", 30)),
             access_ttl_s=float(env.get("AUTHCHAOS_ACCESS_TTL_S", 900)),
             refresh_ttl_s=float(env.get("AUTHCHAOS_REFRESH_TTL_S", 604_800)),
+            session_max_s=float(env.get("AUTHCHAOS_SESSION_MAX_S", 2_592_000)),
             leeway_s=float(env.get("AUTHCHAOS_LEEWAY_S", 5)),
             shed_lag_s=float(env.get("AUTHCHAOS_SHED_LAG_S", 0.1)),
+            login_budget=int(env.get("AUTHCHAOS_LOGIN_MAX_FAILURES_PER_CLIENT", 5)),
+            login_window_s=float(env.get("AUTHCHAOS_LOGIN_CLIENT_WINDOW_S", 900)),
+            users_reload_s=float(env.get("AUTHCHAOS_USERS_RELOAD_S", 1)),
         )
 
 
@@ -69,6 +77,10 @@ class CheckContext:
     min_ops: int = 0  # fewer recorded operations than this (the workload's clients) is too little to judge
     access_ttl_s: float = 900.0  # the lifetimes the service is configured to issue
     refresh_ttl_s: float = 604_800.0
+    session_max_s: float = 2_592_000.0
+    leeway_s: float = 5.0
+    login_budget: int = 5
+    login_window_s: float = 900.0
     shed_lag_s: float = 0.1  # a loop this late justifies a shed (the service's own rule, AUTHCHAOS_SHED_LAG_S)
 
     @property

@@ -70,6 +70,10 @@ def judge(
         min_ops=min_ops,
         access_ttl_s=settings.access_ttl_s,
         refresh_ttl_s=settings.refresh_ttl_s,
+        session_max_s=settings.session_max_s,
+        leeway_s=settings.leeway_s,
+        login_budget=settings.login_budget,
+        login_window_s=settings.login_window_s,
         shed_lag_s=settings.shed_lag_s,
     )
     results = run_checks(ctx, names if names is not None else expect.checks, declared)

@@ -19,7 +19,8 @@ from authchaos.record.windows import NOT_AN_OUTAGE, Span
 FIRST_PRESENTATIONS = ("refresh", "held_refresh", "owner_refresh", "idle_refresh")
 # Presentations of a token the client legitimately holds: a 401 to one of them needs a reason.
 LEGITIMATE = ("refresh", "me", "logout", "legacy_refresh", "held_refresh", "owner_refresh", "idle_refresh")
-MUST_REJECT = ("access_at_refresh", "refresh_at_me", "expired")
+MUST_REJECT = ("access_at_refresh", "refresh_at_me", "expired", "session_ended")
+LOGINS = ("login", "oauth_login")
 
 
 def _accepted_revoked(ctx: CheckContext) -> list[tuple[Op, int]]:
@@ -218,10 +219,26 @@ def _overlived(ctx: CheckContext, op: Op) -> str | None:
     return None
 
 
+SESSION_END_SLACK_NS = 500_000_000  # past a session's end + leeway by this much, nothing of it may be accepted
+
+
+def _past_session_end(ctx: CheckContext) -> list[Op]:
+    """Accepts of a session's tokens sent after its absolute end (``AUTHCHAOS_SESSION_MAX_S`` from the login that
+    opened it, however often it rotated) + leeway: the session began when its login was answered at the latest."""
+    began = {op.new_family: op.end_ns for op in ctx.ops if op.op in LOGINS and op.status == 200 and op.new_family}
+    lasts_ns = int((ctx.session_max_s + ctx.leeway_s) * 1e9) + SESSION_END_SLACK_NS
+    return [
+        op
+        for op in ctx.ops
+        if op.status == 200 and op.op not in LOGINS and op.family in began and op.start_ns > began[op.family] + lasts_ns
+    ]
+
+
 @checker()
 def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
     """An access token is never a refresh token, a refresh token never an access token, an expired token never
-    anything (in degraded mode too), and no token is issued for longer than its configured lifetime."""
+    anything (in degraded mode too), no token is issued for longer than its configured lifetime, and no session
+    is used past its absolute lifetime, however often it rotated."""
     probes = [op for op in ctx.ops if op.probe in MUST_REJECT]
     issued = [op for op in ctx.ops if op.access_ttl_s is not None or op.refresh_ttl_s is not None]
     if not probes and not issued:
@@ -232,9 +249,12 @@ def kinds_and_lifetimes(ctx: CheckContext) -> CheckResult:
     reasons = sorted({str(op.probe) for op in bad})
     long_lived = [(op, why) for op in issued if (why := _overlived(ctx, op)) is not None]
     reasons += sorted({why for _, why in long_lived})
+    outlived = [op for op in _past_session_end(ctx) if op not in bad]
+    if outlived:
+        reasons.append(f"a session used past its {ctx.session_max_s:g}s absolute lifetime")
     return CheckResult.from_violations(
         "kinds_and_lifetimes",
-        bad + [op for op, _ in long_lived],
+        bad + [op for op, _ in long_lived] + outlived,
         f"all {len(probes)} cross-kind and expired tokens were rejected; {len(issued)} pairs within their lifetimes",
         "{n} token kind or lifetime violations (" + "; ".join(reasons[:4]) + ")",
     )

@@ -21,7 +21,7 @@ from authchaos.servers.toxic_spec import ToxicSpec
 
 log = logging.getLogger("authchaos.nemesis")
 
-Target = Literal["network", "process", "replicated", "service", "stall", "command", "maintenance"]
+Target = Literal["network", "slow", "process", "replicated", "service", "stall", "command", "maintenance"]
 # What the embedded backend can do below its fakeredis client (see harness/faults/embedded.py).
 Emulation = Literal["delay", "stall", "reset", "disconnect", "wipe", "restart", "refuse"]
 
@@ -155,6 +155,20 @@ class Latency(_NetworkFault):
 
     def delay_s(self, rng: random.Random) -> float:
         return max(0.0, (self.ms + rng.uniform(-self.jitter_ms, self.jitter_ms)) / 1000)
+
+
+SLOW_MAX_MS = 500  # slower than this, and a service's command timeout may well be shorter: then it is an outage
+
+
+class SlowRedis(Latency):
+    """Redis slower but still answering within the service's command timeout (the scenario sets one well above
+    ``ms``): a slow dependency, not an outage. The checks count Redis as healthy meanwhile (target ``slow``):
+    requests get slower, and a service saturated by them must shed (503 overloaded) rather than take its own
+    lateness for a dead Redis: no breaker opened, no degraded answer, no 503 store_unavailable."""
+
+    kind: Literal["slow_redis"] = "slow_redis"  # type: ignore[assignment]
+    target: ClassVar[Target] = "slow"
+    ms: int = Field(ge=1, le=SLOW_MAX_MS)
 
 
 class Timeout(_NetworkFault):
@@ -500,6 +514,7 @@ class SlotMigration(_ReplicatedFault):
 
 Fault = Annotated[
     Latency
+    | SlowRedis
     | Timeout
     | Blackhole
     | DropRequests

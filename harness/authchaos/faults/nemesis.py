@@ -73,7 +73,9 @@ class RealNemesis:
     def supports(self, fault: Fault) -> bool:
         if fault.target == "replicated":  # without a topology, starting it says why it is skipped
             return self._replicated is None or fault.supported_on(self._replicated.kind)
-        return fault.target == "network" or (fault.target in ("process", "command") and self.redis is not None)
+        return fault.target in ("network", "slow") or (
+            fault.target in ("process", "command") and self.redis is not None
+        )
 
     def start(self, fault: Fault) -> None:
         log.info("fault start: %s", fault.describe())

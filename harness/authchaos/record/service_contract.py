@@ -35,6 +35,7 @@ CANONICAL_ERRORS = (
     "payload_too_large",
     "invalid_grant",
     "bad_request",
+    "login_throttled",
 )
 # What an operation's arguments are: credentials, tokens, flags. A place says where each goes.
 ARGUMENTS = ("username", "password", "access", "refresh", "tokens", "code")

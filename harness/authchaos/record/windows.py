@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LOSSY_KINDS: tuple[str, ...] = ("kill", "restart", "flush")  # may lose writes acknowledged since the last fsync
-# Targets of faults during which Redis still answers: Redis refusing a command, the service's own maintenance.
-NOT_AN_OUTAGE: tuple[str, ...] = ("command", "maintenance", "stall")
+# Targets of faults during which Redis still answers: Redis refusing a command or answering late (within the command
+# timeout), the service's own maintenance or stall.
+NOT_AN_OUTAGE: tuple[str, ...] = ("command", "slow", "maintenance", "stall")
 # Kinds during which nothing the service sends reaches Redis or comes back: an answer that needs Redis is impossible
 UNREACHABLE_KINDS: tuple[str, ...] = ("blackhole", "down", "kill", "drop_requests")
 
@@ -49,8 +50,9 @@ class Span:
 
     name: str
     kind: str
-    target: str  # network, process, replicated, service, stall (the service paused), command (Redis refusing)
-    # or maintenance (a cleanup)
+    # network, slow (Redis late, not down), process, replicated, service, stall (the service paused), command
+    # (Redis refusing) or maintenance (a cleanup)
+    target: str
     start_ns: int
     end_ns: int
     whole: bool = True

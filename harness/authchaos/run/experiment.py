@@ -23,7 +23,7 @@ from authchaos.run.infrastructure import Backend
 from authchaos.run.lifecycle import RunLifecycle, ServicePlan
 from authchaos.run.results import ScenarioResult
 from authchaos.scenario.schema import Scenario
-from authchaos.workload.client import ServiceTimes
+from authchaos.workload.client import ServiceSide, ServiceTimes
 from authchaos.workload.generator import WorkloadStatus, run_workload
 from authchaos.workload.legacy_corpus import CorpusResult, build_corpus, replay_corpus
 from authchaos.workload.probes import check_steady_state
@@ -65,6 +65,7 @@ def plan_for(scenario: Scenario, code_dir: Path | None = None) -> ServicePlan:
         code_dir=code_dir,
         topology=spec.redis.topology,
         contract=contract_of(scenario),
+        accounts=(scenario.workload.clients, spec.accounts),
     )
 
 
@@ -201,12 +202,23 @@ async def _workload_under_faults(
             run.url,
             history,
             seed=seed,
-            keys=run.keys,
+            service=ServiceSide(
+                run.contract,
+                run.keys,
+                ServiceTimes(
+                    settings.reuse_grace_s,
+                    settings.leeway_s,
+                    settings.access_ttl_s,
+                    settings.session_max_s,
+                    settings.login_budget,
+                    settings.login_window_s,
+                    settings.users_reload_s,
+                ),
+                run.directory,
+            ),
             abort_after_s=scenario.abort_after_s,
             status=status,
             on_op=tick,
-            contract=run.contract,
-            times=ServiceTimes(settings.reuse_grace_s, settings.leeway_s, settings.access_ttl_s),
         )
     finally:
         await run.stop_faults()

@@ -28,6 +28,7 @@ from authchaos.sut.bug_switches import parse_bugs
 from authchaos.sut.command_service import CommandService
 from authchaos.sut.reference_service import RunningService, start_service, token_keys
 from authchaos.topology.topology_kinds import TopologyKind
+from authchaos.workload.account_directory import AccountDirectory
 
 # Fast failure detection for the harness; a scenario's service.env overrides any of these.
 HARNESS_DEFAULTS = {
@@ -49,6 +50,7 @@ class ServicePlan:
     code_dir: Path | None = None  # run this reference_impl instead (mutation testing)
     topology: TopologyKind = "single"
     contract: ServiceContract = field(default_factory=load_contract)  # the reference service's by default
+    accounts: tuple[int, int] = (0, 0)  # (clients, accounts per client) of a users file the harness manages
 
     @classmethod
     def build(
@@ -62,12 +64,17 @@ class ServicePlan:
         code_dir: Path | None = None,
         topology: TopologyKind = "single",
         contract: ServiceContract | None = None,
+        accounts: tuple[int, int] = (0, 0),
     ) -> ServicePlan:
         """Harness defaults < the caller's env < bug switches (the caller's and ``AUTHCHAOS_BUGS``)."""
         contract = contract or load_contract()
         merged = {**HARNESS_DEFAULTS, **env}
         merged["AUTHCHAOS_BUGS"] = ",".join(sorted(set(bugs) | _switches_from_env(contract)))
-        return cls(merged, workers, aof, tls, code_dir, topology, contract)
+        if accounts[1] and contract.kind != "reference":
+            raise ValueError(
+                f"service.accounts: the harness manages only the reference service's users file, not {contract.name}'s"
+            )
+        return cls(merged, workers, aof, tls, code_dir, topology, contract, accounts)
 
     @property
     def settings(self) -> EffectiveSettings:
@@ -117,6 +124,7 @@ class RunLifecycle:
         self.keys: TokenKeys | None = TokenKeys.from_env(os.environ) if target else None
         self.secrets: dict[str, str] = {}
         self.service: RunningService | None = None
+        self.directory: AccountDirectory | None = None  # the users file, when the plan says the harness manages it
         self._faults: asyncio.Task[None] | None = None
 
     @property
@@ -142,6 +150,10 @@ class RunLifecycle:
     def _start_service(self) -> None:
         self.secrets = new_secrets()
         env = {**self.plan.env, **self.secrets, **self.infra.service_env}
+        clients, per_client = self.plan.accounts
+        if per_client:
+            self.directory = AccountDirectory.create(self.contract, clients, per_client)
+            env.update(self.directory.env())
         self.keys = token_keys(env)
         if self.contract.kind == "command":
             if self.backend != "real":
@@ -165,6 +177,9 @@ class RunLifecycle:
         if self.service is not None:
             self.service.stop()
             self.service = None
+        if self.directory is not None:
+            self.directory.remove_file()
+            self.directory = None
         if self._own_infra:
             extra = self.infra.rollback()
             self.timeline.rollback.extend(x for x in extra if x not in self.timeline.rollback)

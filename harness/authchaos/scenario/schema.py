@@ -44,6 +44,13 @@ class ServiceSpec(StrictModel):
     contract: str | None = Field(
         None, description="the service's contract file (relative to this file); none: the reference service"
     )
+    accounts: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="the harness writes the reference service's users file (AUTHCHAOS_USERS): the contract's users "
+        "plus, per client, this many members and staff (admins) that retire_account removes, disables and demotes",
+    )
     requires: list[str] = Field(
         default_factory=list,
         description="env settings the witness depends on: a service whose contract maps none of them is not "

@@ -23,6 +23,7 @@ from authchaos.record.exchange import build_request, reading
 from authchaos.record.history import History, Op
 from authchaos.record.service_contract import ServiceContract
 from authchaos.record.token_keys import TokenKeys
+from authchaos.workload.account_directory import Account, AccountDirectory
 
 ROTATED_KEPT = 3  # the immediate predecessor and two older ones
 REVOKED_KEPT = 50  # revoked tokens a client remembers, to present again later
@@ -52,9 +53,56 @@ class ServiceTimes:
     reuse_grace_s: float = 0.0
     leeway_s: float = 5.0
     access_ttl_s: float = 900.0
+    session_max_s: float = 2_592_000.0  # a session's absolute lifetime, however often it rotates
+    login_budget: int = 5  # failed logins of one account from one address before the throttle refuses (0: off)
+    login_window_s: float = 900.0  # the throttle's fixed window, from the first failure
+    users_reload_s: float = 1.0  # how often each service process re-reads its users file
+
+
+@dataclass
+class Outliving:
+    """A session rotated past its absolute end (``outlive_session``): its newest pair, when it is surely over
+    (monotonic), and when to rotate it next."""
+
+    refresh: str
+    access: str | None
+    over_at: float
+    next_rotation: float
+    last_rotation: float = 0.0  # no rotation after this: from here on the session may be over
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """Accounts changed in the directory (``retire_account``) and what they held before, to present once every
+    process has the new file (``due``, monotonic): the member removed or disabled, the staff demoted."""
+
+    due: float
+    member: Account
+    member_pair: tuple[str | None, str | None]
+    staff: Account
+    staff_pair: tuple[str | None, str | None]
+
+
+@dataclass(frozen=True, order=True)
+class LaterGuess:
+    """A wrong password for ``account`` to send at ``due`` (monotonic): inside the throttle's window or past it."""
+
+    due: float
+    account: str
 
 
 DEFAULT_TIMES = ServiceTimes()
+
+
+@dataclass(frozen=True)
+class ServiceSide:
+    """What the clients know of the service they drive: its contract, its keys (None: black box), its timing
+    settings, and its users file when the harness manages it."""
+
+    contract: ServiceContract
+    keys: TokenKeys | None = None
+    times: ServiceTimes = DEFAULT_TIMES
+    accounts: AccountDirectory | None = None
 
 
 class AuthClient:
@@ -69,11 +117,16 @@ class AuthClient:
         batch_sizes: list[int],
         contract: ServiceContract,
         times: ServiceTimes = DEFAULT_TIMES,
+        accounts: AccountDirectory | None = None,
     ) -> None:
         self.cid = cid
         self.reuse_grace_s = times.reuse_grace_s  # the service's grace window: ``late_replay`` presents just past it
         self.leeway_s = times.leeway_s  # the service's clock-skew leeway: a token lives until exp + leeway
         self.access_ttl_s = times.access_ttl_s  # tokens this client mints live no longer than the service's
+        self.session_max_s = times.session_max_s  # ``outlive_session`` rotates a session past this
+        self.login_budget, self.login_window_s = times.login_budget, times.login_window_s  # ``guess_password``
+        self.users_reload_s = times.users_reload_s  # ``retire_account`` waits for every process to reload
+        self.accounts = accounts  # the users file the harness manages, if it does
         self.http = http
         self.history = history
         self.rng = rng
@@ -100,6 +153,9 @@ class AuthClient:
         self.wait_until = 0.0
         self.due: list[Due] = []  # presentations at a token's boundary, sent when due whatever the mix draws
         self.missed_due = 0  # those whose moment passed before the client could send them
+        self.outliving: Outliving | None = None  # a session rotated until past its absolute end
+        self.later_guesses: list[LaterGuess] = []  # ``guess_password``'s guesses still to send
+        self.retired: list[Retirement] = []  # ``retire_account``'s changes whose effect is still to present
 
     async def send(self, name: str, operation: str, *, token: str | None = None, **args: Any) -> tuple[Op, Any]:
         """One contract operation (``login``, ``refresh``, ...) with its arguments, recorded as the history row

@@ -12,8 +12,7 @@ import httpx
 
 from authchaos.record.history import History
 from authchaos.record.service_contract import ServiceContract
-from authchaos.record.token_keys import TokenKeys
-from authchaos.workload.client import DEFAULT_TIMES, AuthClient, ServiceTimes
+from authchaos.workload.client import AuthClient, ServiceSide
 from authchaos.workload.operations import OPERATIONS, missing_for, run_operation
 from authchaos.workload.workload_spec import Workload
 
@@ -34,16 +33,14 @@ async def run_workload(
     history: History,
     *,
     seed: int,
-    keys: TokenKeys | None,
+    service: ServiceSide,
     abort_after_s: float,
     status: WorkloadStatus,
     on_op: Callable[[], None] | None = None,
-    contract: ServiceContract,
-    times: ServiceTimes = DEFAULT_TIMES,
 ) -> None:
     """Run until ``duration_s`` (or ``operations``) is reached, or the service stays unreachable. Operations
     that need what the contract does not declare are skipped, by name (``status.skipped``)."""
-    status.skipped = skipped_operations(workload, contract)
+    status.skipped = skipped_operations(workload, service.contract, directory=service.accounts is not None)
     names = [n for n in workload.mix if n in OPERATIONS and n not in status.skipped]
     if not names:
         status.aborted = "the contract declares none of the operations of this workload's mix"
@@ -62,10 +59,11 @@ async def run_workload(
                 http,
                 history,
                 rng,
-                keys=keys,
+                keys=service.keys,
                 batch_sizes=workload.batch_sizes,
-                contract=contract,
-                times=times,
+                contract=service.contract,
+                times=service.times,
+                accounts=service.accounts,
             )
             next_at = time.monotonic() + rng.uniform(0, pace_s or workload.think_time_ms / 1000)
             while status.aborted is None:
@@ -91,14 +89,18 @@ async def run_workload(
         await asyncio.gather(*(one_client(i) for i in range(workload.clients)))
 
 
-def skipped_operations(workload: Workload, contract: ServiceContract) -> dict[str, list[str]]:
-    """Each operation of the mix the service cannot serve, with what its contract lacks."""
+def skipped_operations(
+    workload: Workload, contract: ServiceContract, *, directory: bool = False
+) -> dict[str, list[str]]:
+    """Each operation of the mix the service cannot serve, with what its contract (or the run) lacks."""
     declared = contract.declared()
     out = {}
     for name in workload.mix:
         lacking = missing_for(name, declared)
         if "blacklist" in OPERATIONS[name].uses and contract.users.admin is None:
             lacking.append("an admin user")
+        if OPERATIONS[name].directory and not directory:
+            lacking.append("a users file the harness manages (service.accounts)")
         if lacking:
             out[name] = lacking
     return out

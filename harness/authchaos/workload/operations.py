@@ -17,7 +17,8 @@ from typing import Any
 from authchaos.record import protocol
 from authchaos.record.history import Op
 from authchaos.record.token_keys import Kind, mint, sign
-from authchaos.workload.client import AuthClient
+from authchaos.workload.account_directory import Account
+from authchaos.workload.client import AuthClient, LaterGuess, Outliving, Retirement
 
 OperationFn = Callable[[AuthClient], Awaitable[None]]
 LEGACY_REFRESH_TTL_S = 604_800  # the pre-fix service's refresh lifetime
@@ -36,6 +37,15 @@ LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
 BATCH_TOKEN_TTL_S = 600
 FAMILY_HELD = 2  # access tokens revoked only through their family, kept by a client to present again
+OUTLIVE_WITHIN_S = 20.0  # an absolute session lifetime longer than this is out of a run's reach
+OUTLIVE_EVERY_S = 1.0  # an outliving session rotates this often (well inside any idle lifetime a scenario sets)
+OUTLIVE_LAST_S = 1.2  # its last rotation comes at least this long before its end (auth_time has whole seconds)
+PAST_END_S = 0.5  # the outlived pair is presented this long after the session's end + leeway
+GUESS_WITHIN_S = 10.0  # a throttle window longer than this is out of a run's reach: guesses stop at the budget
+GUESS_AGAIN_S = (1.0, 2.0, 3.0)  # more wrong guesses this long after the budget was spent (inside the window)
+PAST_WINDOW_S = 0.5  # and one this long after the window ended (counted from the first failure's answer)
+GUESSES_KEPT = 12  # guesses a client holds to send later
+RELOADED_AFTER_S = 0.5  # a directory change is presented this long after two reload intervals (every process has it)
 
 
 @dataclass(frozen=True)
@@ -44,14 +54,17 @@ class Operation:
     fn: OperationFn
     needs_session: bool  # without a session the client logs in instead
     uses: tuple[str, ...]  # the contract operations it calls: absent ones make it skipped, by name
+    directory: bool = False  # it changes the service's users file: skipped, by name, where the harness has none
 
 
 OPERATIONS: dict[str, Operation] = {}
 
 
-def operation(*, uses: tuple[str, ...], needs_session: bool = True) -> Callable[[OperationFn], OperationFn]:
+def operation(
+    *, uses: tuple[str, ...], needs_session: bool = True, directory: bool = False
+) -> Callable[[OperationFn], OperationFn]:
     def register(fn: OperationFn) -> OperationFn:
-        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session, uses)
+        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session, uses, directory)
         return fn
 
     return register
@@ -628,6 +641,182 @@ async def rotate_and_rest(c: AuthClient) -> None:
     c.forget_session()
 
 
+@operation(uses=("login", "refresh", "me"))
+async def outlive_session(c: AuthClient) -> None:
+    """Open a second session and rotate it every second until its absolute lifetime (``AUTHCHAOS_SESSION_MAX_S``,
+    counted from the login however often it rotates) has passed: every rotation renews the idle lifetime, so only
+    the absolute bound can end it. Rotations while the session surely lives are ordinary refreshes; those near its
+    end (it may be over, or in its leeway) are probes ``session_ending``, either answer fine; once it is surely
+    over, its newest refresh and access tokens are presented (probes ``session_ended``, to be refused). A service
+    counting the lifetime from the last rotation (or not at all) keeps rotating it. A lifetime beyond a run's
+    reach (``OUTLIVE_WITHIN_S``), or a session already outliving: an ordinary refresh."""
+    if c.outliving is not None or c.session_max_s > OUTLIVE_WITHIN_S:
+        await refresh(c)
+        return
+    sent = time.monotonic()
+    op, body = await c.send("login", "login", username=c.user[0], password=c.user[1])
+    c.note_pair(op, body)
+    op.user = c.user[0]
+    if op.status != 200 or not isinstance(body, dict) or not body.get("refresh_token"):
+        return
+    # the session began when the service answered at the latest, at its login at the earliest
+    over_at = time.monotonic() + c.session_max_s + c.leeway_s + PAST_END_S
+    last = sent + c.session_max_s - OUTLIVE_LAST_S
+    o = Outliving(str(body["refresh_token"]), body.get("access_token"), over_at, next_rotation=0.0, last_rotation=last)
+    o.next_rotation = _next_rotation(o)
+    c.outliving = o
+
+
+def _next_rotation(o: Outliving) -> float:
+    return min(time.monotonic() + OUTLIVE_EVERY_S, o.over_at)
+
+
+def outliving_due(c: AuthClient) -> bool:
+    return c.outliving is not None and time.monotonic() >= c.outliving.next_rotation
+
+
+async def outlive_step(c: AuthClient) -> None:
+    """The outliving session's next rotation, or the presentations once it is surely over."""
+    o = c.outliving
+    if o is None:
+        return
+    now = time.monotonic()
+    if now >= o.over_at:
+        c.outliving = None
+        await c.present("session_ended", "refresh", o.refresh, probe="session_ended")
+        await c.present("session_ended", "access", o.access, probe="session_ended")
+        return
+    ending = now > o.last_rotation
+    op, body = await c.send("session_ending" if ending else "refresh", "refresh", token=o.refresh, refresh=o.refresh)
+    c.note_pair(op, body)
+    if ending:  # inside its last second or its leeway: accepted or refused, both are right
+        op.probe, op.outcome = "session_ending", "unknown" if op.status is None else "ok"
+    if op.status == 200 and isinstance(body, dict) and body.get("refresh_token"):
+        o.refresh, o.access = str(body["refresh_token"]), body.get("access_token")
+        o.next_rotation = _next_rotation(o)
+    elif ending and op.status is not None:
+        o.next_rotation = o.over_at  # ended in time: its newest pair is still presented once it is surely over
+    else:
+        c.outliving = None  # refused while it surely lived (judged) or unknown: nothing left to outlive
+
+
+@operation(uses=("login",), needs_session=False)
+async def guess_password(c: AuthClient) -> None:
+    """Guess an account's password from this address: ``AUTHCHAOS_LOGIN_MAX_FAILURES_PER_CLIENT`` wrong guesses
+    (401), then one more at once and more 1, 2 and 3 s later while inside the window (429 login_throttled, the
+    password unchecked: on whichever process serves then, one restarted meanwhile too), and one just past the
+    window (a fixed window ends: 401 again). The account exists nowhere (a throttle must not tell which do) and
+    is this client's alone: nobody else's guesses count for it. A throttle off, or a window beyond a run's
+    reach: the budget's guesses only."""
+    if c.login_budget <= 0 or len(c.later_guesses) >= GUESSES_KEPT:
+        await run_operation(c, "me")
+        return
+    account = f"nobody-{c.cid}-{c.rng.getrandbits(32):08x}"
+    first: Op | None = None
+    for _ in range(c.login_budget + 1):
+        op = await _guess(c, account)
+        if op.status is None or op.status >= 500:
+            return  # whether it counted is unknown: this account says nothing more
+        first = first or op
+    if first is not None and c.login_window_s <= GUESS_WITHIN_S:
+        now = time.monotonic()
+        since_first = (time.monotonic_ns() - first.end_ns) / 1e9  # the window runs from the first failure's answer
+        past = now - since_first + c.login_window_s + PAST_WINDOW_S
+        inside = [LaterGuess(now + after, account) for after in GUESS_AGAIN_S if now + after < past - 2 * PAST_WINDOW_S]
+        c.later_guesses += [*inside, LaterGuess(past, account)]
+
+
+async def _guess(c: AuthClient, account: str) -> Op:
+    op, _ = await c.send("guess_login", "login", username=account, password=f"guess-{c.rng.getrandbits(32):x}")
+    op.user, op.probe = account, "guess"
+    op.outcome = "unknown" if op.status is None else ("ok" if op.status in (401, 429) else "fail")
+    return op
+
+
+@operation(uses=("login", "refresh", "me", "blacklist"), needs_session=False, directory=True)
+async def retire_account(c: AuthClient) -> None:
+    """Log in as one of this client's own members and one of its staff (admins), use both (the member's /auth/me,
+    the staff's batch blacklist: what a process may remember of them, it now has), then change the directory: the
+    member removed or disabled (in turn), the staff demoted. Two reload intervals (``AUTHCHAOS_USERS_RELOAD_S``)
+    later, whatever the mix draws: the member's access token at /auth/me, its refresh token and its password
+    login must be refused (probes ``account_gone``); the staff's batch blacklist with its pre-demotion access
+    token (twice) and with one from a refresh after must be refused (probes ``demoted``). Every client has
+    accounts of its own (``service.accounts``); once it has used them all, a plain /auth/me."""
+    taken = c.accounts.take(c.cid) if c.accounts is not None else None
+    if taken is None or c.accounts is None:
+        await run_operation(c, "me")
+        return
+    member, staff = taken
+    member_pair = await _log_in_as(c, member)
+    staff_pair = await _log_in_as(c, staff)
+    if member_pair is None or staff_pair is None:
+        return
+    await c.send("me", "me", token=member_pair[0], access=member_pair[0])
+    tokens = [_throwaway_access_token(c)] if c.keys is not None else []
+    await c.send("staff_blacklist", "blacklist", token=staff_pair[0], access=staff_pair[0], tokens=tokens)
+    removed = (c.cid + len(c.accounts.unused.get(c.cid, []))) % 2 == 0
+    c.accounts.change(member.username, "remove" if removed else "disable")
+    c.accounts.change(staff.username, "demote")
+    due = time.monotonic() + 2 * c.users_reload_s + RELOADED_AFTER_S
+    c.retired.append(Retirement(due, member, member_pair, staff, staff_pair))
+
+
+async def _log_in_as(c: AuthClient, account: Account) -> tuple[str | None, str | None] | None:
+    op, body = await c.send("login", "login", username=account.username, password=account.password)
+    c.note_pair(op, body)
+    op.user = account.username
+    if op.status != 200 or not isinstance(body, dict):
+        return None
+    return body.get("access_token"), body.get("refresh_token")
+
+
+async def _present_retired(c: AuthClient) -> bool:
+    """Send what a directory change must have ended, once every process has the new file."""
+    now = time.monotonic()
+    due = next((r for r in c.retired if r.due <= now), None)
+    if due is None:
+        return False
+    c.retired.remove(due)
+    access, refresh_token = due.member_pair
+    await c.present("account_gone", "access", access, probe="account_gone")
+    await c.present("account_gone", "refresh", refresh_token, probe="account_gone")
+    op, _ = await c.send("account_gone", "login", username=due.member.username, password=due.member.password)
+    op.user, op.probe = due.member.username, "account_gone"
+    op.outcome = "unknown" if op.status is None else ("ok" if op.status in (401, 403) else "fail")
+    staff_access, staff_refresh = due.staff_pair
+    await _blacklist_as_demoted(c, staff_access)
+    await _blacklist_as_demoted(c, staff_access)
+    op, body = await c.send("refresh", "refresh", token=staff_refresh, refresh=staff_refresh)
+    c.note_pair(op, body)
+    if op.status == 200 and isinstance(body, dict):
+        await _blacklist_as_demoted(c, body.get("access_token"))
+    return True
+
+
+async def _blacklist_as_demoted(c: AuthClient, access: str | None) -> None:
+    """A batch blacklist by a demoted admin: of a throwaway token (minted, where the keys are known), or of none."""
+    tokens = [_throwaway_access_token(c)] if c.keys is not None else []
+    op, _ = await c.send("demoted", "blacklist", token=access, access=access, tokens=tokens)
+    op.probe = "demoted"
+    op.outcome = "unknown" if op.status is None else ("ok" if op.status in (401, 403) else "fail")
+
+
+def _throwaway_access_token(c: AuthClient) -> str:
+    assert c.keys is not None
+    claims = {"sub": c.user[0], "tokenId": f"tw-{c.cid}-{c.rng.getrandbits(48):x}", "family": f"twf-{c.cid}"}
+    return mint(c.keys, "access", claims, ttl_s=min(60, int(c.access_ttl_s)), names=c.claims)
+
+
+async def _send_guess_due(c: AuthClient) -> bool:
+    now = time.monotonic()
+    due = min((g for g in c.later_guesses if g.due <= now), default=None)
+    if due is None:
+        return False
+    c.later_guesses.remove(due)
+    await _guess(c, due.account)
+    return True
+
+
 async def _send_due(c: AuthClient) -> bool:
     """Send the first boundary presentation whose time has come; True when one was sent. One whose moment has
     passed (the client was waiting out a Retry-After, or busy) is dropped and counted: late, it proves nothing."""
@@ -644,14 +833,22 @@ async def _send_due(c: AuthClient) -> bool:
     return True
 
 
+async def _timed_first(c: AuthClient) -> bool:
+    """Send the first presentation whose moment has come (its timing is the witness); True when one was sent."""
+    if late_replay_due(c):
+        await late_replay(c)
+        return True
+    if outliving_due(c):
+        await outlive_step(c)
+        return True
+    return await _send_guess_due(c) or await _present_retired(c) or await _send_due(c)
+
+
 async def run_operation(client: AuthClient, name: str) -> None:
     """One registered operation by name; one that needs a session logs in instead while there is none. A late
     replay or a boundary presentation that is due goes first, at once: its timing is the witness, not the
     mix's draw. With short lifetimes a client renews its access token before it expires, as real clients do."""
-    if late_replay_due(client):
-        await late_replay(client)
-        return
-    if await _send_due(client):
+    if await _timed_first(client):
         return
     if client.access is not None and client.expires_within(client.access, RENEW_BEFORE_S):
         await refresh(client)
