@@ -267,18 +267,7 @@ def _with_contract(scenarios: list[Scenario], contract: Path | None, target: str
     witness needs a setting the contract does not pass on is left out, and said so (it would judge the wrong thing).
     Against a ``target`` that runs already nothing is passed on at all."""
     if target is not None:
-        from authchaos.report.terminal import output
-
-        for s in scenarios:
-            if s.service.requires:
-                output().print(
-                    f"[yellow]not applicable[/] {s.name}: a --target service gets none of "
-                    f"{', '.join(s.service.requires)} from the scenario (start it with them, or let authchaos start it)"
-                )
-        kept = [s for s in scenarios if not s.service.requires]
-        if scenarios and not kept:
-            _fail(f"none of the {len(scenarios)} scenarios applies to --target {target}: see the lines above")
-        return kept
+        return _for_target(scenarios, target)
     if contract is None:
         return scenarios
     from authchaos.record.service_contract import load_contract
@@ -303,6 +292,27 @@ def _with_contract(scenarios: list[Scenario], contract: Path | None, target: str
         kept.append(s.with_contract(contract))
     if scenarios and not kept:
         _fail(f"none of the {len(scenarios)} scenarios applies to {service.name}: see the lines above")
+    return kept
+
+
+def _for_target(scenarios: list[Scenario], target: str) -> list[Scenario]:
+    """The scenarios that can judge a service already running: none whose witness needs what only a start gives."""
+    from authchaos.report.terminal import output
+
+    for s in scenarios:
+        if s.service.requires:
+            output().print(
+                f"[yellow]not applicable[/] {s.name}: a --target service gets none of "
+                f"{', '.join(s.service.requires)} from the scenario (start it with them, or let authchaos start it)"
+            )
+        elif s.service.accounts:
+            output().print(
+                f"[yellow]not applicable[/] {s.name}: it changes the users file of a service authchaos starts "
+                "(service.accounts); a --target service's is out of its reach"
+            )
+    kept = [s for s in scenarios if not s.service.requires and not s.service.accounts]
+    if scenarios and not kept:
+        _fail(f"none of the {len(scenarios)} scenarios applies to --target {target}: see the lines above")
     return kept
 
 
@@ -472,7 +482,7 @@ EXHAUSTIVE = click.option(
 @click.option(
     "--full",
     is_flag=True,
-    help="The full gate: also the slower witnesses (tag gate-full; about 135 s). Every merge: gate; nightly and "
+    help="The full gate: also the slower witnesses (tag gate-full; about 3 minutes). Every merge: gate; nightly and "
     "before a release: gate --full and prove.",
 )
 @EXHAUSTIVE

@@ -525,14 +525,22 @@ def test_a_session_used_past_its_absolute_lifetime_fails_however_often_it_rotate
     h.op("session_ended", 9.6, 401, error="token_expired", family="f1", probe="session_ended")
     ctx = h.ctx()
     ctx.session_max_s, ctx.leeway_s = 7.0, 1.0
-    assert run("kinds_and_lifetimes", ctx).passed
+    assert run("sessions_end_on_time", ctx).passed
     late = h.op("session_ended", 9.7, 200, family="f1", probe="session_ended")
     late_me = h.op("me", 9.8, 200, family="f1")
     ctx = h.ctx()
     ctx.session_max_s, ctx.leeway_s = 7.0, 1.0
-    result = run("kinds_and_lifetimes", ctx)
+    result = run("sessions_end_on_time", ctx)
     assert not result.passed and set(result.evidence) == {late.id, late_me.id}
-    assert "past its 7s absolute lifetime" in result.summary
+    assert "past the session's 7s absolute lifetime" in result.summary
+
+
+def test_sessions_end_on_time_is_not_applicable_when_no_session_reached_its_end() -> None:
+    h = H()
+    h.op("login", 1, 200, new_family="f1")
+    h.op("refresh", 2, 200, family="f1")
+    result = run("sessions_end_on_time", h.ctx())
+    assert not result.applicable and "outlive_session" in result.summary
 
 
 def _guesses(h: H, account: str, statuses: list[tuple[float, int]]) -> list[Op]:
@@ -557,7 +565,7 @@ def test_a_password_checked_past_the_budget_or_a_window_that_never_ends_fails() 
     h = H()
     checked = _guesses(h, "nobody-1", [(1, 401), (1.1, 401), (1.2, 401), (1.3, 401)])[-1]
     forever = _guesses(h, "nobody-2", [(1, 401), (1.1, 401), (1.2, 401), (1.3, 429), (5.6, 429)])[-1]
-    _guesses(h, "nobody-3", [(1, 401), (1.1, 401), (1.2, 401), (4.9, 401)])  # the window may have ended: unjudged
+    _guesses(h, "nobody-3", [(1, 401), (1.1, 401), (1.2, 401), (4.5, 401), (4.6, 401)])  # may have ended: a new one
     result = run("logins_throttled", _throttle_ctx(h))
     assert not result.passed and set(result.evidence) == {checked.id, forever.id}
     assert "a password checked after 3 failures inside the window" in result.summary
@@ -581,12 +589,14 @@ def test_an_account_removed_disabled_or_demoted_is_refused_and_an_accept_after_t
     h.op("account_gone", 2.1, 401, error="invalid_credentials", probe="account_gone")
     h.op("demoted", 2.2, 403, error="forbidden", probe="demoted")
     h.op("demoted", 2.3, None, error="client_timeout", probe="demoted")  # no answer: not judged
+    h.op("demoted", 2.4, 503, error="store_unavailable", probe="demoted")  # the service could not tell: not judged
     result = run("accounts_follow_directory", h.ctx())
     assert result.passed and result.summary.startswith("2 presentations of removed or disabled accounts and 1")
     gone = h.op("account_gone", 3, 200, probe="account_gone")
     still_admin = h.op("demoted", 3.1, 200, probe="demoted")
+    not_found = h.op("account_gone", 3.2, 404, probe="account_gone")  # no refusal the service declares
     result = run("accounts_follow_directory", h.ctx())
-    assert not result.passed and set(result.evidence) == {gone.id, still_admin.id}
+    assert not result.passed and set(result.evidence) == {gone.id, still_admin.id, not_found.id}
     assert "account_gone 200" in result.summary and "demoted 200" in result.summary
 
 
@@ -629,3 +639,22 @@ def test_a_session_revoked_by_a_race_whose_verdict_was_lost_is_not_a_false_rejec
     retry = g.op("refresh", 5, 401, token_id="r1", family="f", error="token_revoked")
     result = run("no_false_rejections", g.ctx())
     assert not result.passed and result.evidence == [retry.id]
+
+
+def test_a_must_judge_check_whose_witness_was_skipped_by_name_is_not_applicable_not_red() -> None:
+    """The service lacks what the witness needs (its contract passes no AUTHCHAOS_SESSION_MAX_S): the operation is
+    skipped by name, so the check says why it could not judge; a witness that merely did not happen fails."""
+    from authchaos.checks import EffectiveSettings, judge
+    from authchaos.record.history import History
+
+    history = History(0)
+    history.ops = [Op(0, 0, "me", S, 2 * S, "ok", 200)]
+    expect = Expectations(must_judge=["sessions_end_on_time"])
+    skipped = {"outlive_session": ["AUTHCHAOS_SESSION_MAX_S passed on"]}
+    (result,) = judge(history, [], expect, EffectiveSettings(), names=["sessions_end_on_time"], skipped=skipped)
+    assert result.passed and not result.applicable
+    assert "its witness outlive_session was skipped (the service has no AUTHCHAOS_SESSION_MAX_S passed on)" in (
+        result.summary
+    )
+    (result,) = judge(history, [], expect, EffectiveSettings(), names=["sessions_end_on_time"])
+    assert not result.passed and "the witness did not happen" in result.summary

@@ -195,3 +195,36 @@ def test_command_denied_names_commands() -> None:
 
     with pytest.raises(ValidationError, match="not a Redis command name"):
         CommandDenied(commands=("eval; flushall",))
+
+
+def test_an_embedded_service_pause_holds_every_answer_until_resumed_then_answers() -> None:
+    """service_pause on the embedded backend: the server's loop is held, so a request sent meanwhile gets no answer
+    until ``resume`` (as a SIGSTOPped process's would not), then gets its answer; nothing is lost or refused."""
+    import threading
+
+    import httpx
+
+    from authchaos.sut.inprocess_service import InProcessService
+
+    svc = InProcessService("memory://service-pause-test").start()
+    try:
+        assert httpx.get(f"{svc.url}/health", timeout=5).status_code == 200
+        svc.pause()
+        time.sleep(0.1)  # the hold is queued on the server's loop: let it begin
+        answered: list[tuple[float, int]] = []
+        sent = time.monotonic()
+
+        def ask() -> None:
+            r = httpx.get(f"{svc.url}/health", timeout=10)
+            answered.append((time.monotonic() - sent, r.status_code))
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        asker.join(timeout=0.6)
+        assert answered == [], "answered while the service was paused"
+        svc.resume()
+        asker.join(timeout=5)
+        assert len(answered) == 1 and answered[0][1] == 200 and answered[0][0] >= 0.6
+    finally:
+        svc.resume()
+        svc.stop()

@@ -8,6 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -347,8 +348,9 @@ def _scripted(refreshes: list[int], throttle_after: int = 0) -> Callable[[httpx.
 def test_outlive_session_rotates_a_second_session_until_past_its_absolute_end_then_presents_its_pair(
     monkeypatch: object,
 ) -> None:
-    """A 4 s session (leeway 1 s): rotated every second while it surely lives, probed near its end (refused
-    here, which is right), and its newest pair presented 0.5 s after end + leeway, whatever the mix drew."""
+    """A 4 s session (leeway 1 s): rotated every second while it surely lives (until 2.2 s before its end), then
+    probed near its end (accepted, then refused: both right), and its newest pair presented 0.5 s after end +
+    leeway, whatever the mix drew."""
     clock = frozen_clock(monkeypatch)
     history = History(0)
 
@@ -358,7 +360,7 @@ def test_outlive_session_rotates_a_second_session_until_past_its_absolute_end_th
             client = new_client(http, history, times=ServiceTimes(leeway_s=1.0, session_max_s=4.0))
             await run_operation(client, "outlive_session")  # no session yet: the client's own login
             await run_operation(client, "outlive_session")  # the second session's login, at 1000
-            for _ in range(3):  # 1001 and 1002: refreshes; 1003 (past 1002.8): near the end, refused
+            for _ in range(3):  # 1001: a refresh; 1002 and 1003 (past 1001.8): near the end, then refused
                 clock[0] += 1
                 await run_operation(client, "me")
             clock[0] += 1  # 1004: nothing due until 1005.5
@@ -373,20 +375,20 @@ def test_outlive_session_rotates_a_second_session_until_past_its_absolute_end_th
         ("login", 200, None),
         ("login", 200, None),
         ("refresh", 200, None),
-        ("refresh", 200, None),
+        ("session_ending", 200, "session_ending"),
         ("session_ending", 401, "session_ending"),
         ("me", 200, None),
         ("session_ended", 200, "session_ended"),  # the scripted service accepts it: a failed probe
         ("session_ended", 200, "session_ended"),
     ]
-    assert history.ops[4].outcome == "ok" and history.ops[6].outcome == "fail"
+    assert history.ops[3].outcome == history.ops[4].outcome == "ok" and history.ops[6].outcome == "fail"
     assert client.outliving is None
 
 
 def test_guess_password_spends_the_budget_then_guesses_inside_the_window_and_past_it(monkeypatch: object) -> None:
-    """Budget 2, window 3 s: two 401s and a 429 at once, more 1 s and 2 s later (3 s would be too near the window's
-    end) and one 0.5 s past the window, each sent when due whatever the mix drew; every row a probe of one unknown
-    account of this client's own."""
+    """Budget 2, window 3 s: two 401s and a 429 at once, one more 1 s later (later ones would be within 1.5 s of the
+    window's end) and one 0.5 s past the window, each sent when due whatever the mix drew; every row a probe of
+    one unknown account of this client's own."""
     clock = frozen_clock(monkeypatch)
     history = History(0)
 
@@ -397,14 +399,13 @@ def test_guess_password_spends_the_budget_then_guesses_inside_the_window_and_pas
             clock[0] += 1
             await run_operation(client, "login")  # the guess due at +1 s goes first
             clock[0] += 2.6
-            await run_operation(client, "login")  # the one due at +2 s, late
             await run_operation(client, "login")  # and the one past the window (3.5 s)
             await run_operation(client, "login")
             return client
 
     client = asyncio.run(go())
     rows = [(o.op, o.status) for o in history.ops]
-    assert rows == [("guess_login", 401), ("guess_login", 401)] + [("guess_login", 429)] * 3 + [
+    assert rows == [("guess_login", 401), ("guess_login", 401)] + [("guess_login", 429)] * 2 + [
         ("guess_login", 429),  # the scripted service never ends its window: logins_throttled judges that
         ("login", 200),
     ]
@@ -461,3 +462,18 @@ def test_retire_account_changes_the_directory_then_presents_what_it_ended(monkey
     assert "member-1-0" not in entries or entries["member-1-0"]["disabled"] is True
     assert entries["alice"]["roles"] == ["user"] and entries["admin"]["roles"] == ["admin"]
     assert not directory.path.parent.exists()
+
+
+def test_an_operation_aimed_at_a_setting_the_service_never_gets_is_skipped_by_name() -> None:
+    from authchaos.record.service_contract import load_contract as contract_at
+    from authchaos.workload.generator import skipped_operations
+    from authchaos.workload.workload_spec import Workload
+
+    node = contract_at(Path(__file__).resolve().parents[2] / "examples" / "node-service" / "contract.yaml")
+    mix = Workload(mix={"me": 1, "outlive_session": 1, "guess_password": 1, "retire_account": 1})
+    skipped = skipped_operations(mix, node)
+    assert skipped["outlive_session"] == ["AUTHCHAOS_SESSION_MAX_S passed on"]
+    assert "AUTHCHAOS_LOGIN_CLIENT_WINDOW_S passed on" in skipped["guess_password"]
+    assert skipped["retire_account"] == ["a users file the harness manages (service.accounts)"]
+    assert "me" not in skipped
+    assert skipped_operations(mix, load_contract(), directory=True) == {}

@@ -48,6 +48,14 @@ def test_every_shipped_scenario_loads_and_has_a_gate_suite() -> None:
             "name: x\nfaults: [{at: 1, for: 1, fault: {kind: slow_redis, ms: 900}}]\n",
             "faults[0].fault.ms: Input should be less than or equal to 500",
         ),
+        (  # a slow Redis is healthy only well inside the command timeout, which the scenario must therefore set
+            "name: x\nfaults: [{at: 1, for: 1, fault: {kind: slow_redis, ms: 100, jitter_ms: 50}}]\n",
+            "slow_redis of up to 150 ms needs service.env AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S of at least 0.3",
+        ),
+        (
+            "name: x\nservice: {accounts: 2, contract: node.yaml}\n",
+            "accounts: the harness manages only the reference service's users file",
+        ),
         ("name: Bad Name\n", "name: String should match pattern"),
         ("- just\n- a list\n", "a scenario must be a mapping"),
         ("name: x\n  bad: indentation\n", "is not valid YAML"),

@@ -8,29 +8,44 @@ from authchaos.checks.registry import checker
 from authchaos.record.history import Op
 
 THROTTLED = 429
-WINDOW_SLACK_NS = 300_000_000  # the window began between the first failure's send and answer: judged this far clear
+REFUSED = (401, 403)
+# The window began between the first failure's send and answer. A guess sent this early before its end may find it
+# ended (a peek late on a loaded machine, a process just restarted): it is judged by its answer, not the model.
+WINDOW_EARLY_NS = 1_000_000_000
+WINDOW_LATE_NS = 100_000_000  # this long after the first failure's answer + the window, it has surely ended
+
+
+def _window(first: Op | None, op: Op, window_ns: int) -> str:
+    """Where ``op`` falls in the window opened by ``first``: none open, surely inside, maybe ended, surely over."""
+    if first is None:
+        return "none"
+    if op.start_ns > first.end_ns + window_ns + WINDOW_LATE_NS:
+        return "over"
+    if op.start_ns >= first.start_ns + window_ns - WINDOW_EARLY_NS:
+        return "maybe"
+    return "inside"
 
 
 def _judge_account(guesses: list[Op], budget: int, window_ns: int) -> tuple[list[tuple[Op, str]], bool]:
     """One account's guesses in order, against a fixed window from its first failure: (violations, whether the
     budget was ever spent). Judging stops at a guess with no answer (or a 5xx) before the budget is spent (it may
-    or may not have counted), and at one sent while the window may or may not have ended."""
+    or may not have counted); one sent while the window may or may not have ended is taken at its answer."""
     bad: list[tuple[Op, str]] = []
     spent = False
     first: Op | None = None
     failures = 0
     for op in guesses:
-        if (op.status is None or op.status >= 500) and failures >= budget:
-            continue  # a refused guess counts for nothing: whatever became of this one, the model holds
-        if op.status is None or op.status >= 500:
+        unknown = op.status is None or op.status >= 500
+        where = _window(first, op, window_ns)
+        if unknown and (failures < budget or where == "over"):
+            break  # it may have counted (as a failure, or the first of a new window)
+        if unknown or (where == "maybe" and op.status == THROTTLED):
+            continue  # a refused guess counts for nothing; a 429 near the end: the old window, still on
+        if where == "over" and op.status == THROTTLED:
+            bad.append((op, "a guess refused after the throttle's window had ended"))
             break
-        if first is not None and op.start_ns > first.end_ns + window_ns + WINDOW_SLACK_NS:  # surely over
-            if op.status == THROTTLED:
-                bad.append((op, "a guess refused after the throttle's window had ended"))
-                break
+        if where in ("over", "maybe"):  # ended (surely, or by its 401): a new window from here
             first, failures = None, 0
-        elif first is not None and op.start_ns >= first.start_ns + window_ns - WINDOW_SLACK_NS:
-            break
         if failures >= budget:
             spent = True
             if op.status != THROTTLED:
@@ -83,18 +98,19 @@ def accounts_follow_directory(ctx: CheckContext) -> CheckResult:
     the change), an account removed or disabled is refused everything (its access and refresh tokens, its
     password) and a demoted admin's batch blacklist is refused, with a token from before the demotion too.
     Judged on ``retire_account``'s probes, each sent only after the wait."""
-    probes = [op for op in ctx.ops if op.probe in ACCOUNT_PROBES and op.status is not None]
+    # no answer or a 5xx (the service could not tell, in an outage): unknown, neither a refusal nor an accept
+    probes = [op for op in ctx.ops if op.probe in ACCOUNT_PROBES and op.status is not None and op.status < 500]
     if not probes:
         why = "no account was removed, disabled or demoted (retire_account, service.accounts)"
         return CheckResult("accounts_follow_directory", True, f"not applicable: {why}", applicable=False)
-    accepted = [op for op in probes if 200 <= op.status < 300]  # type: ignore[operator]
-    what = sorted({f"{op.op} {op.status}" for op in accepted})
+    wrong = [op for op in probes if op.status not in REFUSED]  # accepted, or a 4xx that is no refusal (404, 400)
+    what = sorted({f"{op.op} {op.status}" for op in wrong})
     gone = sum(op.probe == "account_gone" for op in probes)
     return CheckResult.from_violations(
         "accounts_follow_directory",
-        accepted,
+        wrong,
         f"{gone} presentations of removed or disabled accounts and {len(probes) - gone} blacklists by demoted "
-        "admins, all refused",
-        "{n} accepted after the directory took the account or its role away (" + ", ".join(what) + ")",
-        refused=len(probes) - len(accepted),
+        "admins, all refused (401/403)",
+        "{n} not refused after the directory took the account or its role away (" + ", ".join(what) + ")",
+        refused=len(probes) - len(wrong),
     )

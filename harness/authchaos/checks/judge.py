@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from authchaos.checks.context import CheckContext, CheckResult, EffectiveSettings
@@ -29,11 +30,28 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The workload operations that are a check's only witness: skipped, by name (the contract lacks what they need),
+# a check the scenario must judge is "not applicable", never a failure of the service.
+WITNESSED_BY: dict[str, tuple[str, ...]] = {
+    "sessions_end_on_time": ("outlive_session",),
+    "logins_throttled": ("guess_password",),
+    "accounts_follow_directory": ("retire_account",),
+}
+
+
 def _absent(name: str, declared: list[str] | None) -> CheckResult | None:
     needs = NEEDS.get(name, ())
     if declared is None or not needs or any(op in declared for op in needs):
         return None
     return CheckResult(name, True, f"not applicable: the contract declares no {' or '.join(needs)}", applicable=False)
+
+
+def _unwitnessed(name: str, skipped: Mapping[str, list[str]]) -> str | None:
+    """Why a check has no witness: every operation that witnesses it was skipped (the service lacks what it needs)."""
+    witnesses = WITNESSED_BY.get(name, ())
+    if not witnesses or not all(w in skipped for w in witnesses):
+        return None
+    return "; ".join(f"its witness {w} was skipped (the service has no {', '.join(skipped[w])})" for w in witnesses)
 
 
 def run_checks(ctx: CheckContext, names: list[str], declared: list[str] | None = None) -> list[CheckResult]:
@@ -57,8 +75,10 @@ def judge(
     names: list[str] | None = None,
     min_ops: int = 0,
     declared: list[str] | None = None,
+    skipped: Mapping[str, list[str]] | None = None,
 ) -> list[CheckResult]:
-    """``declared``: the operations the service's contract declares (None: all of them)."""
+    """``declared``: the operations the service's contract declares (None: all of them); ``skipped``: the workload
+    operations skipped, by name, with what the service lacked for each."""
     ctx = CheckContext(
         history.ops,
         windows,
@@ -78,7 +98,10 @@ def judge(
     )
     results = run_checks(ctx, names if names is not None else expect.checks, declared)
     for result in results:
-        if not result.applicable and result.name in expect.must_judge and _absent(result.name, declared) is None:
+        unwitnessed = None if result.applicable else _unwitnessed(result.name, skipped or {})
+        if unwitnessed:
+            result.summary = f"not applicable: {unwitnessed}"
+        elif not result.applicable and result.name in expect.must_judge and _absent(result.name, declared) is None:
             result.passed, result.applicable = False, True
             result.summary = f"the witness did not happen (expect.must_judge): {result.summary}"
         result.finding = not result.passed and result.name in expect.known_findings

@@ -41,6 +41,7 @@ class Observations:
     corpus: list[CorpusResult] = field(default_factory=list)
     aborted: str | None = None
     error: str | None = None
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # workload operations skipped, by name, and why
 
 
 def contract_of(scenario: Scenario) -> ServiceContract:
@@ -143,6 +144,7 @@ def _judge(scenario: Scenario, plan: ServicePlan, lifecycle: RunLifecycle, seen:
         seen.corpus,
         min_ops=scenario.workload.clients,
         declared=plan.contract.declared(),
+        skipped=seen.skipped,
     )
 
 
@@ -225,3 +227,4 @@ async def _workload_under_faults(
         history.windows = run.timeline.windows
         history.label_phases()
     seen.aborted = status.aborted
+    seen.skipped = status.skipped

@@ -174,9 +174,15 @@ class RunLifecycle:
 
     def close(self) -> None:
         """Stop the service, then roll back and stop the infrastructure this lifecycle started; safe twice."""
-        if self.service is not None:
-            self.service.stop()
-            self.service = None
+        try:
+            if self.service is not None:
+                self.service.stop()
+                self.service = None
+        finally:
+            self._close_rest()
+
+    def _close_rest(self) -> None:
+        """What follows the service's stop, even when that raised: its users file, then the infrastructure."""
         if self.directory is not None:
             self.directory.remove_file()
             self.directory = None

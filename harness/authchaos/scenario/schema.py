@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from authchaos.checks.expectations import Expectations
-from authchaos.faults.fault_spec import FAULT_KINDS, FaultEvent
+from authchaos.faults.fault_spec import FAULT_KINDS, FaultEvent, SlowRedis
 from authchaos.record.strict_model import StrictModel, validation_message, yaml_text
 from authchaos.sut.bug_switches import KNOWN_BUGS
 from authchaos.topology.topology_kinds import TopologyKind
@@ -67,6 +67,14 @@ class ServiceSpec(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _accounts_of_the_reference_service(self) -> ServiceSpec:
+        if self.accounts and self.contract is not None:
+            raise ValueError(
+                "accounts: the harness manages only the reference service's users file; drop accounts or contract"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _required_set(self) -> ServiceSpec:
         unset = [k for k in self.requires if k not in self.env]
         if unset:
@@ -108,6 +116,22 @@ class Scenario(StrictModel):
             if end > self.workload.duration_s:
                 raise ValueError(
                     f"faults[{i}] ends at {end:g}s, after the workload's duration_s={self.workload.duration_s:g}s"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _slow_within_the_command_timeout(self) -> Scenario:
+        """A slow Redis counts as healthy: only while its replies come well inside the service's command timeout,
+        which the scenario must therefore set (in service.env), at least twice the slowest round trip."""
+        timeout = self.service.env.get("AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S")
+        for i, ev in enumerate(self.faults):
+            if not isinstance(ev.fault, SlowRedis):
+                continue
+            slowest_ms = ev.fault.ms + ev.fault.jitter_ms
+            if timeout is None or float(timeout) * 1000 < 2 * slowest_ms:
+                raise ValueError(
+                    f"faults[{i}]: slow_redis of up to {slowest_ms} ms needs service.env "
+                    f"AUTHCHAOS_REDIS_COMMAND_TIMEOUT_S of at least {2 * slowest_ms / 1000:g} (else it is an outage)"
                 )
         return self
 

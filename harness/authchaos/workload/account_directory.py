@@ -55,7 +55,11 @@ class AccountDirectory:
                 accounts[member.username], accounts[staff.username] = member, staff
                 unused.setdefault(cid, []).append((member.username, staff.username))
         directory = cls(Path(tempfile.mkdtemp(prefix="authchaos-users-")) / "users.json", accounts, unused)
-        directory._write()
+        try:
+            directory._write()
+        except BaseException:
+            directory.remove_file()
+            raise
         return directory
 
     def take(self, cid: int) -> tuple[Account, Account] | None:

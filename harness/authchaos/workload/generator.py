@@ -101,6 +101,7 @@ def skipped_operations(
             lacking.append("an admin user")
         if OPERATIONS[name].directory and not directory:
             lacking.append("a users file the harness manages (service.accounts)")
+        lacking += [f"{k} passed on" for k in contract.unmapped(list(OPERATIONS[name].settings))]
         if lacking:
             out[name] = lacking
     return out

@@ -39,10 +39,11 @@ BATCH_TOKEN_TTL_S = 600
 FAMILY_HELD = 2  # access tokens revoked only through their family, kept by a client to present again
 OUTLIVE_WITHIN_S = 20.0  # an absolute session lifetime longer than this is out of a run's reach
 OUTLIVE_EVERY_S = 1.0  # an outliving session rotates this often (well inside any idle lifetime a scenario sets)
-OUTLIVE_LAST_S = 1.2  # its last rotation comes at least this long before its end (auth_time has whole seconds)
+OUTLIVE_LAST_S = 2.2  # its last sure rotation comes this long before its end (auth_time has whole seconds: 1 s)
 PAST_END_S = 0.5  # the outlived pair is presented this long after the session's end + leeway
 GUESS_WITHIN_S = 10.0  # a throttle window longer than this is out of a run's reach: guesses stop at the budget
-GUESS_AGAIN_S = (1.0, 2.0, 3.0)  # more wrong guesses this long after the budget was spent (inside the window)
+GUESS_AGAIN_S = (1.0, 2.0, 3.0, 4.0)  # more wrong guesses this long after the budget was spent, while surely inside
+GUESS_INSIDE_S = 1.5  # surely inside: this long before the window ends (the check judges only guesses 1 s clear)
 PAST_WINDOW_S = 0.5  # and one this long after the window ended (counted from the first failure's answer)
 GUESSES_KEPT = 12  # guesses a client holds to send later
 RELOADED_AFTER_S = 0.5  # a directory change is presented this long after two reload intervals (every process has it)
@@ -55,16 +56,17 @@ class Operation:
     needs_session: bool  # without a session the client logs in instead
     uses: tuple[str, ...]  # the contract operations it calls: absent ones make it skipped, by name
     directory: bool = False  # it changes the service's users file: skipped, by name, where the harness has none
+    settings: tuple[str, ...] = ()  # AUTHCHAOS_* settings its timing aims at: skipped where the service gets none
 
 
 OPERATIONS: dict[str, Operation] = {}
 
 
 def operation(
-    *, uses: tuple[str, ...], needs_session: bool = True, directory: bool = False
+    *, uses: tuple[str, ...], needs_session: bool = True, directory: bool = False, settings: tuple[str, ...] = ()
 ) -> Callable[[OperationFn], OperationFn]:
     def register(fn: OperationFn) -> OperationFn:
-        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session, uses, directory)
+        OPERATIONS[fn.__name__] = Operation(fn.__name__, fn, needs_session, uses, directory, settings)
         return fn
 
     return register
@@ -105,6 +107,21 @@ async def me(c: AuthClient) -> None:
         c.forget_session()
 
 
+def _probe(op: Op, name: str, refused: tuple[int, ...] = (401, 403)) -> Op:
+    """Mark a row as a probe: ``ok`` when the service refused it as it must, ``unknown`` with no answer."""
+    op.probe = name
+    op.outcome = "unknown" if op.status is None else ("ok" if op.status in refused else "fail")
+    return op
+
+
+async def _replay(c: AuthClient, token: str) -> Op:
+    """Present a rotated refresh token again, as a thief would (probe ``replayed``), noting any pair it gets."""
+    op, body = await c.send("replay", "refresh", token=token, refresh=token)
+    op.probe = "replayed"
+    c.note_pair(op, body)
+    return op
+
+
 @operation(uses=("login", "refresh", "me"))
 async def replay(c: AuthClient) -> None:
     """Present an already rotated refresh token of this session, as a thief would: the immediate predecessor
@@ -114,10 +131,8 @@ async def replay(c: AuthClient) -> None:
         await refresh(c)
         return
     token = c.rng.choice(c.rotated)
-    op, body = await c.send("replay", "refresh", token=token, refresh=token)
-    op.probe = "replayed"
     c.rotated.remove(token)
-    c.note_pair(op, body)
+    op = await _replay(c, token)
     if op.status == 200 or op.status is None:
         return  # a grace-window sibling (the service may allow it), or no answer: nothing learned
     if op.error == "token_reused":
@@ -136,9 +151,7 @@ async def late_replay(c: AuthClient) -> None:
         assert c.late is not None
         held, _ = c.late
         c.late = None
-        op, body = await c.send("replay", "refresh", token=held, refresh=held)
-        op.probe = "replayed"
-        c.note_pair(op, body)
+        await _replay(c, held)
         return
     if c.late is not None:
         await refresh(c)
@@ -502,9 +515,7 @@ async def _aside_reused_family(c: AuthClient) -> bool:
         return False
     old = c.rotated[-1]
     access, refresh_token = c.access, c.refresh_token
-    op, body = await c.send("replay", "refresh", token=old, refresh=old)
-    op.probe = "replayed"
-    c.note_pair(op, body)
+    op = await _replay(c, old)
     if op.error != "token_reused":  # a grace sibling (the window allows it: this shape is left out) or no answer
         c.forget_session()
         return op.status == 200
@@ -585,8 +596,7 @@ async def cross_user(c: AuthClient) -> None:
         await logout_all(c)
     elif move == 2:
         op, _ = await c.send("cross_user", "blacklist", token=c.access, access=c.access, tokens=[victim])
-        op.probe = "not_admin"
-        op.outcome = "ok" if op.status in (401, 403) else ("unknown" if op.status is None else "fail")
+        _probe(op, "not_admin")
     else:
         assert c.keys is not None
         claims = protocol.peek(victim, c.claims)
@@ -641,7 +651,7 @@ async def rotate_and_rest(c: AuthClient) -> None:
     c.forget_session()
 
 
-@operation(uses=("login", "refresh", "me"))
+@operation(uses=("login", "refresh", "me"), settings=("AUTHCHAOS_SESSION_MAX_S",))
 async def outlive_session(c: AuthClient) -> None:
     """Open a second session and rotate it every second until its absolute lifetime (``AUTHCHAOS_SESSION_MAX_S``,
     counted from the login however often it rotates) has passed: every rotation renews the idle lifetime, so only
@@ -689,8 +699,8 @@ async def outlive_step(c: AuthClient) -> None:
     ending = now > o.last_rotation
     op, body = await c.send("session_ending" if ending else "refresh", "refresh", token=o.refresh, refresh=o.refresh)
     c.note_pair(op, body)
-    if ending:  # inside its last second or its leeway: accepted or refused, both are right
-        op.probe, op.outcome = "session_ending", "unknown" if op.status is None else "ok"
+    if ending:  # near its end or in its leeway: accepted or refused, both are right
+        _probe(op, "session_ending", refused=(200, 401))
     if op.status == 200 and isinstance(body, dict) and body.get("refresh_token"):
         o.refresh, o.access = str(body["refresh_token"]), body.get("access_token")
         o.next_rotation = _next_rotation(o)
@@ -700,11 +710,16 @@ async def outlive_step(c: AuthClient) -> None:
         c.outliving = None  # refused while it surely lived (judged) or unknown: nothing left to outlive
 
 
-@operation(uses=("login",), needs_session=False)
+@operation(
+    uses=("login",),
+    needs_session=False,
+    settings=("AUTHCHAOS_LOGIN_MAX_FAILURES_PER_CLIENT", "AUTHCHAOS_LOGIN_CLIENT_WINDOW_S"),
+)
 async def guess_password(c: AuthClient) -> None:
     """Guess an account's password from this address: ``AUTHCHAOS_LOGIN_MAX_FAILURES_PER_CLIENT`` wrong guesses
-    (401), then one more at once and more 1, 2 and 3 s later while inside the window (429 login_throttled, the
-    password unchecked: on whichever process serves then, one restarted meanwhile too), and one just past the
+    (401), then one more at once and more 1, 2, 3 and 4 s later while surely inside the window (429
+    login_throttled, the password unchecked: on whichever process serves then, one restarted meanwhile too), and
+    one just past the
     window (a fixed window ends: 401 again). The account exists nowhere (a throttle must not tell which do) and
     is this client's alone: nobody else's guesses count for it. A throttle off, or a window beyond a run's
     reach: the budget's guesses only."""
@@ -722,15 +737,15 @@ async def guess_password(c: AuthClient) -> None:
         now = time.monotonic()
         since_first = (time.monotonic_ns() - first.end_ns) / 1e9  # the window runs from the first failure's answer
         past = now - since_first + c.login_window_s + PAST_WINDOW_S
-        inside = [LaterGuess(now + after, account) for after in GUESS_AGAIN_S if now + after < past - 2 * PAST_WINDOW_S]
+        ends = past - PAST_WINDOW_S
+        inside = [LaterGuess(now + after, account) for after in GUESS_AGAIN_S if now + after < ends - GUESS_INSIDE_S]
         c.later_guesses += [*inside, LaterGuess(past, account)]
 
 
 async def _guess(c: AuthClient, account: str) -> Op:
     op, _ = await c.send("guess_login", "login", username=account, password=f"guess-{c.rng.getrandbits(32):x}")
-    op.user, op.probe = account, "guess"
-    op.outcome = "unknown" if op.status is None else ("ok" if op.status in (401, 429) else "fail")
-    return op
+    op.user = account
+    return _probe(op, "guess", refused=(401, 429))
 
 
 @operation(uses=("login", "refresh", "me", "blacklist"), needs_session=False, directory=True)
@@ -740,7 +755,8 @@ async def retire_account(c: AuthClient) -> None:
     member removed or disabled (in turn), the staff demoted. Two reload intervals (``AUTHCHAOS_USERS_RELOAD_S``)
     later, whatever the mix draws: the member's access token at /auth/me, its refresh token and its password
     login must be refused (probes ``account_gone``); the staff's batch blacklist with its pre-demotion access
-    token (twice) and with one from a refresh after must be refused (probes ``demoted``). Every client has
+    token (twice: a second chance at another process) and with one from a refresh after must be refused (probes
+    ``demoted``). Every client has
     accounts of its own (``service.accounts``); once it has used them all, a plain /auth/me."""
     taken = c.accounts.take(c.cid) if c.accounts is not None else None
     if taken is None or c.accounts is None:
@@ -751,9 +767,13 @@ async def retire_account(c: AuthClient) -> None:
     staff_pair = await _log_in_as(c, staff)
     if member_pair is None or staff_pair is None:
         return
-    await c.send("me", "me", token=member_pair[0], access=member_pair[0])
+    used, _ = await c.send("me", "me", token=member_pair[0], access=member_pair[0])
     tokens = [_throwaway_access_token(c)] if c.keys is not None else []
-    await c.send("staff_blacklist", "blacklist", token=staff_pair[0], access=staff_pair[0], tokens=tokens)
+    staff_used, _ = await c.send(
+        "staff_blacklist", "blacklist", token=staff_pair[0], access=staff_pair[0], tokens=tokens
+    )
+    if used.status != 200 or staff_used.status != 200:
+        return  # the accounts never worked as they were: taking them away would prove nothing
     removed = (c.cid + len(c.accounts.unused.get(c.cid, []))) % 2 == 0
     c.accounts.change(member.username, "remove" if removed else "disable")
     c.accounts.change(staff.username, "demote")
@@ -781,8 +801,8 @@ async def _present_retired(c: AuthClient) -> bool:
     await c.present("account_gone", "access", access, probe="account_gone")
     await c.present("account_gone", "refresh", refresh_token, probe="account_gone")
     op, _ = await c.send("account_gone", "login", username=due.member.username, password=due.member.password)
-    op.user, op.probe = due.member.username, "account_gone"
-    op.outcome = "unknown" if op.status is None else ("ok" if op.status in (401, 403) else "fail")
+    op.user = due.member.username
+    _probe(op, "account_gone")
     staff_access, staff_refresh = due.staff_pair
     await _blacklist_as_demoted(c, staff_access)
     await _blacklist_as_demoted(c, staff_access)
@@ -797,8 +817,7 @@ async def _blacklist_as_demoted(c: AuthClient, access: str | None) -> None:
     """A batch blacklist by a demoted admin: of a throwaway token (minted, where the keys are known), or of none."""
     tokens = [_throwaway_access_token(c)] if c.keys is not None else []
     op, _ = await c.send("demoted", "blacklist", token=access, access=access, tokens=tokens)
-    op.probe = "demoted"
-    op.outcome = "unknown" if op.status is None else ("ok" if op.status in (401, 403) else "fail")
+    _probe(op, "demoted")
 
 
 def _throwaway_access_token(c: AuthClient) -> str:
@@ -850,6 +869,8 @@ async def run_operation(client: AuthClient, name: str) -> None:
     mix's draw. With short lifetimes a client renews its access token before it expires, as real clients do."""
     if await _timed_first(client):
         return
+    if client.refresh_token is not None and client.expires_within(client.refresh_token, RENEW_BEFORE_S):
+        client.forget_session()  # its session ends (an absolute lifetime): log in again rather than present it late
     if client.access is not None and client.expires_within(client.access, RENEW_BEFORE_S):
         await refresh(client)
         return
