@@ -756,8 +756,8 @@ async def retire_account(c: AuthClient) -> None:
     later, whatever the mix draws: the member's access token at /auth/me, its refresh token and its password
     login must be refused (probes ``account_gone``); the staff's batch blacklist with its pre-demotion access
     token (twice: a second chance at another process) and with one from a refresh after must be refused (probes
-    ``demoted``). Every client has
-    accounts of its own (``service.accounts``); once it has used them all, a plain /auth/me."""
+    ``demoted``). Every client has accounts of its own (``service.accounts``); once it has used them all, a plain
+    /auth/me."""
     taken = c.accounts.take(c.cid) if c.accounts is not None else None
     if taken is None or c.accounts is None:
         await run_operation(c, "me")
