@@ -477,3 +477,47 @@ def test_an_operation_aimed_at_a_setting_the_service_never_gets_is_skipped_by_na
     assert skipped["retire_account"] == ["a users file the harness manages (service.accounts)"]
     assert "me" not in skipped
     assert skipped_operations(mix, load_contract(), directory=True) == {}
+
+
+def cross_user_moves(cid: int, calls: int) -> list[str]:
+    """The move each of ``calls`` cross_user calls by client ``cid`` made, read from the rows it recorded."""
+    history = History(0)
+    logins = iter(range(1, 100))
+
+    def script(request: httpx.Request) -> httpx.Response:
+        if request.url.path == protocol.BLACKLIST:
+            return json_response(403, {"error": "forbidden"})
+        if request.url.path == protocol.REFRESH:
+            return json_response(200, pair(next(logins)))
+        if request.url.path.startswith(protocol.LOGOUT):
+            return json_response(200, {"revoked": 1})
+        return json_response(200, pair(next(logins)))
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
+            client = AuthClient(
+                cid, http, history, random.Random(cid), keys=KEYS, batch_sizes=[3], contract=load_contract()
+            )
+            for _ in range(calls):
+                if client.access is None:  # a logout (of either kind) ended this user's own session
+                    await run_operation(client, "login")
+                mark = len(history.ops)
+                await run_operation(client, "cross_user")
+                rows = history.ops[mark:]
+                probes = [o.probe for o in rows if o.probe in ("foreign_subject", "not_admin")]
+                kinds = [o.op for o in rows if o.op in ("logout", "logout_all")]
+                moves.append((probes + kinds)[0])
+                assert rows[-1].op == "owner_refresh"  # the victim refreshes after every move, the first too
+
+    moves: list[str] = []
+    asyncio.run(go())
+    return moves
+
+
+def test_cross_user_makes_its_moves_in_turn_so_every_move_is_made_on_the_first_calls_whatever_the_seed() -> None:
+    """Drawn moves left a mutant alive when no client happened to draw the one that showed it; in turn, from a
+    start that differs per client, four clients make all four moves on their first call, the admin's login
+    included."""
+    first = [cross_user_moves(cid, 1)[0] for cid in range(4)]
+    assert sorted(first) == ["foreign_subject", "logout", "logout_all", "not_admin"]
+    assert cross_user_moves(0, 5) == ["foreign_subject", "logout", "logout_all", "not_admin", "foreign_subject"]

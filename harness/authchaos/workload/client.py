@@ -150,6 +150,7 @@ class AuthClient:
         self.family_revoked: list[str] = []  # access tokens revoked through their family only (``family_recheck``)
         self.set_aside: list[tuple[str, str]] = []  # (kind, token) of each revoked shape (``revoked_set_aside``)
         self.set_aside_step = 0
+        self.cross_step = 0  # ``cross_user``'s moves, taken in turn from a start that differs per client
         self.wait_until = 0.0
         self.due: list[Due] = []  # presentations at a token's boundary, sent when due whatever the mix draws
         self.missed_due = 0  # those whose moment passed before the client could send them

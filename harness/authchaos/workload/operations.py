@@ -36,6 +36,8 @@ EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
 BATCH_TOKEN_TTL_S = 600
+# the forged refresh (needs the service's key) comes first; without the key a client starts at the next one
+CROSS_USER_MOVES = ("foreign_subject", "logout", "logout_all", "not_admin")
 FAMILY_HELD = 2  # access tokens revoked only through their family, kept by a client to present again
 OUTLIVE_WITHIN_S = 20.0  # an absolute session lifetime longer than this is out of a run's reach
 OUTLIVE_EVERY_S = 1.0  # an outliving session rotates this often (well inside any idle lifetime a scenario sets)
@@ -580,11 +582,15 @@ async def cross_user(c: AuthClient) -> None:
     confused issuer would), logs out with the admin's refresh token in the body, logs out all of its own
     sessions, or batch-blacklists the admin's refresh token without being an admin. Then the admin refreshes:
     the victim's session must be whole whatever the user did."""
-    if not await _admin(c) or c.admin_refresh is None:
+    await _admin(c)  # a login, when there was no admin session: the move follows it in the same call
+    if c.admin_access is None or c.admin_refresh is None:
         return
     victim = c.admin_refresh
-    move = c.rng.randrange(4 if c.keys is not None else 3)
-    if move == 0:
+    # in turn, not drawn: each move is made by some client on its first call, whatever the seed or the mix
+    moves = CROSS_USER_MOVES if c.keys is not None else CROSS_USER_MOVES[1:]
+    move = moves[(c.cid + c.cross_step) % len(moves)]
+    c.cross_step += 1
+    if move == "logout":
         access = c.access  # a logout like any other (its row too), with the admin's refresh token in the body
         op, _ = await c.send("logout", "logout", token=access, access=access, refresh=victim)
         if op.status == 200:  # only its own session may end
@@ -592,12 +598,12 @@ async def cross_user(c: AuthClient) -> None:
             c.remember_revoked("access", access)
         if op.status in (200, 401):
             c.forget_session()
-    elif move == 1:
+    elif move == "logout_all":
         await logout_all(c)
-    elif move == 2:
+    elif move == "not_admin":
         op, _ = await c.send("cross_user", "blacklist", token=c.access, access=c.access, tokens=[victim])
         _probe(op, "not_admin")
-    else:
+    else:  # foreign_subject
         assert c.keys is not None
         claims = protocol.peek(victim, c.claims)
         forged = {"sub": c.user[0], "tokenId": claims.get("tokenId"), "family": claims.get("family")}
