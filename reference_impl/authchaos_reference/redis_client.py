@@ -12,6 +12,7 @@ timeouts, keepalive, and retries with exponential backoff and jitter.
 from __future__ import annotations
 
 import socket
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import fakeredis
@@ -89,7 +90,9 @@ def _sentinel_client(url: str, common: dict[str, object]) -> Redis:
     db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
     sentinel_kwargs = {k: v for k, v in common.items() if k.startswith("socket_")}
     auth = {"password": parts.password, "username": parts.username or None} if parts.password else {}
-    sentinel = Sentinel(_hosts(url), sentinel_kwargs=sentinel_kwargs, **common, **auth)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    connection: dict[str, Any] = {**common, **auth}  # each new primary connection's options, not Sentinel's own
+    # redis-py before 8.2 leaves Sentinel untyped; from 8.2 the ignore is unused
+    sentinel = Sentinel(_hosts(url), sentinel_kwargs=sentinel_kwargs, **connection)  # type: ignore[no-untyped-call,unused-ignore]
     client: Redis = sentinel.master_for(path[0], db=db)
     return client
 
