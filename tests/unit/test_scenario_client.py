@@ -479,24 +479,24 @@ def test_an_operation_aimed_at_a_setting_the_service_never_gets_is_skipped_by_na
     assert skipped_operations(mix, load_contract(), directory=True) == {}
 
 
-def cross_user_moves(cid: int, calls: int) -> list[str]:
+def cross_user_moves(
+    cid: int, calls: int, *, keys: TokenKeys | None = KEYS, blacklist_status: Callable[[], int] = lambda: 403
+) -> list[str]:
     """The move each of ``calls`` cross_user calls by client ``cid`` made, read from the rows it recorded."""
     history = History(0)
     logins = iter(range(1, 100))
 
     def script(request: httpx.Request) -> httpx.Response:
         if request.url.path == protocol.BLACKLIST:
-            return json_response(403, {"error": "forbidden"})
-        if request.url.path == protocol.REFRESH:
-            return json_response(200, pair(next(logins)))
+            return json_response(blacklist_status(), {"error": "forbidden"})
         if request.url.path.startswith(protocol.LOGOUT):
             return json_response(200, {"revoked": 1})
-        return json_response(200, pair(next(logins)))
+        return json_response(200, pair(next(logins)))  # logins and refreshes
 
     async def go() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
             client = AuthClient(
-                cid, http, history, random.Random(cid), keys=KEYS, batch_sizes=[3], contract=load_contract()
+                cid, http, history, random.Random(cid), keys=keys, batch_sizes=[3], contract=load_contract()
             )
             for _ in range(calls):
                 if client.access is None:  # a logout (of either kind) ended this user's own session
@@ -517,7 +517,47 @@ def cross_user_moves(cid: int, calls: int) -> list[str]:
 def test_cross_user_makes_its_moves_in_turn_so_every_move_is_made_on_the_first_calls_whatever_the_seed() -> None:
     """Drawn moves left a mutant alive when no client happened to draw the one that showed it; in turn, from a
     start that differs per client, four clients make all four moves on their first call, the admin's login
-    included."""
+    included; without the service's key, three clients make the other three."""
     first = [cross_user_moves(cid, 1)[0] for cid in range(4)]
     assert sorted(first) == ["foreign_subject", "logout", "logout_all", "not_admin"]
     assert cross_user_moves(0, 5) == ["foreign_subject", "logout", "logout_all", "not_admin", "foreign_subject"]
+    keyless = [cross_user_moves(cid, 1, keys=None)[0] for cid in range(3)]
+    assert sorted(keyless) == ["logout", "logout_all", "not_admin"]
+    assert cross_user_moves(0, 4, keys=None) == ["logout", "logout_all", "not_admin", "logout"]
+
+
+def test_a_cross_user_move_the_service_did_not_judge_is_made_again() -> None:
+    """A non-admin blacklist refused with 401 (this user's own access token had ended) never reached the role
+    check: the client makes that move again next call instead of moving on."""
+    answers = iter([401, 403])
+    assert cross_user_moves(3, 3, blacklist_status=lambda: next(answers)) == [
+        "not_admin",
+        "not_admin",
+        "foreign_subject",
+    ]
+
+
+def test_cross_user_makes_no_move_on_a_stale_admin_session_whose_renewal_failed() -> None:
+    """The admin's access token is about to expire and its login again gets 503: no move, no owner refresh (an
+    expired victim token refused would read as a session lost)."""
+    history = History(0)
+    stale = {
+        "access_token": mint(KEYS, "access", {"sub": "admin", "tokenId": "a0", "family": "g"}, ttl_s=0),
+        "refresh_token": mint(KEYS, "refresh", {"sub": "admin", "tokenId": "r0", "family": "g"}, ttl_s=0),
+    }
+
+    def script(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        if request.url.path == protocol.LOGIN and body.get("username") == "admin":
+            return json_response(503, {"error": "store_unavailable"}, **{"Retry-After": "0"})
+        return json_response(200, pair(1))
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url="http://sut") as http:
+            client = new_client(http, history)
+            client.admin_access, client.admin_refresh = stale["access_token"], stale["refresh_token"]
+            await run_operation(client, "login")
+            await run_operation(client, "cross_user")
+
+    asyncio.run(go())
+    assert [(o.op, o.status) for o in history.ops] == [("login", 200), ("login", 503)]

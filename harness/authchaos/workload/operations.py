@@ -36,7 +36,7 @@ EXPIRED_BY_S = 600  # far past any sane leeway
 LEGACY_REPLAY_RATIO = 0.3
 BATCH_VICTIMS_KEPT = 3
 BATCH_TOKEN_TTL_S = 600
-# the forged refresh (needs the service's key) comes first; without the key a client starts at the next one
+# cross_user's moves; the forged refresh needs the service's key, and a client without it makes the other three
 CROSS_USER_MOVES = ("foreign_subject", "logout", "logout_all", "not_admin")
 FAMILY_HELD = 2  # access tokens revoked only through their family, kept by a client to present again
 OUTLIVE_WITHIN_S = 20.0  # an absolute session lifetime longer than this is out of a run's reach
@@ -268,6 +268,11 @@ async def logout(c: AuthClient) -> None:
 async def logout_all(c: AuthClient) -> None:
     """Log out every session of the user (all clients share it): each must stop working at once, and so must a
     pre-fix refresh token issued before it (no family to revoke: only the user's cut-off time stops it)."""
+    await _log_out_all(c)
+
+
+async def _log_out_all(c: AuthClient) -> Op:
+    """``logout_all``'s body, its row returned (``cross_user`` needs to know whether it was answered)."""
     stale = _legacy_refresh_token(c, issued_ago_s=LEGACY_BEFORE_LOGOUT_ALL_S) if c.keys is not None else None
     op, _, refresh_token = await _log_out(c, "logout_all", with_refresh=False)
     op.revoked_user = c.user[0]  # the target, whatever the answer: a lost answer may still have revoked them all
@@ -275,6 +280,7 @@ async def logout_all(c: AuthClient) -> None:
         await c.present("refresh", "refresh", refresh_token, probe="revoked")
         if stale is not None:
             await c.present("refresh", "refresh", stale, probe="revoked")
+    return op
 
 
 @operation(uses=("login", "me", "refresh"), needs_session=False)
@@ -582,14 +588,29 @@ async def cross_user(c: AuthClient) -> None:
     confused issuer would), logs out with the admin's refresh token in the body, logs out all of its own
     sessions, or batch-blacklists the admin's refresh token without being an admin. Then the admin refreshes:
     the victim's session must be whole whatever the user did."""
-    await _admin(c)  # a login, when there was no admin session: the move follows it in the same call
+    held = c.admin_access
+    if not await _admin(c) and c.admin_access == held:  # no new admin session: a stale one would be refused
+        return
     if c.admin_access is None or c.admin_refresh is None:
         return
     victim = c.admin_refresh
-    # in turn, not drawn: each move is made by some client on its first call, whatever the seed or the mix
+    # in turn, not drawn: with four clients or more holding the key, their first calls make every move (without
+    # the key, three moves, from cid % 3); a move the service could not judge is made again on the next call
     moves = CROSS_USER_MOVES if c.keys is not None else CROSS_USER_MOVES[1:]
-    move = moves[(c.cid + c.cross_step) % len(moves)]
-    c.cross_step += 1
+    judged = await _cross_move(c, moves[(c.cid + c.cross_step) % len(moves)], victim)
+    op, body = await c.send("owner_refresh", "refresh", token=victim, refresh=victim)
+    c.note_pair(op, body)
+    if op.status == 200 and isinstance(body, dict):
+        c.admin_access, c.admin_refresh = body.get("access_token"), body.get("refresh_token")
+    elif op.status != 503:  # refused, or no answer (it may have rotated): the admin logs in again next time
+        c.admin_access = c.admin_refresh = None
+    if judged and op.status not in (None, 503):
+        c.cross_step += 1
+
+
+async def _cross_move(c: AuthClient, move: str, victim: str) -> bool:
+    """One of ``cross_user``'s moves on the admin's session ``victim``; True when the service answered it in a
+    way that judged the move (a 401 for this user's own ended session, a 503 or no answer did not)."""
     if move == "logout":
         access = c.access  # a logout like any other (its row too), with the admin's refresh token in the body
         op, _ = await c.send("logout", "logout", token=access, access=access, refresh=victim)
@@ -598,24 +619,20 @@ async def cross_user(c: AuthClient) -> None:
             c.remember_revoked("access", access)
         if op.status in (200, 401):
             c.forget_session()
-    elif move == "logout_all":
-        await logout_all(c)
-    elif move == "not_admin":
+        return op.status == 200  # a 401 came before any look at the body: this user's own session had ended
+    if move == "logout_all":
+        return (await _log_out_all(c)).status == 200
+    if move == "not_admin":
         op, _ = await c.send("cross_user", "blacklist", token=c.access, access=c.access, tokens=[victim])
         _probe(op, "not_admin")
-    else:  # foreign_subject
-        assert c.keys is not None
-        claims = protocol.peek(victim, c.claims)
-        forged = {"sub": c.user[0], "tokenId": claims.get("tokenId"), "family": claims.get("family")}
-        await c.present(
-            "cross_user", "refresh", mint(c.keys, "refresh", forged, ttl_s=600, names=c.claims), probe="foreign_subject"
-        )
-    op, body = await c.send("owner_refresh", "refresh", token=victim, refresh=victim)
-    c.note_pair(op, body)
-    if op.status == 200 and isinstance(body, dict):
-        c.admin_access, c.admin_refresh = body.get("access_token"), body.get("refresh_token")
-    elif op.status != 503:  # refused, or no answer (it may have rotated): the admin logs in again next time
-        c.admin_access = c.admin_refresh = None
+        return op.status in (200, 403)  # a 401: this user's own access token had ended, no role was looked at
+    assert c.keys is not None  # foreign_subject
+    claims = protocol.peek(victim, c.claims)
+    forged = {"sub": c.user[0], "tokenId": claims.get("tokenId"), "family": claims.get("family")}
+    op = await c.present(
+        "cross_user", "refresh", mint(c.keys, "refresh", forged, ttl_s=600, names=c.claims), probe="foreign_subject"
+    )
+    return op.status not in (None, 503)
 
 
 @operation(uses=("login", "logout", "me", "refresh"))
